@@ -1,0 +1,514 @@
+/**
+ * The WebGPU device: one per adapter, opened with the adapter's maximum limits and the optional
+ * features saeflow can use. It owns the command recorder (every op records into one compute pass
+ * that is submitted once, see {@link Gpu.flush}), the pipeline and bind-group caches, the buffer
+ * pool and batched readback. GPU failures (no adapter, device lost, validation errors) surface as
+ * {@link GpuError}s, never as hangs.
+ * @module
+ */
+
+import { SaeflowError } from "../util/errors.ts";
+import { BufferPool } from "./pool.ts";
+
+/** An error from the GPU layer: no adapter, a lost device, a validation or shader error. */
+export class GpuError extends SaeflowError {}
+
+/** A buffer (or window into one) that a kernel binds. */
+export interface BufferBinding {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
+/** Anything {@link Gpu.dispatch} accepts as a binding: a buffer, a window, or a `Tensor`. */
+export type Bindable = GPUBuffer | BufferBinding | { binding(): BufferBinding };
+
+/** Limits saeflow requests at the adapter's maximum (never hard-coded). */
+const REQUESTED_LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupsPerDimension",
+  "maxUniformBufferBindingSize",
+] as const;
+
+const OPTIONAL_FEATURES = ["shader-f16", "timestamp-query", "subgroups"] as const;
+
+/** What the adapter is and what it offers. */
+export interface GpuInfo {
+  /** Adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "NVIDIA H100". */
+  description: string;
+  vendor: string;
+  architecture: string;
+  /** True for software adapters such as Mesa's llvmpipe. */
+  isFallbackAdapter: boolean;
+  /** Optional features enabled on the device. */
+  features: string[];
+}
+
+let nextBufferId = 1;
+const bufferIds = new WeakMap<GPUBuffer, number>();
+function bufferId(buffer: GPUBuffer): number {
+  let id = bufferIds.get(buffer);
+  if (id === undefined) {
+    id = nextBufferId++;
+    bufferIds.set(buffer, id);
+  }
+  return id;
+}
+
+function toBinding(b: Bindable): BufferBinding {
+  if ("binding" in b && typeof b.binding === "function") return b.binding();
+  if ("buffer" in b && (b as BufferBinding).buffer) return b as BufferBinding;
+  return { buffer: b as GPUBuffer };
+}
+
+const MAX_BIND_GROUPS_CACHED = 8192;
+
+interface PendingRead {
+  staging: GPUBuffer;
+  size: number;
+  resolve: (data: ArrayBuffer) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * A WebGPU device with saeflow's recorder, caches and pool. Get the shared one with
+ * {@link getGpu}; create extra ones with {@link Gpu.create}.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "./device.ts";
+ * const gpu = await getGpu();
+ * console.log(gpu.info.description);
+ * ```
+ */
+export class Gpu {
+  /** Adapter facts and enabled features. */
+  readonly info: GpuInfo;
+  /** Largest size of one storage binding, in bytes. */
+  readonly maxBindingSize: number;
+  /** Largest size of one buffer, in bytes. */
+  readonly maxBufferSize: number;
+  /** Required alignment of a storage binding's offset, in bytes. */
+  readonly bindingOffsetAlignment: number;
+  /** Most workgroups per dispatch dimension. */
+  readonly maxWorkgroupsPerDimension: number;
+  /** The buffer pool (by exact size). */
+  readonly pool: BufferPool;
+
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #recorded = 0;
+  #pipelines = new Map<string, GPUComputePipeline>();
+  #pipelineIds = new WeakMap<GPUComputePipeline, number>();
+  #bindGroups = new Map<string, GPUBindGroup>();
+  #uniforms = new Map<string, GPUBuffer>();
+  #pendingReads: PendingRead[] = [];
+  #stagingFree = new Map<number, GPUBuffer[]>();
+  #error: GpuError | null = null;
+  #destroyed = false;
+
+  private constructor(readonly adapter: GPUAdapter, readonly device: GPUDevice, info: GpuInfo) {
+    this.info = info;
+    const limits = device.limits;
+    this.maxBindingSize = limits.maxStorageBufferBindingSize;
+    this.maxBufferSize = limits.maxBufferSize;
+    this.bindingOffsetAlignment = limits.minStorageBufferOffsetAlignment;
+    this.maxWorkgroupsPerDimension = limits.maxComputeWorkgroupsPerDimension;
+    this.pool = new BufferPool(device);
+    device.lost.then((lost) => {
+      if (this.#destroyed) return;
+      this.#fail(
+        new GpuError(`the GPU device was lost (${lost.reason}): ${lost.message || "no message"}`),
+      );
+    });
+    device.addEventListener("uncapturederror", (event) => {
+      const message = (event as GPUUncapturedErrorEvent).error?.message ?? String(event);
+      this.#fail(new GpuError(`GPU validation error: ${message}`));
+    });
+  }
+
+  /**
+   * Opens a device on the best adapter, with the adapter's maximum limits and the optional
+   * features `shader-f16`, `timestamp-query` and `subgroups` when offered.
+   * @throws {GpuError} when no adapter exists or the device cannot be created.
+   */
+  static async create(
+    options: { powerPreference?: GPUPowerPreference } = {},
+  ): Promise<Gpu> {
+    if (typeof navigator === "undefined" || !("gpu" in navigator)) {
+      throw new GpuError("WebGPU is not available in this runtime (navigator.gpu is missing)");
+    }
+    const adapter = await navigator.gpu.requestAdapter({
+      powerPreference: options.powerPreference ?? "high-performance",
+    });
+    if (!adapter) {
+      throw new GpuError(
+        "no WebGPU adapter found: install a GPU driver, or Mesa (libegl-mesa0 or " +
+          "mesa-vulkan-drivers) for the llvmpipe software adapter",
+      );
+    }
+    const requiredLimits: Record<string, number> = {};
+    const adapterLimits = adapter.limits as unknown as Record<string, number>;
+    for (const name of REQUESTED_LIMITS) {
+      const value = adapterLimits[name];
+      if (typeof value === "number") requiredLimits[name] = value;
+    }
+    const features = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({
+        requiredLimits,
+        requiredFeatures: features as unknown as GPUFeatureName[],
+      });
+    } catch (err) {
+      throw new GpuError(`could not create a WebGPU device: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    // Deno accepts unknown limit names silently: verify that what we asked for was granted.
+    const granted = device.limits as unknown as Record<string, number>;
+    for (const [name, value] of Object.entries(requiredLimits)) {
+      if (granted[name] !== value) {
+        throw new GpuError(`device limit ${name} is ${granted[name]}, requested ${value}`);
+      }
+    }
+    const ai = adapter.info;
+    return new Gpu(adapter, device, {
+      description: ai.description || ai.device || "unknown adapter",
+      vendor: ai.vendor,
+      architecture: ai.architecture,
+      isFallbackAdapter: Boolean(
+        (ai as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+      ),
+      features: [...features],
+    });
+  }
+
+  /** True when the device offers `shader-f16`. */
+  get hasF16(): boolean {
+    return this.info.features.includes("shader-f16");
+  }
+
+  /** True when the device offers `timestamp-query`. */
+  get hasTimestamps(): boolean {
+    return this.info.features.includes("timestamp-query");
+  }
+
+  /** True when the device offers `subgroups`. */
+  get hasSubgroups(): boolean {
+    return this.info.features.includes("subgroups");
+  }
+
+  #fail(err: GpuError): void {
+    if (!this.#error) this.#error = err;
+    for (const read of this.#pendingReads.splice(0)) read.reject(err);
+  }
+
+  /** Throws the first asynchronous GPU error seen so far (validation, device loss), if any. */
+  throwIfFailed(): void {
+    if (this.#destroyed) throw new GpuError("this GPU device has been destroyed");
+    if (this.#error) throw this.#error;
+  }
+
+  /**
+   * A compute pipeline for `code`, compiled once and cached under `key`. `key` must identify the
+   * WGSL text (include any constants baked into it).
+   */
+  pipeline(key: string, code: string, entryPoint = "main"): GPUComputePipeline {
+    const cacheKey = `${key}#${entryPoint}`;
+    let pipeline = this.#pipelines.get(cacheKey);
+    if (pipeline) return pipeline;
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ code, label: key });
+    pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: "auto",
+      compute: { module, entryPoint },
+    });
+    this.device.popErrorScope().then((error) => {
+      if (error) this.#fail(new GpuError(`kernel "${key}" failed to compile: ${error.message}`));
+    });
+    this.#pipelines.set(cacheKey, pipeline);
+    this.#pipelineIds.set(pipeline, this.#pipelines.size);
+    return pipeline;
+  }
+
+  /**
+   * A read-only uniform buffer holding `values`, cached by content (shape parameters are the
+   * same from step to step, so no per-dispatch upload is needed). Numbers are written as u32
+   * unless `values` is a typed array, whose bytes are used as they are.
+   */
+  uniform(values: ArrayLike<number> | Float32Array | Int32Array | Uint32Array): GPUBuffer {
+    const bytes = ArrayBuffer.isView(values)
+      ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
+      : new Uint8Array(Uint32Array.from(values as ArrayLike<number>).buffer);
+    const key = bytes.join(",");
+    let buffer = this.#uniforms.get(key);
+    if (buffer) return buffer;
+    const size = Math.max(16, Math.ceil(bytes.byteLength / 16) * 16);
+    buffer = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(buffer.getMappedRange()).set(bytes);
+    buffer.unmap();
+    this.#uniforms.set(key, buffer);
+    return buffer;
+  }
+
+  #bindGroup(pipeline: GPUComputePipeline, bindings: BufferBinding[]): GPUBindGroup {
+    let key = `${this.#pipelineIds.get(pipeline)}`;
+    for (const b of bindings) key += `|${bufferId(b.buffer)}:${b.offset ?? 0}:${b.size ?? -1}`;
+    let group = this.#bindGroups.get(key);
+    if (group) return group;
+    if (this.#bindGroups.size >= MAX_BIND_GROUPS_CACHED) this.#bindGroups.clear();
+    group = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: bindings.map((resource, binding) => ({
+        binding,
+        resource: resource.size === undefined && !resource.offset
+          ? { buffer: resource.buffer }
+          : resource,
+      })),
+    });
+    this.#bindGroups.set(key, group);
+    return group;
+  }
+
+  #passEncoder(): GPUComputePassEncoder {
+    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
+    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
+    return this.#pass;
+  }
+
+  #copyEncoder(): GPUCommandEncoder {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
+    return this.#encoder;
+  }
+
+  /**
+   * Records one dispatch of `pipeline` into the pending pass. `bindings[i]` is bound at
+   * `@group(0) @binding(i)`. Nothing runs until {@link flush} (or a read) submits the pass.
+   */
+  dispatch(
+    pipeline: GPUComputePipeline,
+    bindings: Bindable[],
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    this.throwIfFailed();
+    const [x, y = 1, z = 1] = workgroups;
+    const max = this.maxWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) {
+      throw new GpuError(
+        `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the limit of ${max} per dimension`,
+      );
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const resolved = bindings.map(toBinding);
+    for (const b of resolved) {
+      const size = b.size ?? b.buffer.size - (b.offset ?? 0);
+      if (size > this.maxBindingSize && !(b.buffer.usage & GPUBufferUsage.UNIFORM)) {
+        throw new GpuError(
+          `a binding of ${size} bytes exceeds this device's maxStorageBufferBindingSize of ` +
+            `${this.maxBindingSize} bytes; split the tensor into row windows`,
+        );
+      }
+    }
+    const pass = this.#passEncoder();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, this.#bindGroup(pipeline, resolved));
+    pass.dispatchWorkgroups(x, y, z);
+    this.#recorded++;
+  }
+
+  /** Records a buffer-to-buffer copy (ends the current pass; still one submit). */
+  copy(
+    src: GPUBuffer,
+    srcOffset: number,
+    dst: GPUBuffer,
+    dstOffset: number,
+    size: number,
+  ): void {
+    this.throwIfFailed();
+    if (size === 0) return;
+    this.#copyEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    this.#recorded++;
+  }
+
+  /** Records zero-filling of `size` bytes of `buffer` from `offset`. */
+  clear(buffer: GPUBuffer, offset = 0, size?: number): void {
+    this.throwIfFailed();
+    this.#copyEncoder().clearBuffer(buffer, offset, size);
+    this.#recorded++;
+  }
+
+  /**
+   * Uploads `data` into `buffer` at `offset` bytes. Work recorded earlier is submitted first, so
+   * the write lands after every previously recorded op and before every later one.
+   */
+  write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    this.throwIfFailed();
+    this.flush();
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buffer, offset, bytes);
+    } else {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, offset, padded);
+    }
+  }
+
+  /** Number of ops recorded since the last submit. */
+  get pendingOps(): number {
+    return this.#recorded;
+  }
+
+  /** Submits everything recorded so far as one command buffer and starts pending readbacks. */
+  flush(): void {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    const encoder = this.#encoder;
+    this.#encoder = null;
+    this.#recorded = 0;
+    const reads = this.#pendingReads.splice(0);
+    if (encoder) this.device.queue.submit([encoder.finish()]);
+    else if (reads.length) this.device.queue.submit([]);
+    for (const read of reads) this.#startMap(read);
+  }
+
+  #startMap(read: PendingRead): void {
+    read.staging.mapAsync(GPUMapMode.READ, 0, read.size).then(() => {
+      const data = read.staging.getMappedRange(0, read.size).slice(0);
+      read.staging.unmap();
+      this.#releaseStaging(read.staging);
+      if (this.#error) read.reject(this.#error);
+      else read.resolve(data);
+    }, (err) => {
+      read.reject(this.#error ?? new GpuError(`GPU readback failed: ${err?.message ?? err}`));
+    });
+  }
+
+  #staging(size: number): GPUBuffer {
+    const aligned = Math.max(16, Math.ceil(size / 16) * 16);
+    const free = this.#stagingFree.get(aligned);
+    if (free?.length) return free.pop()!;
+    return this.device.createBuffer({
+      size: aligned,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  #releaseStaging(buffer: GPUBuffer): void {
+    const list = this.#stagingFree.get(buffer.size) ?? [];
+    if (list.length < 8) {
+      list.push(buffer);
+      this.#stagingFree.set(buffer.size, list);
+    } else {
+      buffer.destroy();
+    }
+  }
+
+  /**
+   * Records a copy of `size` bytes of `buffer` into a MAP_READ staging buffer; the promise
+   * resolves after a later {@link flush} once the GPU has finished. Many reads recorded in one
+   * step share one submit and one wait.
+   */
+  readLater(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
+    this.throwIfFailed();
+    const aligned = Math.ceil(size / 4) * 4;
+    const staging = this.#staging(aligned);
+    this.copy(buffer, offset, staging, 0, aligned);
+    return new Promise<ArrayBuffer>((resolve, reject) => {
+      this.#pendingReads.push({
+        staging,
+        size: aligned,
+        resolve: (data) => resolve(aligned === size ? data : data.slice(0, size)),
+        reject,
+      });
+    });
+  }
+
+  /** Reads bytes back now: records the copy, submits, and waits for the GPU. */
+  async read(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
+    const promise = this.readLater(buffer, offset, size);
+    this.flush();
+    const data = await promise;
+    this.throwIfFailed();
+    return data;
+  }
+
+  /** Submits pending work and waits until the GPU has finished it. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfFailed();
+  }
+
+  /** Drops cached bind groups and pooled buffers (call after freeing many large tensors). */
+  trim(): void {
+    this.flush();
+    this.#bindGroups.clear();
+    this.pool.trim();
+  }
+
+  /** Destroys the device and everything it owns. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.flush();
+    this.#destroyed = true;
+    this.pool.trim();
+    for (const b of this.#uniforms.values()) b.destroy();
+    this.#uniforms.clear();
+    this.#bindGroups.clear();
+    if (defaultGpu && currentDefault === this) {
+      defaultGpu = null;
+      currentDefault = null;
+    }
+    this.device.destroy();
+  }
+}
+
+let defaultGpu: Promise<Gpu> | null = null;
+let currentDefault: Gpu | null = null;
+
+/**
+ * The shared default device, created on first call.
+ * @throws {GpuError} when no WebGPU adapter is available.
+ */
+export function getGpu(): Promise<Gpu> {
+  if (!defaultGpu) {
+    defaultGpu = Gpu.create().then((gpu) => {
+      currentDefault = gpu;
+      return gpu;
+    }, (err) => {
+      defaultGpu = null;
+      throw err;
+    });
+  }
+  return defaultGpu;
+}
+
+/**
+ * The shared default device if {@link getGpu} has already resolved.
+ * @throws {GpuError} when it has not: call `await getGpu()` first.
+ */
+export function currentGpu(): Gpu {
+  if (!currentDefault) {
+    throw new GpuError("no GPU device yet: call `await getGpu()` before creating tensors");
+  }
+  return currentDefault;
+}
