@@ -1,0 +1,358 @@
+/**
+ * Downloads from the Hugging Face hub into the cache layout Python uses (see `cache.ts`), through
+ * `@huggingface/hub` (`modelInfo`/`datasetInfo` to resolve a revision to its commit,
+ * `fileDownloadInfo` for the ETag/size/URL, `listFiles`, `fileExists`).
+ *
+ * Why not `downloadFileToCacheDir`/`snapshotDownload` from the package: they name the snapshot
+ * folder after the *file's* last commit (not the revision's commit, as Python does), never write
+ * `refs/main`, log to the console, have no offline mode and can leave `*.incomplete` files.
+ * @module
+ */
+
+import { datasetInfo, fileDownloadInfo, fileExists, listFiles, modelInfo } from "@huggingface/hub";
+import {
+  cachedFilePath,
+  cachedSnapshotFiles,
+  checkRepoPath,
+  COMMIT_HASH_RE,
+  fileExists as localFileExists,
+  linkSnapshotFile,
+  readCachedRef,
+  repoCacheDir,
+  type RepoType,
+  writeBlobAtomic,
+  writeCachedRef,
+} from "./cache.ts";
+import { type HubOptions, type HubSettings, resolveHubSettings } from "./env.ts";
+import { HubError } from "./errors.ts";
+import { describeRepo, makeHubFetch, type RequestContext, toHubError } from "./http.ts";
+import { join } from "../util/path.ts";
+
+/** Options shared by the download functions (explicit values beat env vars, see `env.ts`). */
+export interface HubDownloadOptions extends HubOptions {
+  /** Branch, tag or 40-hex commit. Default `"main"`. */
+  revision?: string;
+  /** Repo kind. Default `"model"`. */
+  repoType?: RepoType;
+  /** Re-download even if the file is cached. */
+  forceDownload?: boolean;
+}
+
+/** Options of {@link hubDownloadMany}. */
+export interface HubDownloadManyOptions extends HubDownloadOptions {
+  /** Files downloaded at the same time. Default 4. */
+  concurrency?: number;
+}
+
+interface Job {
+  settings: HubSettings;
+  ctx: RequestContext;
+  storage: string;
+  force: boolean;
+}
+
+function makeJob(repoId: string, opts: HubDownloadOptions, path?: string): Job {
+  const settings = resolveHubSettings(opts);
+  const ctx: RequestContext = {
+    repoId,
+    repoType: opts.repoType ?? "model",
+    revision: opts.revision ?? "main",
+    path,
+  };
+  if (!/^[\w.-]+(\/[\w.-]+)?$/.test(repoId)) {
+    throw new HubError(
+      "invalid",
+      `invalid repo id ${JSON.stringify(repoId)}: expected "name" or "org/name"`,
+    );
+  }
+  if (path !== undefined) checkRepoPath(repoId, path);
+  return {
+    settings,
+    ctx,
+    storage: repoCacheDir(settings.cacheDir, repoId, ctx.repoType),
+    force: opts.forceDownload ?? false,
+  };
+}
+
+function offlineError(job: Job): HubError {
+  const what = job.ctx.path ? `${job.ctx.path} of ${describeRepo(job.ctx)}` : describeRepo(job.ctx);
+  return new HubError(
+    "offline",
+    `Offline mode (HF_HUB_OFFLINE or offline: true) and ${what} at revision ` +
+      `${job.ctx.revision} is not in the cache ${job.settings.cacheDir}: download it once online.`,
+  );
+}
+
+/** Resolves a revision (branch/tag/commit) to its commit hash through the hub's info API. */
+async function resolveCommit(job: Job): Promise<string> {
+  const { settings, ctx } = job;
+  const common = {
+    name: ctx.repoId,
+    revision: ctx.revision,
+    hubUrl: settings.endpoint,
+    fetch: makeHubFetch(settings, { ...ctx, path: undefined }),
+  };
+  let sha: unknown;
+  try {
+    if (ctx.repoType === "dataset") {
+      sha = (await datasetInfo({ ...common, additionalFields: ["sha"] })).sha;
+    } else if (ctx.repoType === "model") {
+      sha = (await modelInfo({ ...common, additionalFields: ["sha"] })).sha;
+    } else {
+      throw new HubError("invalid", `repo type ${ctx.repoType} is not supported here`);
+    }
+  } catch (err) {
+    throw toHubError(err, settings, { ...ctx, path: undefined });
+  }
+  if (typeof sha !== "string" || !COMMIT_HASH_RE.test(sha)) {
+    throw new HubError(
+      "protocol",
+      `the hub at ${settings.endpoint} gave no commit hash for ${describeRepo(ctx)} at ` +
+        `revision ${ctx.revision} (got ${JSON.stringify(sha)})`,
+    );
+  }
+  return sha;
+}
+
+/** `W/"abc"` → `abc`: the blob name Python derives from an ETag. */
+function normalizeEtag(etag: string): string {
+  return etag.replace(/^W\//, "").replace(/^"|"$/g, "");
+}
+
+/** Downloads `job.ctx.path` at a known commit (no-op when the snapshot file already exists). */
+async function downloadAtCommit(job: Job, commit: string): Promise<string> {
+  const { settings, ctx, storage } = job;
+  const path = ctx.path!;
+  const pointer = join(storage, "snapshots", commit, path);
+  await writeCachedRef(storage, ctx.revision, commit);
+  if (!job.force && await localFileExists(pointer)) return pointer;
+
+  const fetchFn = makeHubFetch(settings, ctx);
+  let info;
+  try {
+    info = await fileDownloadInfo({
+      repo: { type: ctx.repoType, name: ctx.repoId },
+      path,
+      revision: commit,
+      hubUrl: settings.endpoint,
+      fetch: fetchFn,
+    });
+  } catch (err) {
+    throw toHubError(err, settings, ctx);
+  }
+  if (!info) {
+    throw new HubError(
+      "not_found",
+      `File not found on ${settings.endpoint}: ${describeRepo(ctx)} at revision ` +
+        `${ctx.revision} (commit ${commit.slice(0, 10)}) has no file ${path}.`,
+      404,
+    );
+  }
+  const blob = join(storage, "blobs", normalizeEtag(info.etag));
+  if (job.force || !await localFileExists(blob)) {
+    let resp: Response;
+    try {
+      resp = await fetchFn(info.url);
+    } catch (err) {
+      throw toHubError(err, settings, ctx);
+    }
+    if (!resp.ok || !resp.body) {
+      await resp.body?.cancel();
+      throw new HubError(
+        resp.status === 401 || resp.status === 403 ? "unauthorized" : "protocol",
+        `Downloading ${path} of ${describeRepo(ctx)} from ${info.url} failed with HTTP ` +
+          `${resp.status}.`,
+        resp.status,
+      );
+    }
+    try {
+      await writeBlobAtomic(blob, resp.body, info.size, `${path} of ${describeRepo(ctx)}`);
+    } catch (err) {
+      if (err instanceof HubError) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new HubError(
+        "unreachable",
+        `Download of ${path} of ${describeRepo(ctx)} from ${settings.endpoint} was interrupted ` +
+          `(${reason}); nothing was written to the cache, retry when the connection is stable.`,
+        undefined,
+        { cause: err },
+      );
+    }
+  }
+  await linkSnapshotFile(blob, pointer);
+  return pointer;
+}
+
+/**
+ * Resolves the commit for a job, falling back to the cache: `undefined` means "serve from cache"
+ * (offline mode or unreachable hub with a cached ref), otherwise the online commit.
+ */
+async function commitOrCache(job: Job): Promise<string | undefined> {
+  if (job.settings.offline) return undefined;
+  try {
+    return await resolveCommit(job);
+  } catch (err) {
+    // Like Python: with no connection, a revision already in the cache is served from it.
+    if (err instanceof HubError && err.kind === "unreachable") {
+      if (await readCachedRef(job.storage, job.ctx.revision)) return undefined;
+    }
+    throw err;
+  }
+}
+
+async function fromCache(job: Job, original?: HubError): Promise<string> {
+  const p = await cachedFilePath(job.settings.cacheDir, job.ctx.repoId, job.ctx.path!, {
+    revision: job.ctx.revision,
+    repoType: job.ctx.repoType,
+  });
+  if (p) return p;
+  throw original ?? offlineError(job);
+}
+
+/**
+ * Downloads one file of a hub repo into the cache (Python's layout) and returns its local path
+ * (`<cache>/models--org--name/snapshots/<commit>/<path>`). A file already cached for the
+ * revision's current commit is not downloaded again; with a commit-hash revision a cached file
+ * is returned without any network call. Offline mode (or an unreachable hub) serves the cache.
+ *
+ * @throws {HubError} `not_found` (repo/revision/file), `unauthorized` (gated/private: set
+ * HF_TOKEN), `unreachable`, `offline`, `protocol`.
+ *
+ * @example
+ * ```ts ignore
+ * import { hubDownload } from "./download.ts";
+ * const cfgPath = await hubDownload("jbloom/GPT2-Small-SAEs-Reformatted", "blocks.0.hook_resid_pre/cfg.json");
+ * ```
+ */
+export async function hubDownload(
+  repoId: string,
+  path: string,
+  opts: HubDownloadOptions = {},
+): Promise<string> {
+  const job = makeJob(repoId, opts, path);
+  if (!job.force && COMMIT_HASH_RE.test(job.ctx.revision)) {
+    const pointer = join(job.storage, "snapshots", job.ctx.revision, path);
+    if (await localFileExists(pointer)) return pointer;
+  }
+  let commit: string | undefined;
+  try {
+    commit = await commitOrCache(job);
+  } catch (err) {
+    if (err instanceof HubError && err.kind === "unreachable") return await fromCache(job, err);
+    throw err;
+  }
+  if (commit === undefined) return await fromCache(job);
+  return await downloadAtCommit(job, commit);
+}
+
+/**
+ * Downloads several files of one repo at one consistent commit (the revision is resolved once)
+ * and returns their local paths in the order given.
+ *
+ * @example
+ * ```ts ignore
+ * import { hubDownloadMany } from "./download.ts";
+ * const [cfg, weights] = await hubDownloadMany("org/saes", ["l0/cfg.json", "l0/sae_weights.safetensors"]);
+ * ```
+ */
+export async function hubDownloadMany(
+  repoId: string,
+  paths: readonly string[],
+  opts: HubDownloadManyOptions = {},
+): Promise<string[]> {
+  const base = makeJob(repoId, opts);
+  const jobs = paths.map((p) => makeJob(repoId, opts, p));
+  const commit = await commitOrCache(base);
+  const out = new Array<string>(paths.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      out[i] = commit === undefined
+        ? await fromCache(jobs[i])
+        : await downloadAtCommit(jobs[i], commit);
+    }
+  };
+  const n = Math.max(1, Math.min(opts.concurrency ?? 4, jobs.length));
+  await Promise.all(Array.from({ length: n }, worker));
+  return out;
+}
+
+/**
+ * True when `path` exists in the repo at `revision` (HEAD request); in offline mode, or when
+ * the hub is unreachable, answers from the cache (`false` only if cached info says nothing).
+ *
+ * @throws {HubError} `unauthorized` for gated repos without access; `unreachable` when the hub
+ * cannot be contacted and the revision is not cached.
+ */
+export async function hubFileExists(
+  repoId: string,
+  path: string,
+  opts: Omit<HubDownloadOptions, "forceDownload"> = {},
+): Promise<boolean> {
+  const job = makeJob(repoId, opts, path);
+  const cached = () =>
+    cachedFilePath(job.settings.cacheDir, repoId, path, {
+      revision: job.ctx.revision,
+      repoType: job.ctx.repoType,
+    });
+  if (job.settings.offline) return (await cached()) !== undefined;
+  try {
+    return await fileExists({
+      repo: { type: job.ctx.repoType, name: repoId },
+      path,
+      revision: job.ctx.revision,
+      hubUrl: job.settings.endpoint,
+      fetch: makeHubFetch(job.settings, job.ctx),
+    });
+  } catch (err) {
+    const e = toHubError(err, job.settings, job.ctx);
+    if (e.kind === "unreachable" && await readCachedRef(job.storage, job.ctx.revision)) {
+      return (await cached()) !== undefined;
+    }
+    throw e;
+  }
+}
+
+/**
+ * All file paths of a repo at `revision` (recursive, sorted). Offline, it lists the cached
+ * snapshot, i.e. only the files downloaded so far.
+ */
+export async function hubListFiles(
+  repoId: string,
+  opts: Omit<HubDownloadOptions, "forceDownload"> = {},
+): Promise<string[]> {
+  const job = makeJob(repoId, opts);
+  const cached = () =>
+    cachedSnapshotFiles(job.settings.cacheDir, repoId, {
+      revision: job.ctx.revision,
+      repoType: job.ctx.repoType,
+    });
+  if (job.settings.offline) {
+    const files = await cached();
+    if (files) return files;
+    throw offlineError(job);
+  }
+  const out: string[] = [];
+  try {
+    for await (
+      const e of listFiles({
+        repo: { type: job.ctx.repoType, name: repoId },
+        recursive: true,
+        revision: job.ctx.revision,
+        hubUrl: job.settings.endpoint,
+        fetch: makeHubFetch(job.settings, job.ctx),
+      })
+    ) {
+      if (e.type === "file") out.push(e.path);
+    }
+  } catch (err) {
+    const e = toHubError(err, job.settings, job.ctx);
+    if (e.kind === "unreachable") {
+      const files = await cached();
+      if (files) return files;
+    }
+    throw e;
+  }
+  return out.sort();
+}

@@ -1,0 +1,124 @@
+/**
+ * The ONE place saeflow reads Hugging Face environment variables. Every resolver takes an explicit
+ * override that beats the environment, so library callers (and tests) never depend on env state.
+ *
+ * Variables, with the precedence Python's `huggingface_hub` uses:
+ * - endpoint: `HF_ENDPOINT`, default `https://huggingface.co`;
+ * - token: `HF_TOKEN`, then `HUGGING_FACE_HUB_TOKEN`, then the file `HF_TOKEN_PATH`
+ *   (default `$HF_HOME/token`);
+ * - cache: `HF_HUB_CACHE`, then `HUGGINGFACE_HUB_CACHE`, then `$HF_HOME/hub`, where `HF_HOME`
+ *   defaults to `$XDG_CACHE_HOME/huggingface` or `~/.cache/huggingface`;
+ * - offline: `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) set to 1/true/yes/on.
+ * @module
+ */
+
+import { join } from "../util/path.ts";
+
+/** Default hub endpoint (no trailing slash). */
+export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
+
+/** Explicit settings; any field left undefined falls back to the environment. */
+export interface HubOptions {
+  /** Hub base URL, e.g. a mirror or a local mock (`http://127.0.0.1:PORT`). */
+  endpoint?: string;
+  /** Access token; `null` means "send no token even if the environment has one". */
+  token?: string | null;
+  /** Root of the hub cache (the folder holding `models--org--name/`). */
+  cacheDir?: string;
+  /** Offline mode: never touch the network, serve only from the cache. */
+  offline?: boolean;
+}
+
+/** Fully resolved settings. */
+export interface HubSettings {
+  /** Hub base URL without trailing slash. */
+  endpoint: string;
+  /** Token to send, if any. */
+  token: string | undefined;
+  /** Cache root. */
+  cacheDir: string;
+  /** True when the network must not be used. */
+  offline: boolean;
+}
+
+/** Reads an env var; unset, empty, or not permitted all read as `undefined`. */
+function env(name: string): string | undefined {
+  try {
+    const v = Deno.env.get(name);
+    return v === undefined || v.trim() === "" ? undefined : v;
+  } catch {
+    return undefined; // no --allow-env: behave as if unset
+  }
+}
+
+function homeDir(): string {
+  return env("HOME") ?? env("USERPROFILE") ?? ".";
+}
+
+/** `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`. */
+export function resolveHfHome(): string {
+  return env("HF_HOME") ?? join(env("XDG_CACHE_HOME") ?? join(homeDir(), ".cache"), "huggingface");
+}
+
+/**
+ * The hub endpoint: `override`, else `HF_ENDPOINT`, else {@link DEFAULT_HF_ENDPOINT}.
+ * Trailing slashes are removed.
+ *
+ * @example
+ * ```ts
+ * import { resolveEndpoint } from "./env.ts";
+ * if (resolveEndpoint("http://127.0.0.1:9/") !== "http://127.0.0.1:9") throw new Error();
+ * ```
+ */
+export function resolveEndpoint(override?: string): string {
+  return (override ?? env("HF_ENDPOINT") ?? DEFAULT_HF_ENDPOINT).replace(/\/+$/, "");
+}
+
+/**
+ * The access token: `override` (`null` = none), else `HF_TOKEN`, else `HUGGING_FACE_HUB_TOKEN`,
+ * else the token file (`HF_TOKEN_PATH`, default `$HF_HOME/token`), else `undefined`.
+ */
+export function resolveToken(override?: string | null): string | undefined {
+  if (override === null) return undefined;
+  if (override !== undefined) return override.trim() || undefined;
+  const fromEnv = env("HF_TOKEN") ?? env("HUGGING_FACE_HUB_TOKEN");
+  if (fromEnv) return fromEnv.trim();
+  const path = env("HF_TOKEN_PATH") ?? join(resolveHfHome(), "token");
+  try {
+    return Deno.readTextFileSync(path).trim() || undefined;
+  } catch {
+    return undefined; // no token file (or not readable): anonymous access
+  }
+}
+
+/** The cache root: `override`, else `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `$HF_HOME/hub`. */
+export function resolveCacheDir(override?: string): string {
+  return override ?? env("HF_HUB_CACHE") ?? env("HUGGINGFACE_HUB_CACHE") ??
+    join(resolveHfHome(), "hub");
+}
+
+/** Offline mode: `override`, else `HF_HUB_OFFLINE` / `TRANSFORMERS_OFFLINE` truthy. */
+export function resolveOffline(override?: boolean): boolean {
+  if (override !== undefined) return override;
+  const v = (env("HF_HUB_OFFLINE") ?? env("TRANSFORMERS_OFFLINE"))?.trim().toUpperCase();
+  return v === "1" || v === "TRUE" || v === "YES" || v === "ON";
+}
+
+/**
+ * Resolves all settings at once (explicit options beat the environment).
+ *
+ * @example
+ * ```ts
+ * import { resolveHubSettings } from "./env.ts";
+ * const s = resolveHubSettings({ endpoint: "http://127.0.0.1:1", cacheDir: "/tmp/c", token: null });
+ * if (s.token !== undefined || s.cacheDir !== "/tmp/c") throw new Error();
+ * ```
+ */
+export function resolveHubSettings(opts: HubOptions = {}): HubSettings {
+  return {
+    endpoint: resolveEndpoint(opts.endpoint),
+    token: resolveToken(opts.token),
+    cacheDir: resolveCacheDir(opts.cacheDir),
+    offline: resolveOffline(opts.offline),
+  };
+}

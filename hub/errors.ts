@@ -1,0 +1,46 @@
+/** Errors raised by the Hugging Face hub layer. @module */
+
+import { SaeflowError } from "../util/errors.ts";
+
+/**
+ * Why a hub operation failed:
+ * - `unreachable`: the endpoint could not be contacted (connection refused, DNS, reset);
+ * - `not_found`: the repo, revision or file does not exist;
+ * - `unauthorized`: 401/403, a gated or private repo (or a missing/invalid token);
+ * - `offline`: offline mode (or no network) and the file is not in the cache;
+ * - `protocol`: the server answered something unexpected (bad header, truncated body, no Range).
+ * - `invalid`: the caller passed something malformed (e.g. a path with "..").
+ */
+export type HubErrorKind =
+  | "unreachable"
+  | "not_found"
+  | "unauthorized"
+  | "offline"
+  | "protocol"
+  | "invalid";
+
+/**
+ * Error thrown by every `hub/` function. `kind` tells callers what went wrong without parsing the
+ * message (e.g. a loader treats `not_found` for an optional file as "absent"); `status` is the
+ * HTTP status when there was one.
+ *
+ * @example
+ * ```ts
+ * import { HubError } from "./errors.ts";
+ * const e = new HubError("not_found", "gpt2@main has no file x.json", 404);
+ * if (e.kind !== "not_found") throw new Error("unreachable");
+ * ```
+ */
+export class HubError extends SaeflowError {
+  /** What went wrong (see {@link HubErrorKind}). */
+  readonly kind: HubErrorKind;
+  /** HTTP status code, when the failure came from an HTTP answer. */
+  readonly status?: number;
+
+  /** Creates the error. */
+  constructor(kind: HubErrorKind, message: string, status?: number, options?: ErrorOptions) {
+    super(message, options);
+    this.kind = kind;
+    this.status = status;
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Hugging Face interop: downloads into the cache layout shared with Python, remote safetensors
+ * headers, tokenizers, and TransformerLens model-name aliases.
+ * @module
+ */
+
+export { HubError, type HubErrorKind } from "./errors.ts";
+export {
+  DEFAULT_HF_ENDPOINT,
+  type HubOptions,
+  type HubSettings,
+  resolveCacheDir,
+  resolveEndpoint,
+  resolveHfHome,
+  resolveHubSettings,
+  resolveOffline,
+  resolveToken,
+} from "./env.ts";
+export {
+  cachedFilePath,
+  cachedSnapshotFiles,
+  COMMIT_HASH_RE,
+  repoCacheDir,
+  repoFolderName,
+  type RepoType,
+} from "./cache.ts";
+export {
+  hubDownload,
+  hubDownloadMany,
+  type HubDownloadManyOptions,
+  type HubDownloadOptions,
+  hubFileExists,
+  hubListFiles,
+} from "./download.ts";

@@ -1,0 +1,468 @@
+/**
+ * A local mock of the Hugging Face hub for tests (never contact the real hub). It serves
+ * in-memory repos on `127.0.0.1:<random free port>` with the routes `@huggingface/hub` calls for
+ * downloads, with ETag / X-Repo-Commit / Range support, 404s with the hub's `X-Error-Code`s,
+ * gated repos (401 without the token, 403 with a wrong one), and a log of every request.
+ *
+ * Routes (`<kind>` is `models` or `datasets`; `<rev>` a branch, tag, `HEAD` or commit sha):
+ * - `GET  /api/<kind>/<repo>/revision/<rev>`: info JSON `{_id, id, sha, siblings, gated, …}`;
+ * - `GET  /api/<kind>/<repo>/tree/<rev>[/<dir>]?recursive=true|false`: file/dir entries with
+ *   `oid`, `size`, `lfs` (no pagination);
+ * - `POST /api/<kind>/<repo>/paths-info/<rev>` body `{paths, expand}`: entries for existing paths;
+ * - `GET|HEAD [/datasets]/<repo>/resolve/<rev>/<path>` and `…/raw/…`: the bytes, headers
+ *   `ETag` (git blob sha1, or sha256 for LFS files, quoted), `X-Repo-Commit`, `Accept-Ranges`,
+ *   `Content-Length`; LFS files also `X-Linked-Etag`/`X-Linked-Size`; `Range: bytes=a-b`
+ *   (also `a-` and `-n`) gives 206 + `Content-Range`, unsatisfiable 416.
+ * LFS files: `*.safetensors|*.bin|*.pt|*.pth|*.npz|*.gguf` unless `lfs` says otherwise.
+ *
+ * @example
+ * ```ts ignore
+ * import { startMockHub } from "./mock_hub.ts";
+ * import { hubDownload } from "../../hub/mod.ts";
+ * await using hub = await startMockHub({ "org/sae": { files: { "cfg.json": '{"d_in":4}' } } });
+ * const cacheDir = await Deno.makeTempDir();
+ * const p = await hubDownload("org/sae", "cfg.json", hub.options(cacheDir));
+ * hub.count({ route: "resolve", path: "cfg.json", range: false }); // 1 full GET
+ * ```
+ * @module
+ */
+
+/** File contents: bytes, or text (encoded as UTF-8). */
+export type MockFileData = Uint8Array | string;
+
+/** One revision (branch or tag) of a mock repo. */
+export interface MockRevisionSpec {
+  /** Files by repo path (`"dir/file.json"`). */
+  files: Record<string, MockFileData> | Map<string, MockFileData>;
+  /** Commit sha (40 hex); default derived from the repo id, revision name and contents. */
+  commit?: string;
+}
+
+/** A mock repo: its `main` revision plus optional other branches/tags. */
+export interface MockRepoSpec extends MockRevisionSpec {
+  /** `"model"` (default) or `"dataset"`. */
+  type?: "model" | "dataset";
+  /** Gated: every route answers 401 without `Authorization: Bearer <hub.token>`, 403 if wrong. */
+  gated?: boolean;
+  /** Extra revisions by name (e.g. `{ "v1": {...} }`). */
+  revisions?: Record<string, MockRevisionSpec>;
+}
+
+/** Options of {@link startMockHub}. */
+export interface MockHubOptions {
+  /** Token accepted for gated repos. Default `"hf_mock_token"`. */
+  token?: string;
+  /** Which paths are LFS files (ETag = sha256). Default: weight-like extensions. */
+  lfs?: (path: string) => boolean;
+  /** Safety net: the server shuts itself down after this long. Default 120 000 ms. */
+  maxLifetimeMs?: number;
+}
+
+/** Which route a request hit. */
+export type MockRoute = "info" | "tree" | "paths-info" | "resolve" | "raw" | "unknown";
+
+/** One logged request. */
+export interface MockRequest {
+  method: string;
+  /** Path and query as received. */
+  url: string;
+  route: MockRoute;
+  repoId?: string;
+  revision?: string;
+  /** Repo file path for resolve/raw/tree routes. */
+  path?: string;
+  /** The `Range` header, if any. */
+  range?: string;
+  /** The `Authorization` header, if any. */
+  authorization?: string;
+  /** Status answered. */
+  status: number;
+}
+
+/** Filter of {@link MockHub.count}; `range: false` selects requests without a Range header. */
+export interface MockRequestFilter {
+  method?: string;
+  route?: MockRoute;
+  repoId?: string;
+  path?: string;
+  range?: boolean;
+}
+
+/** A running mock hub. Close it with `await hub.close()` or `await using hub = …`. */
+export interface MockHub {
+  /** Base URL, e.g. `http://127.0.0.1:41234` (pass as `endpoint`). */
+  readonly url: string;
+  /** Port it listens on. */
+  readonly port: number;
+  /** Token accepted for gated repos. */
+  readonly token: string;
+  /** Every request so far, in order. */
+  readonly requests: MockRequest[];
+  /** Number of logged requests matching `filter`. */
+  count(filter?: MockRequestFilter): number;
+  /** Hub options for saeflow's `hub/` functions: this endpoint, `cacheDir`, no env token. */
+  options(cacheDir: string): { endpoint: string; cacheDir: string; token: null; offline: false };
+  /** Adds or replaces a repo (e.g. a new commit on `main`). */
+  setRepo(repoId: string, spec: MockRepoSpec): Promise<void>;
+  /** Commit sha of `revision` (default `"main"`) of a repo. */
+  commitOf(repoId: string, revision?: string, type?: "model" | "dataset"): string;
+  /** Full (non-Range) GETs of this file will send half the bytes, then drop the connection. */
+  breakFile(repoId: string, path: string, type?: "model" | "dataset"): void;
+  /** Stops the server (idempotent). */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+interface FileEntry {
+  data: Uint8Array<ArrayBuffer>;
+  gitOid: string;
+  sha256: string;
+  lfs: boolean;
+}
+interface RevisionState {
+  commit: string;
+  files: Map<string, FileEntry>;
+}
+interface RepoState {
+  id: string;
+  type: "model" | "dataset";
+  gated: boolean;
+  revisions: Map<string, RevisionState>;
+}
+
+const enc = new TextEncoder();
+const DEFAULT_LFS = /\.(safetensors|bin|pt|pth|npz|gguf)$/;
+
+async function hex(algo: "SHA-1" | "SHA-256", data: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest(algo, data as Uint8Array<ArrayBuffer>));
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Returns a TCP port on 127.0.0.1 that nothing listens on (for "unreachable hub" tests). */
+export function closedPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/**
+ * Starts a mock hub serving `repos` (keyed by repo id, e.g. `"org/name"` or `"gpt2"`).
+ * See the module doc for routes and behaviour.
+ */
+export async function startMockHub(
+  repos: Record<string, MockRepoSpec> = {},
+  opts: MockHubOptions = {},
+): Promise<MockHub> {
+  const token = opts.token ?? "hf_mock_token";
+  const isLfs = opts.lfs ?? ((p: string) => DEFAULT_LFS.test(p));
+  const state = new Map<string, RepoState>();
+  const broken = new Set<string>();
+  const requests: MockRequest[] = [];
+  const key = (type: string, id: string) => `${type}:${id}`;
+
+  async function buildRevision(id: string, name: string, spec: MockRevisionSpec) {
+    const files = new Map<string, FileEntry>();
+    const entries = spec.files instanceof Map ? [...spec.files] : Object.entries(spec.files);
+    for (const [path, raw] of entries) {
+      const data = typeof raw === "string" ? enc.encode(raw) : new Uint8Array(raw); // own copy
+      const gitOid = await hex("SHA-1", concat(enc.encode(`blob ${data.length}\0`), data));
+      files.set(path, { data, gitOid, sha256: await hex("SHA-256", data), lfs: isLfs(path) });
+    }
+    const summary = [...files].map(([p, f]) => `${p}:${f.gitOid}`).sort().join("\n");
+    const commit = spec.commit ?? await hex("SHA-1", enc.encode(`${id}@${name}\n${summary}`));
+    if (!/^[0-9a-f]{40}$/.test(commit)) throw new Error(`mock commit must be 40 hex: ${commit}`);
+    return { commit, files };
+  }
+
+  async function setRepo(id: string, spec: MockRepoSpec) {
+    const type = spec.type ?? "model";
+    const revisions = new Map<string, RevisionState>();
+    revisions.set("main", await buildRevision(id, "main", spec));
+    for (const [name, r] of Object.entries(spec.revisions ?? {})) {
+      revisions.set(name, await buildRevision(id, name, r));
+    }
+    state.set(key(type, id), { id, type, gated: spec.gated ?? false, revisions });
+  }
+  for (const [id, spec] of Object.entries(repos)) await setRepo(id, spec);
+
+  function findRevision(repo: RepoState, rev: string): RevisionState | undefined {
+    if (rev === "HEAD") return repo.revisions.get("main");
+    return repo.revisions.get(rev) ?? [...repo.revisions.values()].find((r) => r.commit === rev);
+  }
+
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { "content-type": "application/json", ...headers },
+    });
+  const hubError = (status: number, code: string, message: string) =>
+    json(status, { error: message }, { "x-error-code": code });
+
+  function fileHeaders(f: FileEntry, commit: string): Record<string, string> {
+    const etag = f.lfs ? f.sha256 : f.gitOid;
+    const h: Record<string, string> = {
+      "etag": `"${etag}"`,
+      "x-repo-commit": commit,
+      "accept-ranges": "bytes",
+      "content-type": "application/octet-stream",
+    };
+    if (f.lfs) {
+      h["x-linked-etag"] = `"${f.sha256}"`;
+      h["x-linked-size"] = String(f.data.length);
+    }
+    return h;
+  }
+
+  function serveFile(req: Request, repo: RepoState, f: FileEntry, commit: string, path: string) {
+    const headers = fileHeaders(f, commit);
+    const size = f.data.length;
+    const range = req.headers.get("range");
+    const head = req.method === "HEAD";
+    if (range) {
+      const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+      let start = -1, end = -1;
+      if (m && m[1] !== "") {
+        start = Number(m[1]);
+        end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+      } else if (m && m[2] !== "") {
+        start = Math.max(0, size - Number(m[2]));
+        end = size - 1;
+      }
+      if (!m || start < 0 || start >= size || end < start) {
+        return new Response(null, {
+          status: 416,
+          headers: { ...headers, "content-range": `bytes */${size}` },
+        });
+      }
+      const body = f.data.slice(start, end + 1);
+      return new Response(head ? null : body, {
+        status: 206,
+        headers: {
+          ...headers,
+          "content-range": `bytes ${start}-${end}/${size}`,
+          "content-length": String(body.length),
+        },
+      });
+    }
+    headers["content-length"] = String(size);
+    if (head) return new Response(null, { status: 200, headers });
+    if (broken.has(key(repo.type, repo.id) + "|" + path)) {
+      const half = f.data.slice(0, Math.floor(size / 2));
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(half);
+          // Fail after the first chunk went out: the client sees a truncated body.
+          setTimeout(() => c.error(new Error("mock hub: connection dropped")), 20);
+        },
+      });
+      return new Response(stream, { status: 200, headers });
+    }
+    return new Response(f.data, { status: 200, headers });
+  }
+
+  function listEntries(rev: RevisionState, dir: string, recursive: boolean, expand: boolean) {
+    const prefix = dir ? dir.replace(/\/+$/, "") + "/" : "";
+    const dirs = new Set<string>();
+    const out: Record<string, unknown>[] = [];
+    for (const [p, f] of [...rev.files].sort(([a], [b]) => a.localeCompare(b))) {
+      if (!p.startsWith(prefix)) continue;
+      const rest = p.slice(prefix.length).split("/");
+      for (let i = 1; i < rest.length; i++) {
+        if (!recursive && i > 1) break;
+        dirs.add(prefix + rest.slice(0, i).join("/"));
+      }
+      if (!recursive && rest.length > 1) continue;
+      out.push(fileEntry(p, f, rev, expand));
+    }
+    for (const d of [...dirs].sort()) {
+      out.push({ type: "directory", oid: "0".repeat(40), size: 0, path: d });
+    }
+    return out;
+  }
+
+  function fileEntry(p: string, f: FileEntry, rev: RevisionState, expand: boolean) {
+    const e: Record<string, unknown> = {
+      type: "file",
+      oid: f.gitOid,
+      size: f.data.length,
+      path: p,
+    };
+    if (f.lfs) e.lfs = { oid: f.sha256, size: f.data.length, pointerSize: 134 };
+    if (expand) {
+      e.lastCommit = { id: rev.commit, title: "mock commit", date: "2024-01-01T00:00:00.000Z" };
+      e.securityFileStatus = { status: "safe" };
+    }
+    return e;
+  }
+
+  async function route(req: Request, log: MockRequest): Promise<Response> {
+    const u = new URL(req.url);
+    const segs = u.pathname.split("/").slice(1).map(decodeURIComponent);
+    let type: "model" | "dataset" = "model";
+    let kind: MockRoute = "unknown";
+    let repoSegs: string[] = [], rest: string[] = [];
+    if (segs[0] === "api" && (segs[1] === "models" || segs[1] === "datasets")) {
+      type = segs[1] === "models" ? "model" : "dataset";
+      const i = segs.findIndex((s, j) => j > 2 && ["revision", "tree", "paths-info"].includes(s));
+      if (i > 2) {
+        kind = segs[i] === "revision" ? "info" : segs[i] as MockRoute;
+        repoSegs = segs.slice(2, i);
+        rest = segs.slice(i + 1);
+      }
+    } else {
+      const body = segs[0] === "datasets" ? segs.slice(1) : segs;
+      if (segs[0] === "datasets") type = "dataset";
+      const i = body.findIndex((s, j) => j > 0 && (s === "resolve" || s === "raw"));
+      if (i > 0) {
+        kind = body[i] as MockRoute;
+        repoSegs = body.slice(0, i);
+        rest = body.slice(i + 1);
+      }
+    }
+    log.route = kind;
+    if (kind === "unknown" || repoSegs.length > 2 || rest.length === 0) {
+      return hubError(404, "NotFound", `mock hub: no route for ${req.method} ${u.pathname}`);
+    }
+    const repoId = repoSegs.join("/");
+    log.repoId = repoId;
+    log.revision = rest[0];
+    const filePath = rest.slice(1).join("/");
+    if (filePath) log.path = filePath;
+    const repo = state.get(key(type, repoId));
+    if (!repo) return hubError(404, "RepoNotFound", "Repository not found");
+    if (repo.gated) {
+      const auth = req.headers.get("authorization");
+      if (!auth) {
+        return hubError(
+          401,
+          "GatedRepo",
+          `Access to ${type} ${repoId} is restricted. You must have access to it and be ` +
+            `authenticated to access it. Please log in.`,
+        );
+      }
+      if (auth !== `Bearer ${token}`) {
+        return hubError(403, "GatedRepo", `Access to ${type} ${repoId} is restricted.`);
+      }
+    }
+    const rev = findRevision(repo, rest[0]);
+    if (!rev) return hubError(404, "RevisionNotFound", `Invalid rev id: ${rest[0]}`);
+
+    if (kind === "info") {
+      if (req.method !== "GET") return hubError(405, "MethodNotAllowed", "use GET");
+      return json(200, {
+        _id: `mock-${repoId}`,
+        id: repoId,
+        sha: rev.commit,
+        private: false,
+        gated: repo.gated ? "manual" : false,
+        downloads: 0,
+        likes: 0,
+        lastModified: "2024-01-01T00:00:00.000Z",
+        tags: [],
+        siblings: [...rev.files.keys()].sort().map((rfilename) => ({ rfilename })),
+      });
+    }
+    if (kind === "tree") {
+      const recursive = u.searchParams.get("recursive") === "true";
+      const expand = u.searchParams.get("expand") === "true";
+      return json(200, listEntries(rev, filePath, recursive, expand), {
+        "x-repo-commit": rev.commit,
+      });
+    }
+    if (kind === "paths-info") {
+      if (req.method !== "POST") return hubError(405, "MethodNotAllowed", "use POST");
+      const text = await req.text();
+      if (text.length > 1_000_000) return hubError(413, "TooLarge", "body too large");
+      const body = JSON.parse(text) as { paths?: string[]; expand?: boolean };
+      const out: unknown[] = [];
+      for (const p of body.paths ?? []) {
+        const f = rev.files.get(p);
+        if (f) out.push(fileEntry(p, f, rev, body.expand ?? false));
+        else if ([...rev.files.keys()].some((k) => k.startsWith(p + "/"))) {
+          out.push({ type: "directory", oid: "0".repeat(40), size: 0, path: p });
+        }
+      }
+      return json(200, out);
+    }
+    // resolve / raw
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return hubError(405, "MethodNotAllowed", "use GET or HEAD");
+    }
+    const f = rev.files.get(filePath);
+    if (!f) {
+      return hubError(404, "EntryNotFound", `${filePath} does not exist on "${rest[0]}"`);
+    }
+    return serveFile(req, repo, f, rev.commit, filePath);
+  }
+
+  const server = Deno.serve(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: () => {},
+      onError: () => new Response(null, { status: 500 }),
+    },
+    async (req) => {
+      const log: MockRequest = {
+        method: req.method,
+        url: new URL(req.url).pathname + new URL(req.url).search,
+        route: "unknown",
+        range: req.headers.get("range") ?? undefined,
+        authorization: req.headers.get("authorization") ?? undefined,
+        status: 0,
+      };
+      requests.push(log);
+      const resp = await route(req, log);
+      log.status = resp.status;
+      return resp;
+    },
+  );
+  const port = server.addr.port;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    await server.shutdown();
+  };
+  const timer = setTimeout(() => void close(), opts.maxLifetimeMs ?? 120_000);
+  Deno.unrefTimer(timer);
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    token,
+    requests,
+    count(filter: MockRequestFilter = {}) {
+      return requests.filter((r) =>
+        (filter.method === undefined || r.method === filter.method) &&
+        (filter.route === undefined || r.route === filter.route) &&
+        (filter.repoId === undefined || r.repoId === filter.repoId) &&
+        (filter.path === undefined || r.path === filter.path) &&
+        (filter.range === undefined || (r.range !== undefined) === filter.range)
+      ).length;
+    },
+    options(cacheDir: string) {
+      return { endpoint: `http://127.0.0.1:${port}`, cacheDir, token: null, offline: false };
+    },
+    setRepo,
+    commitOf(repoId: string, revision = "main", type: "model" | "dataset" = "model") {
+      const r = state.get(key(type, repoId))?.revisions.get(revision);
+      if (!r) throw new Error(`mock hub has no ${type} ${repoId}@${revision}`);
+      return r.commit;
+    },
+    breakFile(repoId: string, path: string, type: "model" | "dataset" = "model") {
+      broken.add(key(type, repoId) + "|" + path);
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  } as MockHub;
+}
