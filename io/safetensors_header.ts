@@ -259,7 +259,12 @@ export function parseSafetensorsHeader(bytes: Uint8Array, source = "<bytes>"): S
   try {
     json = JSON.parse(text);
   } catch (err) {
-    fail(source, `header is not valid JSON (${_short((err as Error)?.message)})`, err);
+    const why = String((err as Error)?.message ?? err);
+    fail(
+      source,
+      `header is not valid JSON: ${why.length > 120 ? why.slice(0, 117) + "..." : why}`,
+      err,
+    );
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     fail(source, `header must be a JSON object, got ${_typeName(json)}`);
