@@ -184,17 +184,18 @@ async function downloadAtCommit(job: Job, commit: string): Promise<string> {
 }
 
 /**
- * Resolves the commit for a job, falling back to the cache: `undefined` means "serve from cache"
- * (offline mode or unreachable hub with a cached ref), otherwise the online commit.
+ * Resolves the commit for a job. `commit` undefined means "serve from the cache": offline mode,
+ * or an unreachable hub (`networkError` set) while the revision has a cached ref.
  */
-async function commitOrCache(job: Job): Promise<string | undefined> {
-  if (job.settings.offline) return undefined;
+async function commitOrCache(job: Job): Promise<{ commit?: string; networkError?: HubError }> {
+  if (job.settings.offline) return {};
+  if (COMMIT_HASH_RE.test(job.ctx.revision)) return { commit: job.ctx.revision };
   try {
-    return await resolveCommit(job);
+    return { commit: await resolveCommit(job) };
   } catch (err) {
     // Like Python: with no connection, a revision already in the cache is served from it.
     if (err instanceof HubError && err.kind === "unreachable") {
-      if (await readCachedRef(job.storage, job.ctx.revision)) return undefined;
+      if (await readCachedRef(job.storage, job.ctx.revision)) return { networkError: err };
     }
     throw err;
   }
@@ -234,14 +235,8 @@ export async function hubDownload(
     const pointer = join(job.storage, "snapshots", job.ctx.revision, path);
     if (await localFileExists(pointer)) return pointer;
   }
-  let commit: string | undefined;
-  try {
-    commit = await commitOrCache(job);
-  } catch (err) {
-    if (err instanceof HubError && err.kind === "unreachable") return await fromCache(job, err);
-    throw err;
-  }
-  if (commit === undefined) return await fromCache(job);
+  const { commit, networkError } = await commitOrCache(job);
+  if (commit === undefined) return await fromCache(job, networkError);
   return await downloadAtCommit(job, commit);
 }
 
@@ -262,14 +257,14 @@ export async function hubDownloadMany(
 ): Promise<string[]> {
   const base = makeJob(repoId, opts);
   const jobs = paths.map((p) => makeJob(repoId, opts, p));
-  const commit = await commitOrCache(base);
+  const { commit, networkError } = await commitOrCache(base);
   const out = new Array<string>(paths.length);
   let next = 0;
   const worker = async () => {
     while (next < jobs.length) {
       const i = next++;
       out[i] = commit === undefined
-        ? await fromCache(jobs[i])
+        ? await fromCache(jobs[i], networkError)
         : await downloadAtCommit(jobs[i], commit);
     }
   };

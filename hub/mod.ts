@@ -32,3 +32,11 @@ export {
   hubFileExists,
   hubListFiles,
 } from "./download.ts";
+export { hubDownloadSafetensors, hubDownloadSharded, type ShardedDownload } from "./sharded.ts";
+export {
+  getRemoteSafetensorsHeader,
+  getRemoteSafetensorsShapes,
+  type RemoteHeaderOptions,
+  type SafetensorsHeaderInfo,
+  type SafetensorsTensorInfo,
+} from "./safetensors_remote.ts";

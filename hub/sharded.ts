@@ -1,0 +1,94 @@
+/** Sharded safetensors checkpoints (`*.safetensors.index.json` + shards) from the hub. @module */
+
+import {
+  hubDownload,
+  hubDownloadMany,
+  type HubDownloadOptions,
+  hubFileExists,
+} from "./download.ts";
+import { HubError } from "./errors.ts";
+
+/** Result of {@link hubDownloadSharded}. */
+export interface ShardedDownload {
+  /** Local path of the index JSON. */
+  indexPath: string;
+  /** Local paths of the distinct shard files, sorted by shard file name. */
+  shardPaths: string[];
+  /** The index's `weight_map`: tensor name → shard file name (relative to the index). */
+  weightMap: Record<string, string>;
+}
+
+/** Commit hash inside a `snapshots/<commit>/` path returned by `hubDownload`. */
+function snapshotCommit(localPath: string): string | undefined {
+  return /[/\\]snapshots[/\\]([0-9a-f]{40})[/\\]/.exec(localPath)?.[1];
+}
+
+/**
+ * Downloads a sharded checkpoint as a set: the index file, then every shard its `weight_map`
+ * names, all at the commit the index came from (so index and shards always match).
+ *
+ * @example
+ * ```ts ignore
+ * import { hubDownloadSharded } from "./sharded.ts";
+ * const { shardPaths } = await hubDownloadSharded("google/gemma-2-2b");
+ * ```
+ */
+export async function hubDownloadSharded(
+  repoId: string,
+  indexFile = "model.safetensors.index.json",
+  opts: HubDownloadOptions = {},
+): Promise<ShardedDownload> {
+  const indexPath = await hubDownload(repoId, indexFile, opts);
+  let weightMap: Record<string, string>;
+  try {
+    const parsed = JSON.parse(await Deno.readTextFile(indexPath));
+    weightMap = parsed?.weight_map;
+    if (typeof weightMap !== "object" || weightMap === null || Array.isArray(weightMap)) {
+      throw new Error("no weight_map object");
+    }
+  } catch (err) {
+    throw new HubError(
+      "protocol",
+      `${indexFile} of model ${repoId} is not a safetensors index: expected JSON with a ` +
+        `"weight_map" object (${err instanceof Error ? err.message : err})`,
+    );
+  }
+  const shards = [...new Set(Object.values(weightMap))].sort();
+  for (const s of shards) {
+    if (typeof s !== "string" || !s) {
+      throw new HubError("protocol", `${indexFile} of model ${repoId}: bad shard name ${s}`);
+    }
+  }
+  const dir = indexFile.includes("/") ? indexFile.slice(0, indexFile.lastIndexOf("/") + 1) : "";
+  const commit = snapshotCommit(indexPath);
+  const shardPaths = await hubDownloadMany(
+    repoId,
+    shards.map((s) => dir + s),
+    { ...opts, revision: commit ?? opts.revision, forceDownload: opts.forceDownload },
+  );
+  return { indexPath, shardPaths, weightMap };
+}
+
+/**
+ * Downloads a model's safetensors weights whether single-file or sharded: `filename` if the repo
+ * has it, else its index (`<filename>.index.json`) and shards. Returns the local weight files.
+ */
+export async function hubDownloadSafetensors(
+  repoId: string,
+  opts: HubDownloadOptions & { filename?: string } = {},
+): Promise<string[]> {
+  const filename = opts.filename ?? "model.safetensors";
+  if (await hubFileExists(repoId, filename, opts)) {
+    return [await hubDownload(repoId, filename, opts)];
+  }
+  const index = `${filename}.index.json`;
+  if (!await hubFileExists(repoId, index, opts)) {
+    throw new HubError(
+      "not_found",
+      `model ${repoId} at revision ${opts.revision ?? "main"} has neither ${filename} nor ` +
+        `${index}: it may only ship PyTorch .bin weights, which saeflow does not read.`,
+      404,
+    );
+  }
+  return (await hubDownloadSharded(repoId, index, opts)).shardPaths;
+}
