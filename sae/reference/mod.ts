@@ -1,0 +1,40 @@
+/**
+ * Plain-TypeScript reference implementation of SAELens' SAE math (forward, losses and
+ * hand-derived backward) for every architecture: the ground truth the WGSL kernels are
+ * tested against. Float64 accumulation inside; Float32Array in and out.
+ *
+ * @module
+ */
+export {
+  type NormalizeActivations,
+  type ParamsLike,
+  type RefArchitecture,
+  type RefSaeConfig,
+  type SaeParams,
+  SaeReferenceError,
+  type TrainOptions,
+} from "./common.ts";
+export { createRng, type RefRng } from "./rng.ts";
+export { normalizeInRef, normalizeOutRef, type NormStateRef } from "./normalization.ts";
+export {
+  decodeRef,
+  type EncodeRef,
+  encodeRef,
+  type ForwardOptionsRef,
+  forwardRef,
+  trainingBackwardRef,
+  type TrainingForwardRef,
+  trainingForwardRef,
+  trainingStepRef,
+} from "./sae.ts";
+export { calculatePreActLossRef } from "./jumprelu.ts";
+export { topKRef } from "./topk.ts";
+export { batchTopKRef, updateTopkThresholdRef } from "./batchtopk.ts";
+export { matryoshkaWidthsRef } from "./matryoshka.ts";
+export {
+  exportBatchTopKRef,
+  exportTopKRef,
+  foldActivationNormScalingFactorRef,
+  foldWDecNormRef,
+} from "./fold.ts";
+export { initTrainingParamsRef } from "./init.ts";
