@@ -1,0 +1,99 @@
+/**
+ * Loads a Hugging Face model directory (config.json + model.safetensors, or a sharded
+ * model.safetensors.index.json) into TL parameters, optionally processed like TL's
+ * `from_pretrained`.
+ * @module
+ */
+
+import { readSafetensors, toFloat32 } from "../io/safetensors.ts";
+import { exists, join } from "../util/path.ts";
+import type { ModelConfig } from "./config.ts";
+import { type HfConfigOptions, modelConfigFromHf } from "./hf_config.ts";
+import { type ProcessingOptions, processWeights } from "./processing.ts";
+import { type HostTensor, ModelError, type ParamMap } from "./tensor.ts";
+import { convertHfWeights } from "./weights.ts";
+
+/** Options of {@link loadModelFromDir}. */
+export interface LoadModelOptions extends HfConfigOptions {
+  /**
+   * Weight processing (TL flags). Default: none, i.e. `from_pretrained_no_processing`, which is
+   * what SAELens uses unless an SAE's `model_from_pretrained_kwargs` says otherwise.
+   */
+  processing?: ProcessingOptions;
+  /** Compute dtype; only `"float32"` is supported (bf16/f16 weights are widened on load). */
+  dtype?: "float32";
+}
+
+/** A loaded model: TL config (after processing) and TL parameters. */
+export interface LoadedModel {
+  cfg: ModelConfig;
+  params: ParamMap;
+}
+
+/**
+ * Reads `dir/config.json` and the safetensors weights (single file or sharded index), widens
+ * them to float32, maps them to TL names and applies the requested processing.
+ *
+ * @example
+ * ```ts
+ * import { loadModelFromDir } from "./local.ts";
+ * const { cfg, params } = await loadModelFromDir("data/tiny-shakespeare-gpt2");
+ * if (cfg.nLayers !== 4 || !params.has("blocks.0.ln1.w")) throw new Error("unreachable");
+ * ```
+ */
+export async function loadModelFromDir(
+  dir: string,
+  opts: LoadModelOptions = {},
+): Promise<LoadedModel> {
+  if (opts.dtype !== undefined && opts.dtype !== "float32") {
+    throw new ModelError(`loadModelFromDir: dtype "${opts.dtype}" unsupported (only float32)`);
+  }
+  const configPath = join(dir, "config.json");
+  let hfConfig: unknown;
+  try {
+    hfConfig = JSON.parse(await Deno.readTextFile(configPath));
+  } catch (err) {
+    throw new ModelError(`cannot read ${configPath}: ${(err as Error).message}`, { cause: err });
+  }
+  // deno-lint-ignore no-explicit-any
+  const cfg = modelConfigFromHf(hfConfig as any, opts);
+  const { tensors, source } = await readHfTensors(dir);
+  const raw = convertHfWeights(cfg, tensors, { source });
+  return processWeights(cfg, raw, opts.processing ?? {});
+}
+
+/** Reads every tensor of `dir`'s safetensors weights as float32, plus a description. */
+export async function readHfTensors(
+  dir: string,
+): Promise<{ tensors: Map<string, HostTensor>; source: string }> {
+  const single = join(dir, "model.safetensors");
+  const index = join(dir, "model.safetensors.index.json");
+  let files: string[];
+  if (await exists(single)) {
+    files = ["model.safetensors"];
+  } else if (await exists(index)) {
+    let map: Record<string, string>;
+    try {
+      map = JSON.parse(await Deno.readTextFile(index)).weight_map;
+    } catch (err) {
+      throw new ModelError(`cannot read ${index}: ${(err as Error).message}`, { cause: err });
+    }
+    if (typeof map !== "object" || map === null) {
+      throw new ModelError(`${index}: no "weight_map" object`);
+    }
+    files = [...new Set(Object.values(map))].sort();
+  } else {
+    throw new ModelError(`${dir}: neither model.safetensors nor model.safetensors.index.json`);
+  }
+  const tensors = new Map<string, HostTensor>();
+  for (const f of files) {
+    const { tensors: st } = await readSafetensors(join(dir, f));
+    for (const [name, t] of st) {
+      // F32 data already views the file buffer; other dtypes are widened (a copy).
+      const data = t.dtype === "F32" ? (t.data as Float32Array) : toFloat32(t);
+      tensors.set(name, { data, shape: [...t.shape] });
+    }
+  }
+  const source = files.length === 1 ? join(dir, files[0]) : `${dir} (${files.join(", ")})`;
+  return { tensors, source };
+}
