@@ -101,3 +101,71 @@ export function l1(v: ArrayLike<number>): number {
   for (let i = 0; i < v.length; i++) s += Math.abs(v[i]);
   return s;
 }
+
+/** Central differences of any float64 function of the params (e.g. a frozen-factor surrogate). */
+export function fdSurrogate(
+  p: Params64,
+  names: string[],
+  fn: () => number,
+  eps = 1e-6,
+): Record<string, Float64Array> {
+  const out: Record<string, Float64Array> = {};
+  for (const name of names) {
+    const t = p[name];
+    out[name] = new Float64Array(t.length);
+    for (let i = 0; i < t.length; i++) {
+      const o = t[i];
+      t[i] = o + eps;
+      const up = fn();
+      t[i] = o - eps;
+      const down = fn();
+      t[i] = o;
+      out[name][i] = (up - down) / (2 * eps);
+    }
+  }
+  return out;
+}
+
+/**
+ * Independent aux-k surrogate on dead latents in [lo, hi) with a FROZEN residual r (it is
+ * detached in SAELens): scale · mean_b Σ_j (Σ_{i ∈ top-k_aux dead} (h_i/n_i)·W_dec[i, j] − r_j)²,
+ * h rescaled by n when `rescaleActsByDecoderNorm` (no coefficient, no b_dec).
+ */
+export function auxKSurrogate(
+  cfg: RefSaeConfig,
+  p: Params64,
+  x: ArrayLike<number>,
+  n: number,
+  deadMask: Uint8Array,
+  lo: number,
+  hi: number,
+  r: ArrayLike<number>,
+): number {
+  const { dIn, dSae } = cfg, rescale = cfg.rescaleActsByDecoderNorm!;
+  const norms = Array.from(
+    { length: dSae },
+    (_, i) => rescale ? Math.hypot(...p.W_dec.subarray(i * dIn, (i + 1) * dIn)) : 1,
+  );
+  const dead = [...Array(hi - lo).keys()].map((t) => t + lo).filter((i) => deadMask[i]);
+  if (dead.length === 0) return 0;
+  const kAux0 = Math.floor(dIn / 2),
+    scale = Math.min(dead.length / kAux0, 1),
+    kAux = Math.min(kAux0, dead.length);
+  let total = 0;
+  for (let b = 0; b < n; b++) {
+    const hs = (i: number) => {
+      let v = p.b_enc[i];
+      for (let j = 0; j < dIn; j++) {
+        v += (x[b * dIn + j] - (cfg.applyBDecToInput ? p.b_dec[j] : 0)) * p.W_enc[j * dSae + i];
+      }
+      return v * norms[i];
+    };
+    const aux = [...dead].sort((a, c) => hs(c) - hs(a)).slice(0, kAux);
+    for (let j = 0; j < dIn; j++) {
+      let rec = 0;
+      for (const i of aux) rec += (hs(i) / norms[i]) * p.W_dec[i * dIn + j];
+      total += (rec - r[b * dIn + j]) ** 2;
+    }
+  }
+  return scale * total / n;
+}
