@@ -44,3 +44,9 @@ export class HubError extends SaeflowError {
     this.status = status;
   }
 }
+
+/**
+ * Error thrown by the tokenizer layer: unreadable tokenizer files, unknown special tokens, or
+ * inputs that cannot be tokenized as asked (e.g. a BOS is wanted but the tokenizer has none).
+ */
+export class TokenizerError extends SaeflowError {}

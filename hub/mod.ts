@@ -40,3 +40,18 @@ export {
   type SafetensorsHeaderInfo,
   type SafetensorsTensorInfo,
 } from "./safetensors_remote.ts";
+export { TokenizerError } from "./errors.ts";
+export {
+  loadTokenizer,
+  loadTokenizerFromHub,
+  type Tokenizer,
+  type TokenizerFiles,
+  tokenizerFromJson,
+} from "./tokenizer.ts";
+export {
+  type TokenBatch,
+  toSingleToken,
+  toStrTokens,
+  toTokens,
+  type ToTokensOptions,
+} from "./to_tokens.ts";
