@@ -1,0 +1,125 @@
+/**
+ * Declarative config fields: a field spec says its snake_case name, type, range and default, and
+ * {@link readField} checks one value against it with an error that names the field, the bad value
+ * and what was expected. The SAE architecture registry and the runner config are built from these.
+ * @module
+ */
+
+import { ConfigError, describeValue } from "./errors.ts";
+import { isPlainObject } from "./naming.ts";
+
+/** The type (and range) a config field accepts. `nullable` also accepts JSON `null`. */
+export type FieldKind =
+  | { type: "int"; min?: number; nullable?: boolean }
+  | { type: "number"; min?: number; exclusiveMin?: boolean; nullable?: boolean }
+  | { type: "bool" }
+  | { type: "string"; nullable?: boolean }
+  | { type: "enum"; values: readonly (string | null)[] }
+  | { type: "intList" }
+  | { type: "dict"; nullable?: boolean }
+  | { type: "any" };
+
+/** One config field: snake_case `name`, accepted `kind`, and a `default` unless `required`. */
+export interface FieldSpec {
+  name: string;
+  kind: FieldKind;
+  default?: unknown;
+  required?: boolean;
+}
+
+/** Describes what `kind` accepts, for error messages. */
+export function describeKind(kind: FieldKind): string {
+  const orNull = "nullable" in kind && kind.nullable ? " or null" : "";
+  switch (kind.type) {
+    case "int":
+      if (kind.min === 1) return `a positive integer${orNull}`;
+      if (kind.min === 0) return `a non-negative integer${orNull}`;
+      return `an integer${kind.min !== undefined ? ` ≥ ${kind.min}` : ""}${orNull}`;
+    case "number":
+      if (kind.min === undefined) return `a number${orNull}`;
+      return `a number ${kind.exclusiveMin ? ">" : "≥"} ${kind.min}${orNull}`;
+    case "bool":
+      return "true or false";
+    case "string":
+      return `a string${orNull}`;
+    case "enum":
+      return `one of ${kind.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "intList":
+      return "a list of integers";
+    case "dict":
+      return `a JSON object${orNull}`;
+    case "any":
+      return "any value";
+  }
+}
+
+/**
+ * Checks `value` against `kind`; throws a {@link ConfigError} naming `where` otherwise.
+ * Returns the value (arrays are copied).
+ *
+ * @example
+ * ```ts
+ * import { checkValue } from "./fields.ts";
+ * checkValue(768, { type: "int", min: 1 }, "d_in");
+ * let threw = false;
+ * try { checkValue(-1, { type: "int", min: 1 }, "d_in"); } catch { threw = true; }
+ * if (!threw) throw new Error("unreachable");
+ * ```
+ */
+export function checkValue(value: unknown, kind: FieldKind, where: string): unknown {
+  const fail = (): never => {
+    throw new ConfigError(`${where} is ${describeValue(value)}, expected ${describeKind(kind)}`);
+  };
+  if (value === null && "nullable" in kind && kind.nullable) return null;
+  switch (kind.type) {
+    case "int":
+      if (typeof value !== "number" || !Number.isInteger(value)) fail();
+      if (kind.min !== undefined && (value as number) < kind.min) fail();
+      return value;
+    case "number":
+      if (typeof value !== "number" || !Number.isFinite(value)) fail();
+      if (kind.min !== undefined) {
+        const v = value as number;
+        if (kind.exclusiveMin ? v <= kind.min : v < kind.min) fail();
+      }
+      return value;
+    case "bool":
+      if (typeof value !== "boolean") fail();
+      return value;
+    case "string":
+      if (typeof value !== "string") fail();
+      return value;
+    case "enum":
+      if (!kind.values.includes(value as string | null)) fail();
+      return value;
+    case "intList":
+      if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v))) fail();
+      return [...(value as number[])];
+    case "dict":
+      if (!isPlainObject(value)) fail();
+      return structuredClone(value);
+    case "any":
+      return value;
+  }
+}
+
+/**
+ * Reads `spec.name` from a snake_case dict: the checked value, or the spec default when the key
+ * is absent (`undefined`). A missing required field throws.
+ */
+export function readField(
+  spec: FieldSpec,
+  dict: Record<string, unknown>,
+  where: string,
+): unknown {
+  const value = dict[spec.name];
+  if (value === undefined) {
+    if (spec.required) {
+      throw new ConfigError(
+        `${where}: required field ${spec.name} is missing (expected ${describeKind(spec.kind)})`,
+      );
+    }
+    return structuredClone(spec.default);
+  }
+  return checkValue(value, spec.kind, `${where}: ${spec.name}`);
+}
