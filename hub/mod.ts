@@ -55,3 +55,9 @@ export {
   toTokens,
   type ToTokensOptions,
 } from "./to_tokens.ts";
+export {
+  MODEL_ALIASES,
+  OFFICIAL_MODEL_NAMES,
+  type ResolvedModelName,
+  resolveModelName,
+} from "./aliases.ts";
