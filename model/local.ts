@@ -24,10 +24,14 @@ export interface LoadModelOptions extends HfConfigOptions {
   dtype?: "float32";
 }
 
-/** A loaded model: TL config (after processing) and TL parameters. */
+/** A loaded model: TL config (after processing), TL parameters, skipped-processing notes. */
 export interface LoadedModel {
+  /** Config after processing (e.g. normalizationType LNPre when fold_ln ran). */
   cfg: ModelConfig;
+  /** TL parameters. */
   params: ParamMap;
+  /** Requested processing steps that were skipped, with TL's reason. */
+  notes: string[];
 }
 
 /**
