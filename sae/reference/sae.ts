@@ -57,6 +57,13 @@ export interface TrainingForwardRef {
 }
 
 const TOPK_FAMILY = new Set(["topk", "batchtopk", "matryoshka_batchtopk"]);
+const KNOWN = new Set(["standard", "gated", "jumprelu", ...TOPK_FAMILY]);
+
+function checkArchitecture(arch: string): void {
+  if (!KNOWN.has(arch) && !isTranscoder(arch)) {
+    throw new SaeReferenceError(`architecture: unknown "${arch}"`);
+  }
+}
 
 function encode64(
   cfg: RefSaeConfig,
@@ -65,6 +72,7 @@ function encode64(
   n: number,
 ): { hiddenPre: Float64Array; featureActs: Float64Array; norm: NormStateRef } {
   const arch = cfg.architecture, { dIn, dSae } = cfg;
+  checkArchitecture(arch);
   checkRows(x, n, dIn, "x");
   if (isTranscoder(arch)) return transcoderEncode64(cfg, p, x, n);
   const { xTilde, norm } = processInput64(cfg, p, x, n);
@@ -109,11 +117,9 @@ function decode64(
   norm: NormStateRef | undefined,
 ): Float64Array {
   const arch = cfg.architecture, { dIn, dSae } = cfg;
-  if (isTranscoder(arch)) {
-    checkRows(f, n, dSae, "featureActs");
-    return transcoderDecode64(cfg, p, f, n);
-  }
+  checkArchitecture(arch);
   checkRows(f, n, dSae, "featureActs");
+  if (isTranscoder(arch)) return transcoderDecode64(cfg, p, f, n);
   const wDec = param(p, "W_dec", dSae * dIn, arch);
   let acts: ArrayLike<number> = f;
   if (TOPK_FAMILY.has(arch) && requireRescale(cfg)) {

@@ -1,4 +1,5 @@
-import { assert, assertAllClose, assertClose } from "../../assert.ts";
+import { assert, assertAllClose, assertClose, assertThrows } from "../../assert.ts";
+import { SaeReferenceError } from "../../../sae/reference/common.ts";
 import {
   encodeRef,
   forwardRef,
@@ -190,4 +191,31 @@ Deno.test("standard: ghost grads are 0 without dead latents", () => {
     deadMask: new Uint8Array(7),
   });
   assertClose(out.losses.ghost_grad_loss, 0, 0);
+});
+
+Deno.test("reference: unknown architecture, bad shapes and missing coefficients are reported", () => {
+  const cfg = smallCfg("standard");
+  const { p, x } = randomProblem(cfg, 4, 9);
+  assertThrows(
+    () => encodeRef({ ...cfg, architecture: "crosscoder" }, p, x, 4),
+    SaeReferenceError,
+    "unknown",
+  );
+  assertThrows(() => encodeRef(cfg, p, x, 3), SaeReferenceError, "x: expected [3, 5]");
+  assertThrows(
+    () => encodeRef(cfg, { ...p, W_enc: new Float64Array(3) }, x, 4),
+    SaeReferenceError,
+    "params.W_enc",
+  );
+  assertThrows(
+    () => trainingForwardRef(cfg, p, x, 4, { coefficients: {} }),
+    SaeReferenceError,
+    "coefficients.l1",
+  );
+  assertThrows(
+    () =>
+      trainingForwardRef(cfg, p, x, 4, { coefficients: { l1: 1 }, deadMask: new Uint8Array(3) }),
+    SaeReferenceError,
+    "deadMask",
+  );
 });
