@@ -58,7 +58,18 @@ export function makeHubFetch(settings: HubSettings, ctx: RequestContext): typeof
     }
     headers.set("user-agent", "saeflow (deno; @huggingface/hub)");
     try {
-      return await fetch(input, { ...init, headers });
+      const resp = await fetch(input, { ...init, headers });
+      if (headers.get("range") === "bytes=0-0") {
+        // `fileDownloadInfo`'s size probe never reads its 1-byte body, which would leak the
+        // connection's resource: buffer it here.
+        const body = await resp.arrayBuffer();
+        return new Response(resp.status === 204 ? null : body, {
+          status: resp.status,
+          statusText: resp.statusText,
+          headers: resp.headers,
+        });
+      }
+      return resp;
     } catch (err) {
       if (err instanceof HubError) throw err;
       throw unreachableError(settings, ctx, err);

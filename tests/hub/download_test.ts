@@ -14,6 +14,11 @@ import { closedPort, startMockHub } from "./mock_hub.ts";
 
 const enc = new TextEncoder();
 
+/** Hub tests run with the op/resource sanitizers: no leaked fetch bodies, servers or files. */
+function test(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, fn, sanitizeOps: true, sanitizeResources: true });
+}
+
 async function hexDigest(algo: "SHA-1" | "SHA-256", data: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest(algo, data as Uint8Array<ArrayBuffer>));
   return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -62,7 +67,7 @@ async function listTree(root: string): Promise<string[]> {
 const CFG = '{"d_in": 4, "d_sae": 8}';
 const WEIGHTS = safetensorsBytes({ W_enc: [4, 8], b_enc: [8] }, { format: "pt" });
 
-Deno.test("hubDownload writes Python's cache layout (blobs, snapshots symlinks, refs)", async () => {
+test("hubDownload writes Python's cache layout (blobs, snapshots symlinks, refs)", async () => {
   await using hub = await startMockHub({
     "org/saes": { files: { "l0/cfg.json": CFG, "l0/sae_weights.safetensors": WEIGHTS } },
   });
@@ -98,7 +103,7 @@ Deno.test("hubDownload writes Python's cache layout (blobs, snapshots symlinks, 
   );
 });
 
-Deno.test("cache reuse: a second download makes no file GET; commit revisions no request", async () => {
+test("cache reuse: a second download makes no file GET; commit revisions no request", async () => {
   await using hub = await startMockHub({ "gpt2": { files: { "config.json": '{"n_layer":2}' } } });
   const cache = await Deno.makeTempDir();
   const first = await hubDownload("gpt2", "config.json", hub.options(cache));
@@ -122,7 +127,7 @@ Deno.test("cache reuse: a second download makes no file GET; commit revisions no
   assertEquals(hub.count({ route: "resolve", path: "config.json", range: false }), 2);
 });
 
-Deno.test("offline mode and an unreachable hub serve refs/main from the cache", async () => {
+test("offline mode and an unreachable hub serve refs/main from the cache", async () => {
   const cache = await Deno.makeTempDir();
   let first: string;
   {
@@ -156,7 +161,7 @@ Deno.test("offline mode and an unreachable hub serve refs/main from the cache", 
   assert(e2.message.includes(dead), e2.message);
 });
 
-Deno.test("a new commit on main updates refs/main and reuses unchanged blobs", async () => {
+test("a new commit on main updates refs/main and reuses unchanged blobs", async () => {
   await using hub = await startMockHub({
     "org/m": { files: { "cfg.json": CFG, "w.safetensors": WEIGHTS } },
   });
@@ -184,7 +189,7 @@ Deno.test("a new commit on main updates refs/main and reuses unchanged blobs", a
   assertEquals(hub.count({ route: "info" }), 2, "one revision lookup per hubDownloadMany");
 });
 
-Deno.test("sharded checkpoint: index + 2 shards downloaded as a set", async () => {
+test("sharded checkpoint: index + 2 shards downloaded as a set", async () => {
   const shard1 = safetensorsBytes({ "a.weight": [2, 3] });
   const shard2 = safetensorsBytes({ "b.weight": [3], "c.weight": [1, 1] });
   const index = JSON.stringify({
@@ -224,7 +229,7 @@ Deno.test("sharded checkpoint: index + 2 shards downloaded as a set", async () =
   assertEquals(hub.count({ route: "resolve", range: false }), 3, "nothing downloaded twice");
 });
 
-Deno.test("missing file, repo and revision errors name repo, revision and path", async () => {
+test("missing file, repo and revision errors name repo, revision and path", async () => {
   await using hub = await startMockHub({ "org/m": { files: { "cfg.json": CFG } } });
   const cache = await Deno.makeTempDir();
   const e1 = await assertRejects(
@@ -252,7 +257,7 @@ Deno.test("missing file, repo and revision errors name repo, revision and path",
   await assertRejects(() => hubDownload("org/m", "../x", hub.options(cache)), HubError, '".."');
 });
 
-Deno.test("unreachable hub: one clear error naming endpoint and repo", async () => {
+test("unreachable hub: one clear error naming endpoint and repo", async () => {
   const cache = await Deno.makeTempDir();
   const endpoint = `http://127.0.0.1:${closedPort()}`;
   const e = await assertRejects(
@@ -271,7 +276,7 @@ Deno.test("unreachable hub: one clear error naming endpoint and repo", async () 
   assertEquals(e2.kind, "unreachable");
 });
 
-Deno.test("gated repo: 401 without token mentions HF_TOKEN; token gives access", async () => {
+test("gated repo: 401 without token mentions HF_TOKEN; token gives access", async () => {
   await using hub = await startMockHub({
     "google/gated": { files: { "c.json": "{}" }, gated: true },
   });
@@ -296,7 +301,7 @@ Deno.test("gated repo: 401 without token mentions HF_TOKEN; token gives access",
   assert(hub2.requests.every((r) => r.authorization === "Bearer plain-token"));
 });
 
-Deno.test("an interrupted download leaves no partial file in the cache", async () => {
+test("an interrupted download leaves no partial file in the cache", async () => {
   const big = new Uint8Array(256 * 1024).map((_, i) => i % 256);
   await using hub = await startMockHub({ "org/m": { files: { "w.safetensors": big } } });
   hub.breakFile("org/m", "w.safetensors");
@@ -310,7 +315,7 @@ Deno.test("an interrupted download leaves no partial file in the cache", async (
   assert(!files.some((f) => f.includes("blobs/") || f.includes("snapshots/")), files.join());
 });
 
-Deno.test("hubListFiles, hubDownloadMany order, dataset repos", async () => {
+test("hubListFiles, hubDownloadMany order, dataset repos", async () => {
   await using hub = await startMockHub({
     "org/m": { files: { "b/x.json": "1", "a.json": "2", "b/c/y.json": "3" } },
     "org/data": { type: "dataset", files: { "train.jsonl": '{"text":"hi"}\n' } },
@@ -330,7 +335,7 @@ Deno.test("hubListFiles, hubDownloadMany order, dataset repos", async () => {
   assert(d.startsWith(`${cache}/datasets--org--data/snapshots/`), d);
 });
 
-Deno.test("remote safetensors header via Range requests only", async () => {
+test("remote safetensors header via Range requests only", async () => {
   const big = safetensorsBytes({ W_enc: [16, 64], W_dec: [64, 16], b_enc: [64] }, { a: "b" });
   await using hub = await startMockHub({ "org/saes": { files: { "l/sae.safetensors": big } } });
   const cache = await Deno.makeTempDir();
