@@ -1,0 +1,47 @@
+/**
+ * Configuration: SAELens ↔ saeflow naming, the training runner config, config files, and the
+ * values SAELens derives from them.
+ * @module
+ */
+
+export { ConfigError, configWarn, type ConfigWarnHandler, setConfigWarnHandler } from "./errors.ts";
+export {
+  camelizeKeys,
+  type ConvertKeysOptions,
+  FREEFORM_KEYS,
+  KEEP_VALUES_KEYS,
+  NAME_EXCEPTIONS,
+  snakeizeKeys,
+  toCamel,
+  toSnake,
+} from "./naming.ts";
+export { checkValue, describeKind, type FieldKind, type FieldSpec, readField } from "./fields.ts";
+export { formatPythonExp, pythonFloatRepr } from "./pyformat.ts";
+export {
+  seqposIndices,
+  type SeqposSlice,
+  seqposSliceLength,
+  validateSeqposSlice,
+} from "./seqpos.ts";
+export {
+  checkpointThresholds,
+  defaultCachedActivationsPath,
+  defaultRunName,
+  tokensPerBuffer,
+  totalTrainingSteps,
+} from "./derived.ts";
+export {
+  type LoggingConfig,
+  type RunnerConfig,
+  runnerConfigFromDict,
+  type RunnerConfigOptions,
+  runnerConfigToDict,
+} from "./runner.ts";
+export {
+  LOGGER_FIELDS,
+  LR_SCHEDULERS,
+  RUNNER_FIELDS,
+  RUNNER_SAE_LENS_VERSION,
+} from "./runner_fields.ts";
+export { DROPPED_LEGACY_KEYS, flatToNested } from "./runner_legacy.ts";
+export { loadConfigFile, loadRunnerConfig, parseConfigText } from "./load.ts";

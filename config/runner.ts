@@ -1,0 +1,314 @@
+/**
+ * `RunnerConfig`: SAELens 6.18's `LanguageModelSAERunnerConfig` in camelCase, read from either
+ * spelling, in the nested v6 form or the flat v3–v5 form, with SAELens' post-init defaults and
+ * checks; and written back as `runner_cfg.json` with exactly 6.18's keys.
+ * @module
+ */
+
+import { ConfigError, configWarn, describeValue } from "./errors.ts";
+import { type FieldSpec, readField } from "./fields.ts";
+import { isPlainObject, snakeizeKeys, toCamel } from "./naming.ts";
+import {
+  LOGGER_FIELDS,
+  LR_SCHEDULERS,
+  NEWER_LOGGER_KEYS,
+  NEWER_RUNNER_KEYS,
+  RUNNER_FIELDS,
+} from "./runner_fields.ts";
+import { flatToNested } from "./runner_legacy.ts";
+import { type SeqposSlice, validateSeqposSlice } from "./seqpos.ts";
+import { defaultCachedActivationsPath, defaultRunName } from "./derived.ts";
+import {
+  type Dtype,
+  normalizeDtype,
+  trainingConfigFromDict,
+  trainingConfigToDict,
+  type TrainingSAEConfig,
+} from "../sae/config.ts";
+import type { SpecialToken } from "../sae/metadata.ts";
+
+/** SAELens `LoggingConfig` (W&B settings; saeflow records them for `runner_cfg.json`). */
+export interface LoggingConfig {
+  logToWandb: boolean;
+  logActivationsStoreToWandb: boolean;
+  logOptimizerStateToWandb: boolean;
+  wandbProject: string;
+  wandbId: string | null;
+  /** Filled with the default run name when not given. */
+  runName: string | null;
+  wandbEntity: string | null;
+  wandbLogFrequency: number;
+  evalEveryNWandbLogs: number;
+}
+
+/** SAELens 6.18 `LanguageModelSAERunnerConfig`, camelCase; defaults as in §1.6. */
+export interface RunnerConfig {
+  sae: TrainingSAEConfig;
+  modelName: string;
+  modelClassName: string;
+  hookName: string;
+  hookEval: string;
+  hookHeadIndex: number | null;
+  datasetPath: string;
+  datasetTrustRemoteCode: boolean;
+  streaming: boolean;
+  isDatasetTokenized: boolean;
+  contextSize: number;
+  useCachedActivations: boolean;
+  cachedActivationsPath: string | null;
+  fromPretrainedPath: string | null;
+  nBatchesInBuffer: number;
+  trainingTokens: number;
+  storeBatchSizePrompts: number;
+  seqposSlice: (number | null)[];
+  disableConcatSequences: boolean;
+  sequenceSeparatorToken: SpecialToken;
+  device: string;
+  /** Resolved: `"with_model"` becomes `device`. */
+  actStoreDevice: string;
+  seed: number;
+  dtype: Dtype;
+  prependBos: boolean;
+  autocast: boolean;
+  autocastLm: boolean;
+  compileLlm: boolean;
+  llmCompilationMode: string | null;
+  compileSae: boolean;
+  saeCompilationMode: string | null;
+  trainBatchSizeTokens: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  lr: number;
+  lrSchedulerName: string;
+  lrWarmUpSteps: number;
+  /** Resolved: defaults to `lr / 10`. */
+  lrEnd: number;
+  lrDecaySteps: number;
+  nRestartCycles: number;
+  deadFeatureWindow: number;
+  featureSamplingWindow: number;
+  deadFeatureThreshold: number;
+  nEvalBatches: number;
+  evalBatchSizePrompts: number | null;
+  logger: LoggingConfig;
+  nCheckpoints: number;
+  /** With the run id appended (`checkpoints/<id>`) unless read back from a saved config. */
+  checkpointPath: string | null;
+  saveFinalCheckpoint: boolean;
+  outputPath: string | null;
+  resumeFromCheckpoint: string | null;
+  verbose: boolean;
+  modelKwargs: Record<string, unknown>;
+  /** Resolved: `{center_writing_weights: false}` for HookedTransformer, else `{}`. */
+  modelFromPretrainedKwargs: Record<string, unknown>;
+  saeLensVersion: string;
+  saeLensTrainingVersion: string;
+  excludeSpecialTokens: boolean | number[];
+}
+
+/** Options of {@link runnerConfigFromDict}. */
+export interface RunnerConfigOptions {
+  /**
+   * The dict is a saved `runner_cfg.json` (SAELens `from_dict`): `checkpoint_path` is kept
+   * verbatim instead of getting a run id appended. Default false.
+   */
+  fromSaved?: boolean;
+  /** Run id appended to `checkpoint_path` (default: `logger.wandb_id`, else 8 random hex). */
+  runId?: string;
+  /** Prefix for error messages (e.g. the config file path). */
+  where?: string;
+}
+
+function checkSpecialToken(value: unknown, where: string): SpecialToken {
+  if (
+    value === null || value === "bos" || value === "eos" || value === "sep" ||
+    (Number.isInteger(value) && (value as number) >= 0)
+  ) return value as SpecialToken;
+  throw new ConfigError(
+    `${where}: sequence_separator_token is ${describeValue(value)}, expected "bos", "eos", ` +
+      `"sep", a token id or null`,
+  );
+}
+
+function checkExcludeSpecialTokens(value: unknown, where: string): boolean | number[] {
+  if (typeof value === "boolean") return value;
+  if (Array.isArray(value) && value.every((v) => Number.isInteger(v))) return [...value];
+  throw new ConfigError(
+    `${where}: exclude_special_tokens is ${describeValue(value)}, expected true, false or a ` +
+      `list of integer token ids`,
+  );
+}
+
+function readAll(
+  fields: readonly FieldSpec[],
+  dict: Record<string, unknown>,
+  where: string,
+  skip: ReadonlySet<string>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (!skip.has(f.name)) out[toCamel(f.name)] = readField(f, dict, where);
+  return out;
+}
+
+function rejectUnknown(
+  dict: Record<string, unknown>,
+  fields: readonly FieldSpec[],
+  newer: ReadonlySet<string>,
+  where: string,
+): void {
+  const known = new Set(fields.map((f) => f.name));
+  const unknown = Object.keys(dict).filter((k) => !known.has(k) && !newer.has(k));
+  if (unknown.length > 0) {
+    const hint = where.endsWith("logger")
+      ? ""
+      : LOGGER_FIELDS.some((f) => unknown.includes(f.name))
+      ? " (W&B settings go in the nested logger object)"
+      : "";
+    throw new ConfigError(`${where}: unknown key(s) ${unknown.join(", ")}${hint}`);
+  }
+  const ignored = Object.keys(dict).filter((k) => newer.has(k));
+  if (ignored.length > 0) {
+    configWarn(`${where}: ignoring settings of newer SAELens versions: ${ignored.join(", ")}`);
+  }
+}
+
+function randomRunId(): string {
+  return crypto.randomUUID().replaceAll("-", "").slice(0, 8);
+}
+
+/**
+ * Reads a runner config (snake_case or camelCase keys; nested v6 form with `sae`/`logger`, or the
+ * flat v3–v5 form) and applies SAELens' post-init: `actStoreDevice` "with_model" → `device`,
+ * `lrEnd` default `lr/10`, default run name, default `modelFromPretrainedKwargs`, default cached
+ * activations path, run id appended to `checkpointPath`; checks `context_size ≥ 0`, the
+ * `seqpos_slice` (§4.6), special-token settings and the LR scheduler name. Unknown keys throw;
+ * keys of newer SAELens versions and dropped v3–v5 settings are ignored with a warning.
+ *
+ * @example
+ * ```ts
+ * import { runnerConfigFromDict } from "./runner.ts";
+ * const cfg = runnerConfigFromDict({ sae: { architecture: "standard", dIn: 64, dSae: 256 } }, { runId: "abc" });
+ * if (cfg.lrEnd !== 3e-4 / 10 || cfg.checkpointPath !== "checkpoints/abc") throw new Error();
+ * if (cfg.logger.runName !== "standard-256-LR-0.0003-Tokens-2.000e+06") throw new Error();
+ * ```
+ */
+export function runnerConfigFromDict(
+  obj: Record<string, unknown>,
+  options: RunnerConfigOptions = {},
+): RunnerConfig {
+  const where = options.where ?? "runner config";
+  if (!isPlainObject(obj)) {
+    throw new ConfigError(`${where} is ${describeValue(obj)}, expected a JSON object`);
+  }
+  let dict = snakeizeKeys(obj, { context: where });
+  if (!("sae" in dict)) {
+    const { nested, ignored } = flatToNested(dict);
+    if (ignored.length > 0) {
+      configWarn(
+        `${where}: flat (SAELens v3–v5) config; ignoring settings SAELens 6 removed or that ` +
+          `don't apply to this architecture: ${ignored.join(", ")}`,
+      );
+    }
+    dict = nested;
+  }
+  rejectUnknown(dict, RUNNER_FIELDS, NEWER_RUNNER_KEYS, where);
+  if (!isPlainObject(dict.sae)) {
+    throw new ConfigError(`${where}: sae is ${describeValue(dict.sae)}, expected a JSON object`);
+  }
+  const sae = trainingConfigFromDict(dict.sae, {
+    where: `${where}: sae`,
+    onUnknown: (keys) => configWarn(`${where}: sae: ignoring unknown key(s) ${keys.join(", ")}`),
+  });
+  const loggerDict = dict.logger === undefined ? {} : dict.logger;
+  if (!isPlainObject(loggerDict)) {
+    throw new ConfigError(`${where}: logger is ${describeValue(loggerDict)}, expected an object`);
+  }
+  const loggerSnake = snakeizeKeys(loggerDict, { context: `${where}: logger` });
+  rejectUnknown(loggerSnake, LOGGER_FIELDS, NEWER_LOGGER_KEYS, `${where}: logger`);
+  const logger = readAll(
+    LOGGER_FIELDS,
+    loggerSnake,
+    `${where}: logger`,
+    new Set(),
+  ) as unknown as LoggingConfig;
+
+  const cfg = readAll(
+    RUNNER_FIELDS,
+    dict,
+    where,
+    new Set(["sae", "logger"]),
+  ) as unknown as RunnerConfig;
+  cfg.sae = sae;
+  cfg.logger = logger;
+  cfg.dtype = normalizeDtype(cfg.dtype, `${where}: dtype`);
+  cfg.sequenceSeparatorToken = checkSpecialToken(cfg.sequenceSeparatorToken, where);
+  cfg.excludeSpecialTokens = checkExcludeSpecialTokens(cfg.excludeSpecialTokens, where);
+  try {
+    validateSeqposSlice(cfg.seqposSlice, cfg.contextSize);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${where}: ${err.message}`);
+    throw err;
+  }
+  cfg.seqposSlice = [...(cfg.seqposSlice as SeqposSlice)];
+  if (!LR_SCHEDULERS.includes(cfg.lrSchedulerName.toLowerCase())) {
+    throw new ConfigError(
+      `${where}: lr_scheduler_name is ${describeValue(cfg.lrSchedulerName)}, expected one of ` +
+        `${LR_SCHEDULERS.join(", ")} (case-insensitive)`,
+    );
+  }
+  if (cfg.hookEval !== "NOT_IN_USE") {
+    configWarn(`${where}: hook_eval is deprecated and unused; remove it from the config`);
+  }
+
+  // SAELens __post_init__ defaults.
+  if (cfg.useCachedActivations && cfg.cachedActivationsPath === null) {
+    cfg.cachedActivationsPath = defaultCachedActivationsPath(
+      cfg.datasetPath,
+      cfg.modelName,
+      cfg.hookName,
+      cfg.hookHeadIndex,
+    );
+  }
+  if (cfg.logger.runName === null) {
+    cfg.logger.runName = defaultRunName(sae.architecture, sae.dSae, cfg.lr, cfg.trainingTokens);
+  }
+  if (cfg.modelFromPretrainedKwargs === null) {
+    cfg.modelFromPretrainedKwargs = cfg.modelClassName === "HookedTransformer"
+      ? { center_writing_weights: false }
+      : {};
+  }
+  if (cfg.actStoreDevice === "with_model") cfg.actStoreDevice = cfg.device;
+  if ((cfg.lrEnd as number | null) === null) cfg.lrEnd = cfg.lr / 10;
+  if (cfg.checkpointPath !== null && !options.fromSaved) {
+    const id = options.runId ?? cfg.logger.wandbId ?? randomRunId();
+    cfg.checkpointPath = `${cfg.checkpointPath}/${id}`;
+  }
+  return cfg;
+}
+
+/**
+ * The `runner_cfg.json` dict: exactly SAELens 6.18's keys in its order, snake_case, with the
+ * nested `sae` (training config dict) and `logger`.
+ *
+ * @example
+ * ```ts
+ * import { runnerConfigFromDict, runnerConfigToDict } from "./runner.ts";
+ * const cfg = runnerConfigFromDict({ sae: { architecture: "topk", d_in: 8, d_sae: 32, k: 4 } });
+ * const dict = runnerConfigToDict(cfg);
+ * if (Object.keys(dict)[0] !== "sae" || (dict.sae as { k: number }).k !== 4) throw new Error();
+ * ```
+ */
+export function runnerConfigToDict(cfg: RunnerConfig): Record<string, unknown> {
+  const source = cfg as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const f of RUNNER_FIELDS) {
+    if (f.name === "sae") out.sae = trainingConfigToDict(cfg.sae);
+    else if (f.name === "logger") {
+      const logger: Record<string, unknown> = {};
+      const src = cfg.logger as unknown as Record<string, unknown>;
+      for (const lf of LOGGER_FIELDS) logger[lf.name] = structuredClone(src[toCamel(lf.name)]);
+      out.logger = logger;
+    } else out[f.name] = structuredClone(source[toCamel(f.name)]);
+  }
+  return out;
+}
