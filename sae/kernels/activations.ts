@@ -1,0 +1,116 @@
+/**
+ * Per-architecture activation epilogues on `[n, dSae]` pre-activations: JumpReLU's threshold
+ * mask and the gated SAE's magnitude/gate pair. One invocation per element; per-latent
+ * parameters are bound whole, matrices in row windows. References in `activations_ref.ts`.
+ * @module
+ */
+
+import { Tensor } from "../../gpu/tensor.ts";
+import {
+  dispatchRows,
+  expectShape,
+  matrixDims,
+  ROW_WG,
+  WGSL_ARGS,
+  WGSL_WG_INDEX,
+} from "./_rows.ts";
+
+export { gatedActsRef, gatedMagnitudeRef, jumpReluRef } from "./activations_ref.ts";
+
+/**
+ * A row-wise epilogue: `windowed` input matrices (then the output), `params` per-latent vectors,
+ * and the WGSL statement computing `Y[i]` (`i` element, `j` column; inputs `A`, `M`; params
+ * `P`, `Q`).
+ */
+function epilogue(
+  key: string,
+  body: string,
+  inputs: Tensor[],
+  params: Tensor[],
+  op: string,
+): Tensor {
+  const [n, d] = matrixDims(inputs[0], op, "h");
+  for (const t of inputs.slice(1)) expectShape(t, [n, d], op, "piMag");
+  const names = ["A", "M"], pnames = ["P", "Q"];
+  let b = 0;
+  const decl = [
+    ...inputs.map((_, k) =>
+      `@group(0) @binding(${b++}) var<storage, read> ${names[k]}: array<f32>;`
+    ),
+    `@group(0) @binding(${b++}) var<storage, read_write> Y: array<f32>;`,
+    ...params.map((_, k) =>
+      `@group(0) @binding(${b++}) var<storage, read> ${pnames[k]}: array<f32>;`
+    ),
+    `@group(0) @binding(${b++}) var<uniform> u: U;`,
+  ].join("\n");
+  const wgsl = /* wgsl */ `
+struct U { rowStart: u32, rows: u32, cols: u32, pad: u32 }
+${decl}
+${WGSL_WG_INDEX}
+@compute @workgroup_size(${ROW_WG})
+fn main(${WGSL_ARGS}) {
+  let i = wgIndex(wid, nwg) * ${ROW_WG}u + lid;
+  if (i >= u.rows * u.cols) { return; }
+  let j = i % u.cols;
+  ${body}
+}`;
+  const gpu = inputs[0].gpu;
+  const out = Tensor.empty([n, d], "f32", { gpu });
+  dispatchRows(gpu, gpu.pipeline(key, wgsl), n, d, [...inputs, out], params);
+  return out;
+}
+
+/**
+ * JumpReLU: f = ReLU(h)·1[h > θ] on `h [n, dSae]` with `threshold [dSae]`; a new tensor.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "../../gpu/device.ts";
+ * import { Tensor } from "../../gpu/tensor.ts";
+ * import { jumpRelu } from "./activations.ts";
+ * await getGpu();
+ * using h = Tensor.from([0.6, 0.6, 0.6], [1, 3]);
+ * using th = Tensor.from([1, 0.5, 0.25]);
+ * using f = jumpRelu(h, th);
+ * const v = await f.toArray(); // [0, 0.6, 0.6]
+ * if (v[0] !== 0 || Math.abs(v[2] - 0.6) > 1e-7) throw new Error();
+ * ```
+ */
+export function jumpRelu(h: Tensor, threshold: Tensor): Tensor {
+  const [, d] = matrixDims(h, "jumpRelu", "h");
+  expectShape(threshold, [d], "jumpRelu", "threshold");
+  return epilogue(
+    "sae_act_jumprelu",
+    "let v = A[i];\n  Y[i] = select(0.0, v, v > P[j] && v > 0.0);",
+    [h],
+    [threshold],
+    "jumpRelu",
+  );
+}
+
+/** Gated: π_mag = h0·exp(r_mag) + b_mag from `h0 = x̃·W_enc [n, dSae]`; a new tensor. */
+export function gatedMagnitude(h0: Tensor, rMag: Tensor, bMag: Tensor): Tensor {
+  const [, d] = matrixDims(h0, "gatedMagnitude", "h0");
+  expectShape(rMag, [d], "gatedMagnitude", "r_mag");
+  expectShape(bMag, [d], "gatedMagnitude", "b_mag");
+  return epilogue(
+    "sae_act_gated_mag",
+    "Y[i] = A[i] * exp(P[j]) + Q[j];",
+    [h0],
+    [rMag, bMag],
+    "gatedMagnitude",
+  );
+}
+
+/** Gated: f = 1[h0 + b_gate > 0]·ReLU(π_mag); a new tensor. */
+export function gatedActs(h0: Tensor, bGate: Tensor, piMag: Tensor): Tensor {
+  const [, d] = matrixDims(h0, "gatedActs", "h0");
+  expectShape(bGate, [d], "gatedActs", "b_gate");
+  return epilogue(
+    "sae_act_gated",
+    "Y[i] = select(0.0, max(M[i], 0.0), A[i] + P[j] > 0.0);",
+    [h0, piMag],
+    [bGate],
+    "gatedActs",
+  );
+}
