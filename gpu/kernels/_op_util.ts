@@ -34,25 +34,20 @@ export function asRows(t: Tensor, op: string, name: string): [number, number] {
   return [n === 0 ? 0 : t.size / n, n];
 }
 
-/** True when two tensors share any bytes of the same buffer. */
-export function overlaps(a: Tensor, b: Tensor): boolean {
-  return a.buffer === b.buffer && a.offset < b.offset + b.byteLength &&
-    b.offset < a.offset + a.byteLength;
-}
-
 /** True when `a` and `b` are the same bytes (an in-place request). */
 export function sameStorage(a: Tensor, b: Tensor): boolean {
   return a.buffer === b.buffer && a.offset === b.offset && a.size === b.size;
 }
 
 /**
- * Throws when `out` overlaps an input without being exactly it: a dispatch cannot bind one buffer
- * twice when one binding is writable, and a partial overlap would race anyway.
+ * Throws when `out` shares a buffer with an input without being exactly it: WebGPU forbids a
+ * buffer bound writable and bound again in the same dispatch (even as disjoint ranges), and a
+ * partial overlap would race anyway.
  */
 export function checkAlias(out: Tensor, inputs: Tensor[], op: string): void {
   for (const t of inputs) {
-    if (overlaps(out, t) && !sameStorage(out, t)) {
-      throw new GpuError(`${op}: out ${out} partially overlaps an input ${t}`);
+    if (out.buffer === t.buffer && !sameStorage(out, t)) {
+      throw new GpuError(`${op}: out ${out} shares a GPU buffer with input ${t} without being it`);
     }
   }
 }

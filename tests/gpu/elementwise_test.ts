@@ -326,7 +326,7 @@ Deno.test("elementwise: bad shapes, dtypes and aliasing are clear errors", () =>
   using q = Tensor.from(new Float32Array(4), [2, 1, 2, 1]);
   assertThrows(() => binary("add", p, q), GpuError, "at most 4");
   using big = Tensor.from(new Float32Array(8));
-  assertThrows(() => axpy(1, big, big), GpuError, "must not overlap");
+  assertThrows(() => axpy(1, big, big), GpuError, "must not share a GPU buffer");
   assertThrows(() => unary("nope" as UnaryOp, a), GpuError, "unknown unary op");
 });
 
