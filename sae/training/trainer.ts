@@ -1,0 +1,403 @@
+/**
+ * `SAETrainer`: SAELens' model-agnostic training loop (spec §5.1, §3.10, §3.11) on WebGPU. Each
+ * step is one `gpu.write` (step scalars and coefficients) and one submit: input check/scaling,
+ * dead mask, the SAE's fused forward/backward, firing statistics, gradient clipping and Adam all
+ * stay on the GPU. Metrics are snapshotted on logging steps and read back one logging period
+ * later; NaN/±Inf inputs or losses set a GPU flag that freezes the weights and surfaces as a
+ * {@link NonFiniteStepError} at the next readback, before any later checkpoint is written.
+ * @module
+ */
+
+import type { Gpu } from "../../gpu/device.ts";
+import { Tensor } from "../../gpu/tensor.ts";
+import { reduceAll, reduceRows } from "../../gpu/kernels/reduce.ts";
+import { ActivationScaler } from "../../training/activation_scaler.ts";
+import { CoefficientScheduler } from "../../training/coefficient_scheduler.ts";
+import { TrainingError } from "../../training/errors.ts";
+import { isPeriodicStep, sparsityWindowLogDict } from "../../training/metrics.ts";
+import type { Rng } from "../../training/rng.ts";
+import { createLrScheduler, type LrScheduler } from "../../training/schedulers.ts";
+import { checkpointThresholds } from "../../config/derived.ts";
+import { type SAETrainerConfig, totalSteps } from "./trainer_config.ts";
+import { TrainerGpuState } from "./trainer_gpu.ts";
+import {
+  badStepOf,
+  type SnapshotLayout,
+  snapshotLayout,
+  type StepLogContext,
+  trainLogFromSnapshot,
+} from "./trainer_log.ts";
+import { TrainerOptimizer } from "./trainer_optim.ts";
+import type { CoefficientSpec, StepOutputs, TrainableSAE } from "./trainer_types.ts";
+import { type BatchIterator, batchIterator, type DataProvider } from "./trainer_data.ts";
+import * as ckpt from "./trainer_checkpoint.ts";
+
+/** Receives log dicts: train metrics (§5.2), sparsity windows (§5.3) and eval results. */
+export type TrainerLogger = (
+  step: number,
+  logDict: Record<string, unknown>,
+) => void | Promise<void>;
+
+/** SAELens `Evaluator`: `(sae, dataProvider, activationScaler) → metrics`. */
+export type Evaluator = (
+  sae: TrainableSAE,
+  dataProvider: DataProvider,
+  activationScaler: ActivationScaler,
+) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+/** Options of {@link SAETrainer}. */
+export interface SAETrainerOptions {
+  /** Run every `logEvery · evalEveryNLogs` steps when a logger is set. */
+  evaluator?: Evaluator;
+  /** Called with each checkpoint folder while it is assembled (adds files before the rename). */
+  saveCheckpointFn?: (folder: string) => void | Promise<void>;
+  /** Log sink; without one nothing is logged (SAELens with W&B off). */
+  logger?: TrainerLogger;
+  /** Data-side generator whose state is saved in checkpoints and restored on resume. */
+  rng?: Rng;
+  /** Dispose every batch after its step was submitted (default true). */
+  disposeBatches?: boolean;
+}
+
+interface PendingLog {
+  step: number;
+  kind: "train" | "sparsity" | "flag";
+  data: Promise<ArrayBuffer>;
+  ctx?: StepLogContext;
+  nFrac?: number;
+}
+
+/**
+ * The training loop.
+ *
+ * @example
+ * ```ts ignore
+ * const trainer = new SAETrainer(createTrainerConfig({ totalTrainingSamples: 1 << 20,
+ *   trainBatchSizeSamples: 4096 }), sae, activationStream, { logger: console.log });
+ * const trained = await trainer.fit();
+ * ```
+ */
+export class SAETrainer {
+  readonly cfg: SAETrainerConfig;
+  readonly sae: TrainableSAE;
+  readonly gpu: Gpu;
+  readonly dataProvider: DataProvider;
+  readonly lrScheduler: LrScheduler;
+  /** One per entry of `sae.coefficients()`, by name. */
+  readonly coefficientSchedulers = new Map<string, CoefficientScheduler>();
+  readonly activationScaler = new ActivationScaler();
+  readonly optimizer: TrainerOptimizer;
+  readonly options: SAETrainerOptions;
+  nTrainingSteps = 0;
+  nTrainingSamples = 0;
+  nFracActiveSamples = 0;
+  startedFineTuning = false;
+  /** Remaining sample counts after which a checkpoint is written. */
+  checkpointThresholds: number[];
+  readonly #gs: TrainerGpuState;
+  readonly #coefs: CoefficientSpec[];
+  readonly #layout: SnapshotLayout;
+  readonly #it: BatchIterator;
+  #pending: PendingLog[] = [];
+
+  constructor(
+    cfg: SAETrainerConfig,
+    sae: TrainableSAE,
+    dataProvider: DataProvider,
+    options: SAETrainerOptions = {},
+  ) {
+    this.cfg = cfg;
+    this.sae = sae;
+    this.dataProvider = dataProvider;
+    this.options = options;
+    this.#it = batchIterator(dataProvider);
+    const first = sae.params.values().next().value;
+    if (!first) throw new TrainingError("the SAE has no parameters to train");
+    this.gpu = first.gpu;
+    for (const [name, p] of sae.params) {
+      const g = sae.grads.get(name);
+      if (!g || g.shape.join() !== p.shape.join()) {
+        throw new TrainingError(
+          `the SAE's gradient for ${name} is ${g ?? "missing"}, expected ${p}`,
+        );
+      }
+    }
+    this.lrScheduler = createLrScheduler({
+      lr: cfg.lr,
+      lrSchedulerName: cfg.lrSchedulerName,
+      lrWarmUpSteps: cfg.lrWarmUpSteps,
+      lrDecaySteps: cfg.lrDecaySteps,
+      lrEnd: cfg.lrEnd,
+      nRestartCycles: cfg.nRestartCycles,
+      totalSteps: totalSteps(cfg),
+    });
+    this.#coefs = sae.coefficients();
+    for (const c of this.#coefs) {
+      this.coefficientSchedulers.set(c.name, new CoefficientScheduler(c.value, c.warmUpSteps));
+    }
+    this.optimizer = new TrainerOptimizer(this.gpu, sae.params, {
+      beta1: cfg.adamBeta1,
+      beta2: cfg.adamBeta2,
+    });
+    this.#gs = new TrainerGpuState(this.gpu, sae.cfg.dSae, this.#coefs.length);
+    this.#layout = snapshotLayout(sae.lossKeys.length, sae.metricKeys.length);
+    this.checkpointThresholds = cfg.nCheckpoints > 0
+      ? checkpointThresholds(cfg.totalTrainingSamples, cfg.nCheckpoints)
+      : [];
+  }
+
+  /** Current coefficient values by name (SAELens `get_coefficients()`). */
+  getCoefficients(): Record<string, number> {
+    return Object.fromEntries(
+      [...this.coefficientSchedulers].map(([name, s]) => [name, s.value]),
+    );
+  }
+
+  /** The GPU state (firing counters, flag, params buffer); for tests and tools. */
+  get gpuState(): TrainerGpuState {
+    return this.#gs;
+  }
+
+  /** Trains until `totalTrainingSamples` and returns the SAE (scaling factor folded in). */
+  async fit(): Promise<TrainableSAE> {
+    if (
+      this.sae.cfg.normalizeActivations === "expected_average_only_in" &&
+      this.activationScaler.scalingFactor === null
+    ) {
+      this.activationScaler.scalingFactor = await this.#estimateScalingFactor();
+    }
+    while (this.nTrainingSamples < this.cfg.totalTrainingSamples) {
+      const next = await this.#it.next();
+      if (next.done) {
+        throw new TrainingError(
+          `the data provider ended after ${this.nTrainingSteps} steps (${this.nTrainingSamples} ` +
+            `samples), expected ${this.cfg.totalTrainingSamples} samples`,
+        );
+      }
+      await this.step(next.value);
+    }
+    await this.#drain(Infinity);
+    await this.#throwIfBad();
+    const s = this.activationScaler.scalingFactor;
+    if (s !== null) {
+      this.sae.foldActivationNormScalingFactor(s);
+      this.sae.cfg.normalizeActivations = "none";
+      this.activationScaler.scalingFactor = null;
+    }
+    if (this.cfg.saveFinalCheckpoint) await this.saveCheckpoint(`final_${this.nTrainingSamples}`);
+    return this.sae;
+  }
+
+  /**
+   * One full iteration of SAELens' loop on a raw batch [n, dIn]: sparsity-window reset, the
+   * train step (one submit), logging, evals, checkpoint, step counter. Returns the step's GPU
+   * outputs (overwritten by the next step).
+   */
+  async step(batch: Tensor): Promise<StepOutputs> {
+    const t = this.nTrainingSteps, gs = this.#gs, cfg = this.cfg, logger = this.options.logger;
+    this.#checkBatch(batch, `training step ${t}`);
+    gs.writeStep(
+      t,
+      this.optimizer.scalars(this.lrScheduler.lr),
+      this.#coefs.map((c) => this.coefficientSchedulers.get(c.name)!.value),
+    );
+    if (isPeriodicStep(t, cfg.featureSamplingWindow)) {
+      if (logger) {
+        this.#pending.push({
+          step: t,
+          kind: "sparsity",
+          data: gs.readActFreqLater(),
+          nFrac: this.nFracActiveSamples,
+        });
+      }
+      gs.resetWindow();
+      this.nFracActiveSamples = 0;
+    }
+    this.nTrainingSamples += batch.shape[0];
+    const x = gs.prepareInput(batch, this.activationScaler.scalingFactor);
+    gs.recordDeadMask(cfg.deadFeatureWindow);
+    const out = await this.sae.recordStep(x, gs.coefficients, gs.deadMask);
+    gs.recordAfterStep(out);
+    this.nFracActiveSamples += cfg.trainBatchSizeSamples;
+    this.optimizer.record(this.sae.grads, gs.adamBinding, 0, gs.flag);
+    this.optimizer.step++;
+    this.lrScheduler.step();
+    for (const s of this.coefficientSchedulers.values()) s.step();
+    const logging = isPeriodicStep(t, cfg.logEvery);
+    if (logging) {
+      this.#pending.push(
+        logger
+          ? {
+            step: t,
+            kind: "train",
+            data: gs.snapshotLater(out, this.#layout, cfg.deadFeatureWindow),
+            ctx: this.#logContext(batch.shape[0]),
+          }
+          : { step: t, kind: "flag", data: gs.readFlagLater() },
+      );
+    }
+    this.gpu.flush();
+    // Safe right after the submit: later uses of the pooled buffer are queued behind this step.
+    if (this.options.disposeBatches !== false) batch.dispose();
+    if (logging) await this.#drain(t);
+    if (logger && this.options.evaluator && isPeriodicStep(t, cfg.logEvery * cfg.evalEveryNLogs)) {
+      await this.#drain(Infinity);
+      const metrics = await this.options.evaluator(
+        this.sae,
+        this.dataProvider,
+        this.activationScaler,
+      );
+      await logger(t, metrics);
+    }
+    if (
+      this.checkpointThresholds.length > 0 && this.nTrainingSamples > this.checkpointThresholds[0]
+    ) {
+      await this.saveCheckpoint(String(this.nTrainingSamples));
+      this.checkpointThresholds.shift();
+    }
+    this.nTrainingSteps++;
+    return out;
+  }
+
+  #logContext(nRows: number): StepLogContext {
+    return {
+      nRows,
+      dSae: this.sae.cfg.dSae,
+      lossKeys: this.sae.lossKeys,
+      metricKeys: this.sae.metricKeys,
+      lr: this.lrScheduler.lr,
+      nTrainingSamples: this.nTrainingSamples,
+      coefficients: this.getCoefficients(),
+    };
+  }
+
+  #checkBatch(batch: Tensor, where: string): void {
+    const dIn = this.sae.cfg.dIn;
+    if (!(batch instanceof Tensor)) {
+      throw new TrainingError(
+        `${where}: the data provider gave ${batch}, expected a GPU Tensor [n, ${dIn}]`,
+      );
+    }
+    if (batch.dtype !== "f32" || batch.rank !== 2 || batch.shape[1] !== dIn || batch.shape[0] < 1) {
+      throw new TrainingError(
+        `${where}: batch has shape [${batch.shape.join(", ")}] (${batch.dtype}), expected ` +
+          `[n, ${dIn}] f32 with n >= 1 (d_in = ${dIn})`,
+      );
+    }
+    if (batch.gpu.device !== this.gpu.device) {
+      throw new TrainingError(`${where}: batch lives on another GPU device than the SAE`);
+    }
+  }
+
+  /** Logs pending entries submitted before step `before` (all with Infinity), in order. */
+  async #drain(before: number): Promise<void> {
+    while (this.#pending.length > 0 && this.#pending[0].step < before) {
+      const entry = this.#pending.shift()!;
+      const data = await entry.data;
+      const logger = this.options.logger;
+      if (entry.kind === "flag") {
+        const bad = badStepOf(new Uint32Array(data));
+        if (bad) throw bad;
+      } else if (entry.kind === "train") {
+        await logger?.(entry.step, trainLogFromSnapshot(data, this.#layout, entry.ctx!));
+      } else {
+        const freq = new Float32Array(data), n = Math.fround(entry.nFrac!);
+        await logger?.(entry.step, { ...sparsityWindowLogDict(freq.map((v) => v / n)) });
+      }
+    }
+  }
+
+  async #throwIfBad(): Promise<void> {
+    const { flag } = await this.#gs.read();
+    const bad = badStepOf(flag);
+    if (bad) throw bad;
+  }
+
+  /** s = √dIn / mean over batches of the mean row norm; the batches are consumed (§5.1). */
+  async #estimateScalingFactor(): Promise<number> {
+    const n = this.cfg.nBatchesForNormEstimate, dIn = this.sae.cfg.dIn;
+    using means = Tensor.zeros([n], "f32", { gpu: this.gpu });
+    for (let i = 0; i < n; i++) {
+      const next = await this.#it.next();
+      if (next.done) {
+        throw new TrainingError(
+          `norm estimation got ${i} batches from the data provider, expected ${n}`,
+        );
+      }
+      this.#checkBatch(next.value, `norm estimation batch ${i}`);
+      const norms = reduceRows("l2", next.value);
+      reduceAll("mean", norms, { out: means, outIndex: i });
+      this.gpu.flush();
+      norms.dispose();
+      if (this.options.disposeBatches !== false) next.value.dispose();
+    }
+    let sum = 0;
+    for (const v of await means.toArray()) sum += v;
+    const mean = sum / n;
+    if (!(mean > 0) || !Number.isFinite(mean)) {
+      throw new TrainingError(
+        `mean activation norm over ${n} batches is ${mean}, expected a finite value > 0`,
+      );
+    }
+    return Math.sqrt(dIn) / mean;
+  }
+
+  /** SAELens `feature_sparsity`: act_freq_scores / n_frac_active_samples (reads back). */
+  async featureSparsity(): Promise<Float32Array> {
+    const { actFreq } = await this.#gs.read();
+    const n = Math.fround(this.nFracActiveSamples);
+    return actFreq.map((v) => v / n);
+  }
+
+  /** SAELens `dead_neurons` (reads back). */
+  async deadNeurons(): Promise<Uint8Array> {
+    const { passes } = await this.#gs.read();
+    return Uint8Array.from(passes, (p) => (p > this.cfg.deadFeatureWindow ? 1 : 0));
+  }
+
+  /**
+   * Writes checkpoint `name` under `basePath` (default `cfg.checkpointPath`; nothing when both
+   * are null) after logging what is pending and checking the bad-step flag.
+   */
+  async saveCheckpoint(name: string, basePath?: string | null): Promise<void> {
+    const base = basePath ?? this.cfg.checkpointPath;
+    await this.#drain(Infinity);
+    if (base === null) {
+      await this.#throwIfBad();
+      return;
+    }
+    const snapshot = await ckpt.gatherCheckpoint(this, this.#gs);
+    const bad = badStepOf(snapshot.flag);
+    if (bad) throw bad;
+    await ckpt.writeTrainerCheckpoint(`${base}/${name}`, this, snapshot);
+  }
+
+  /** Restores trainer state (and the scaling factor) from a checkpoint folder's contents. */
+  loadTrainerState(state: ckpt.LoadableState): void {
+    ckpt.applyTrainerState(this, this.#gs, state);
+  }
+
+  /**
+   * Resumes a run from checkpoint folder `dir`: loads the SAE weights into `sae` (built from
+   * the folder's `cfg.json`), then the trainer state, so that `fit()` continues the interrupted
+   * run bit for bit given the same remaining batches.
+   */
+  static async resume(
+    dir: string,
+    cfg: SAETrainerConfig,
+    sae: TrainableSAE,
+    dataProvider: DataProvider,
+    options: SAETrainerOptions = {},
+  ): Promise<SAETrainer> {
+    const contents = await ckpt.readForResume(dir, sae);
+    const trainer = new SAETrainer(cfg, sae, dataProvider, options);
+    trainer.loadTrainerState(contents);
+    return trainer;
+  }
+
+  /** Frees the trainer's GPU buffers (not the SAE's). */
+  dispose(): void {
+    this.optimizer.dispose();
+    this.#gs.dispose();
+  }
+}

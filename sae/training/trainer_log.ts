@@ -1,0 +1,116 @@
+/**
+ * Turning the GPU snapshot of a logged step into SAELens' per-step log dict (§5.2), and the
+ * bad-step flag into an error. On a logging step the trainer copies the step's outputs (losses,
+ * reconstruction sums, Σ L0, metrics), the firing-counter reduction and the flag into one small
+ * buffer inside the step's submit and reads it back later, so logging never stalls a step.
+ * @module
+ */
+
+import { TrainingError } from "../../training/errors.ts";
+import { type ReconstructionStats, trainStepLogDict } from "../../training/metrics.ts";
+import { NO_BAD_STEP } from "./trainer_kernels.ts";
+
+/** Thrown when a step saw NaN/±Inf in its input batch or its loss; `step` is that step. */
+export class NonFiniteStepError extends TrainingError {
+  constructor(readonly step: number, readonly kind: "input" | "loss") {
+    super(
+      `training step ${step}: ${
+        kind === "input" ? "the input batch contains NaN or ±Inf values" : "the loss is NaN or ±Inf"
+      }; this step and every later one were skipped, so the weights are those after step ${
+        step - 1
+      } (no checkpoint was written after it)`,
+    );
+  }
+}
+
+/** Offsets (in f32 words) of the parts of a log snapshot. */
+export interface SnapshotLayout {
+  losses: number;
+  recon: number;
+  l0Sum: number;
+  metrics: number;
+  /** Σ passes since fired, then the dead-feature count. */
+  passes: number;
+  /** The two flag words (u32 bits). */
+  flag: number;
+  /** Total words. */
+  size: number;
+}
+
+/** The snapshot layout for `nLosses` loss parts (plus the overall loss) and `nMetrics` metrics. */
+export function snapshotLayout(nLosses: number, nMetrics: number): SnapshotLayout {
+  const losses = 0, recon = 1 + nLosses, l0Sum = recon + 4, metrics = l0Sum + 1;
+  const passes = metrics + nMetrics, flag = passes + 2;
+  return { losses, recon, l0Sum, metrics, passes, flag, size: flag + 2 };
+}
+
+/**
+ * §5.2 statistics from the reconstruction sums of `n` tokens: [Σ‖x̂−x‖², Σ‖x−x̄‖², Σ legacy,
+ * Σ legacy²]. The legacy std is the unbiased one-pass estimate (NaN for one token, like torch).
+ */
+export function statsFromSums(
+  recon: ArrayLike<number>,
+  l0Sum: number,
+  n: number,
+): ReconstructionStats {
+  const [l2, variance, legacy, legacySq] = [recon[0], recon[1], recon[2], recon[3]];
+  const mean = legacy / n;
+  return {
+    explainedVariance: 1 - (l2 / n) / (variance / n),
+    explainedVarianceLegacy: mean,
+    explainedVarianceLegacyStd: n > 1
+      ? Math.sqrt(Math.max(0, (legacySq - n * mean * mean) / (n - 1)))
+      : NaN,
+    l0: l0Sum / n,
+  };
+}
+
+/** Host-side values of the log dict of one step (known without any readback). */
+export interface StepLogContext {
+  /** Rows of the step's batch. */
+  nRows: number;
+  dSae: number;
+  lossKeys: string[];
+  metricKeys: string[];
+  /** The optimiser's lr after the scheduler step (what SAELens logs). */
+  lr: number;
+  nTrainingSamples: number;
+  /** Coefficient values after the coefficient schedulers' step (what SAELens logs). */
+  coefficients: Record<string, number>;
+}
+
+/** The first bad step recorded in the two flag words, or null. */
+export function badStepOf(words: ArrayLike<number>): NonFiniteStepError | null {
+  const input = words[0] >>> 0, loss = words[1] >>> 0;
+  if (input === NO_BAD_STEP && loss === NO_BAD_STEP) return null;
+  return input <= loss
+    ? new NonFiniteStepError(input, "input")
+    : new NonFiniteStepError(loss, "loss");
+}
+
+/** SAELens' train-step log dict from a snapshot (throws the step's NonFiniteStepError if flagged). */
+export function trainLogFromSnapshot(
+  snapshot: ArrayBuffer,
+  layout: SnapshotLayout,
+  ctx: StepLogContext,
+): Record<string, number> {
+  const f = new Float32Array(snapshot), u = new Uint32Array(snapshot);
+  const bad = badStepOf(u.subarray(layout.flag, layout.flag + 2));
+  if (bad) throw bad;
+  const stats = statsFromSums(
+    f.subarray(layout.recon, layout.recon + 4),
+    f[layout.l0Sum],
+    ctx.nRows,
+  );
+  return trainStepLogDict({
+    stats,
+    loss: f[layout.losses],
+    losses: Object.fromEntries(ctx.lossKeys.map((k, i) => [k, f[layout.losses + 1 + i]])),
+    metrics: Object.fromEntries(ctx.metricKeys.map((k, i) => [k, f[layout.metrics + i]])),
+    lr: ctx.lr,
+    nTrainingSamples: ctx.nTrainingSamples,
+    coefficients: ctx.coefficients,
+    meanPassesSinceFired: f[layout.passes] / ctx.dSae,
+    deadFeatures: f[layout.passes + 1],
+  });
+}

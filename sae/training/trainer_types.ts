@@ -1,0 +1,66 @@
+/**
+ * What `SAETrainer` needs from a training SAE: the structural form of the contract in
+ * `.helpers/TRAINING_CONTRACT.md`, which the GPU `TrainingSAE` (`train_sae.ts`) implements.
+ * Kept here so that the trainer depends on the interface, not on one implementation (tests also
+ * drive the loop with a stand-in built on `sae/reference/`).
+ * @module
+ */
+
+import type { Tensor } from "../../gpu/tensor.ts";
+import type { SAEConfig, TrainingSAEConfig } from "../config.ts";
+
+/** One coefficient of SAELens' `get_coefficients()`: name ("l1", "l0"), final value, warm-up. */
+export interface CoefficientSpec {
+  name: string;
+  value: number;
+  warmUpSteps: number;
+}
+
+/** GPU outputs of one recorded training step (nothing is read back by the step itself). */
+export interface StepOutputs {
+  /** f32 [1 + lossKeys.length]: overall loss, then each loss in `lossKeys` order. */
+  losses: Tensor;
+  /** f32 [dSae]: tokens of this batch on which each feature's activation is non-zero. */
+  firedCounts: Tensor;
+  /** f32 [4]: Σ‖x̂−x‖², Σ‖x−x̄‖², Σ(1 − ‖x̂−x‖²/‖x−x̄‖²), Σ(that)² over the batch's tokens. */
+  recon: Tensor;
+  /** f32 [1]: Σ_t L0_t. */
+  l0Sum: Tensor;
+  /** f32 [metricKeys.length]: extra metrics (e.g. topk_threshold). */
+  metrics: Tensor;
+}
+
+/** The training SAE as the trainer sees it (see the module doc). */
+export interface TrainableSAE {
+  readonly cfg: TrainingSAEConfig;
+  /** Trainable parameters under SAELens names and shapes. */
+  readonly params: Map<string, Tensor>;
+  /** Gradients, same keys and shapes as `params`, overwritten by each `recordStep`. */
+  readonly grads: Map<string, Tensor>;
+  /** Non-trainable state saved in checkpoints (e.g. `topk_threshold`). */
+  readonly buffers: Map<string, Tensor>;
+  /** SAELens loss names in the order of `StepOutputs.losses[1..]`. */
+  readonly lossKeys: string[];
+  /** Names of `StepOutputs.metrics`. */
+  readonly metricKeys: string[];
+  /** SAELens `get_coefficients()`. */
+  coefficients(): CoefficientSpec[];
+  /**
+   * Records forward + loss + backward for x [n, dIn] into `grads`. `coefficientValues` is an f32
+   * GPU tensor [coefficients().length]; `deadMask` a u32 [dSae] tensor (1 = dead) or null. The
+   * GPU implementation is synchronous; a stand-in may return a promise.
+   */
+  recordStep(
+    x: Tensor,
+    coefficientValues: Tensor,
+    deadMask: Tensor | null,
+  ): StepOutputs | Promise<StepOutputs>;
+  /** Host copies of params + buffers under SAELens training-checkpoint names. */
+  stateDict(): Promise<Map<string, Float32Array>>;
+  /** Restores `stateDict()`'s output. */
+  loadStateDict(state: Map<string, Float32Array>): void;
+  /** Folds an activation norm scaling factor into the weights (§3.0). */
+  foldActivationNormScalingFactor(s: number): void;
+  /** Inference export (config + tensors). */
+  exportInference(): Promise<{ cfg: SAEConfig; params: Map<string, Float32Array> }>;
+}
