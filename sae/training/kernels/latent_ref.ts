@@ -1,0 +1,187 @@
+/**
+ * Plain-TS references of the per-latent kernels (`latent.ts`), and the table of what the
+ * per-latent finalisation writes for each dense architecture.
+ * @module
+ */
+
+/** One finalisation row: a WGSL expression (over a0.., nrm, li, xv, SC, u) and its TS twin. */
+interface FinRow {
+  wgsl: string;
+  ts: (c: FinCtx) => number;
+}
+
+/** Per-latent values a finalisation row may use. */
+export interface FinCtx {
+  /** The column sums of the backward pass for this latent. */
+  a: number[];
+  nrm: number;
+  /** coefficient / B. */
+  li: number;
+  invB: number;
+  p0: number;
+  flags: number;
+  nDead: number;
+  /** jumprelu: the raw threshold. */
+  xv: number;
+}
+
+function rows(list: [string, (c: FinCtx) => number][]): FinRow[] {
+  return list.map(([wgsl, ts]) => ({ wgsl, ts }));
+}
+
+const standard = rows([
+  ["select(0.0, li * nrm * a1, u.p0 == 1.0)", (c) => (c.p0 === 1 ? c.li * c.nrm * c.a[1] : 0)],
+  ["a0", (c) => c.a[0]],
+  ["li * a1", (c) => c.li * c.a[1]],
+  ["a2", (c) => c.a[2]],
+]);
+const jumprelu = rows([
+  ["li * a1", (c) => c.li * c.a[1]],
+  ["a0", (c) => c.a[0]],
+  [
+    "select(0.0, u.p0 * u.invB * nrm * a2, (u.flags & 1u) != 0u && SC[0] > 0.0)",
+    (c) => ((c.flags & 1) && c.nDead > 0 ? c.p0 * c.invB * c.nrm * c.a[2] : 0),
+  ],
+  ["a4", (c) => c.a[4]],
+  ["select(0.0, a3, xv > 0.0)", (c) => (c.xv > 0 ? c.a[3] : 0)],
+  ["a5", (c) => c.a[5]],
+]);
+const gated = rows([
+  ["li * nrm * a1", (c) => c.li * c.nrm * c.a[1]],
+  ["a0", (c) => c.a[0]],
+  ["li * a1", (c) => c.li * c.a[1]],
+  ["a4", (c) => c.a[4]],
+  ["a2", (c) => c.a[2]],
+  ["a3", (c) => c.a[3]],
+  ["a5", (c) => c.a[5]],
+]);
+
+/**
+ * Per dense architecture: the number of backward column sums `q`, the rows of `LO [L, n]`
+ * (row 0 = sparsity-loss term, row 1 = firing count), which row is ∂L/∂‖W_dec[i]‖ (`gN`), which
+ * is Σ_t ∂L/∂h (`bDecVec`, for the b_dec gradient), and which rows are parameter gradients.
+ */
+export const FINALIZE = {
+  standard: {
+    q: 3,
+    rows: standard,
+    wgsl: standard.map((r) => r.wgsl),
+    gN: 2,
+    bDecVec: 3,
+    grads: { b_enc: 3 } as Record<string, number>,
+  },
+  jumprelu: {
+    q: 6,
+    rows: jumprelu,
+    wgsl: jumprelu.map((r) => r.wgsl),
+    gN: 3,
+    bDecVec: 5,
+    grads: { threshold: 4, b_enc: 5 } as Record<string, number>,
+  },
+  gated: {
+    q: 6,
+    rows: gated,
+    wgsl: gated.map((r) => r.wgsl),
+    gN: 2,
+    bDecVec: 6,
+    grads: { b_gate: 3, b_mag: 4, r_mag: 5 } as Record<string, number>,
+  },
+} as const;
+
+/**
+ * Reference of `stepScalars`: [N_dead, auxCoef·min(N_dead/kAux, 1), 0, 0].
+ *
+ * @example
+ * ```ts
+ * import { stepScalarsRef } from "./latent_ref.ts";
+ * const s = stepScalarsRef(new Uint32Array([1, 0, 1, 1]), 2, 4);
+ * if (s[0] !== 3 || s[1] !== 1.5) throw new Error(String(s));
+ * ```
+ */
+export function stepScalarsRef(dead: Uint32Array | null, auxCoef: number, kAux: number) {
+  if (!dead) return new Float32Array(4);
+  const nd = dead.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0);
+  return Float32Array.of(nd, auxCoef * Math.min(nd / kAux, 1), 0, 0);
+}
+
+/** Reference of `latentFinalize`: `LO [L, n]` from the column sums `[q, n]`. */
+export function latentFinalizeRef(
+  arch: keyof typeof FINALIZE,
+  sums: Float32Array,
+  norms: Float32Array,
+  coef: number,
+  B: number,
+  p0: number,
+  flags: number,
+  nDead: number,
+  extra?: Float32Array,
+): Float32Array {
+  const spec = FINALIZE[arch], n = norms.length;
+  const lo = new Float32Array(spec.rows.length * n);
+  for (let i = 0; i < n; i++) {
+    const a = Array.from({ length: spec.q }, (_, k) => sums[k * n + i]);
+    const ctx: FinCtx = {
+      a,
+      nrm: norms[i],
+      li: coef / B,
+      invB: 1 / B,
+      p0,
+      flags,
+      nDead,
+      xv: extra ? extra[i] : 0,
+    };
+    spec.rows.forEach((r, k) => (lo[k * n + i] = r.ts(ctx)));
+  }
+  return lo;
+}
+
+/** Reference of `decoderNormGrad`: gW[i] + (gN_i/n_i)·W[i] where n_i > 0 and gN_i ≠ 0. */
+export function decoderNormGradRef(
+  gW: Float32Array,
+  w: Float32Array,
+  gN: Float32Array,
+  norms: Float32Array,
+  n: number,
+  d: number,
+): Float32Array {
+  const out = Float32Array.from(gW);
+  for (let i = 0; i < n; i++) {
+    if (!(norms[i] > 0) || gN[i] === 0) continue;
+    for (let j = 0; j < d; j++) out[i * d + j] += (gN[i] / norms[i]) * w[i * d + j];
+  }
+  return out;
+}
+
+/** Reference of `bDecGrad`: colSumG − apply·W_enc·v (`wEnc [d, n]`, or `[n, d]` transposed). */
+export function bDecGradRef(
+  wEnc: Float32Array,
+  transposed: boolean,
+  v: Float32Array,
+  colSumG: Float32Array,
+  apply: boolean,
+): Float32Array {
+  const d = colSumG.length, n = v.length;
+  const out = new Float32Array(d);
+  for (let j = 0; j < d; j++) {
+    let s = 0;
+    if (apply) {
+      for (let i = 0; i < n; i++) s += (transposed ? wEnc[i * d + j] : wEnc[j * n + i]) * v[i];
+    }
+    out[j] = colSumG[j] - s;
+  }
+  return out;
+}
+
+/** Reference of `assembleLosses` with the terms as functions of the sums. */
+export function assembleRef(
+  terms: ((rs: Float32Array, ls: Float32Array) => number)[],
+  rowSums: Float32Array,
+  latSums: Float32Array,
+): { losses: Float32Array; recon: Float32Array; l0Sum: number } {
+  const t = terms.map((f) => f(rowSums, latSums));
+  return {
+    losses: Float32Array.from([t.reduce((s, v) => s + v, 0), ...t]),
+    recon: rowSums.slice(0, 4),
+    l0Sum: latSums[1],
+  };
+}

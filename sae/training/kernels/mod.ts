@@ -1,0 +1,11 @@
+/**
+ * WGSL kernels of the training step (per-token rows, dense activations with their fused
+ * backward, per-latent finalisation, the TopK-family sparse backward) with plain-TS references.
+ *
+ * @module
+ */
+export { TrainSaeError } from "./_util.ts";
+export { gemm, type GemmOptions } from "./_gemm.ts";
+export * from "./rows.ts";
+export * from "./dense_acts.ts";
+export * from "./latent.ts";

@@ -1,0 +1,151 @@
+/**
+ * Shared pieces of the recorded training steps: the contract types (`CoefficientSpec`,
+ * `StepOutputs`), options that SAELens' newest/legacy versions add beyond `TrainingSAEConfig`,
+ * the per-architecture step interface, micro-batch window planning and a workspace of tensors
+ * allocated once per batch size.
+ * @module
+ */
+
+import type { Gpu } from "../../gpu/device.ts";
+import type { RowWindow } from "../../gpu/kernel.ts";
+import { type DType, Tensor } from "../../gpu/tensor.ts";
+import type { TrainingSAEConfig } from "../config.ts";
+import { TrainSaeError } from "./kernels/_util.ts";
+
+export { TrainSaeError };
+
+/** One coefficient of SAELens `get_coefficients()`: name ("l1", "l0"), final value, warm-up steps. */
+export interface CoefficientSpec {
+  name: string;
+  value: number;
+  warmUpSteps: number;
+}
+
+/**
+ * GPU outputs of one recorded training step. Nothing is read back by the step itself. The
+ * tensors belong to the SAE and are overwritten by the next `recordStep`: record whatever
+ * consumes them (copies, accumulations, `readLater`) before recording the next step.
+ */
+export interface StepOutputs {
+  /** f32 [1 + lossKeys.length]: overall loss, then each loss in `lossKeys` order. */
+  losses: Tensor;
+  /** f32 [dSae]: number of tokens in this batch where each feature's activation != 0. */
+  firedCounts: Tensor;
+  /**
+   * f32 [4]: Σ_t ‖x̂_t − x_t‖², Σ_t ‖x_t − x̄‖², Σ_t (1 − ‖x̂_t − x_t‖²/‖x_t − x̄‖²) and Σ_t of
+   * that squared (the §5.2 explained-variance metrics; x̄ = batch mean).
+   */
+  recon: Tensor;
+  /** f32 [1]: Σ_t L0_t. */
+  l0Sum: Tensor;
+  /** f32 [metricKeys.length]: extra metrics (e.g. topk_threshold after this step's EMA). */
+  metrics: Tensor;
+}
+
+/** Training options of SAELens versions other than 6.18 that `TrainingSAEConfig` lacks. */
+export interface TrainingExtras {
+  /** Standard, legacy v3–v5 ghost-grads loss (`ghost_grad_loss`, dead latents only). */
+  useGhostGrads?: boolean;
+  /** JumpReLU (newest): straight-through gradient to the pre-activation as well. */
+  jumpreluSteToInput?: boolean;
+  /** Matryoshka (newest): per-level aux-k loss instead of the full-width one. */
+  useMatryoshkaAuxLoss?: boolean;
+}
+
+/** Everything a step implementation needs from its `TrainingSAE`. */
+export interface StepContext {
+  gpu: Gpu;
+  cfg: TrainingSAEConfig;
+  params: Map<string, Tensor>;
+  grads: Map<string, Tensor>;
+  buffers: Map<string, Tensor>;
+  outputs: StepOutputs;
+  extras: TrainingExtras;
+  /** Testing: force micro-batch windows of at most this many rows. */
+  maxWindowRows?: number;
+}
+
+/** Tensors of the last step kept for inspection (tests): x̂ and, for one window, f. */
+export interface StepDebug {
+  saeOut: Tensor | null;
+  featureActs: Tensor | null;
+}
+
+/** A recorded training step of one architecture family. */
+export interface ArchStep {
+  record(x: Tensor, coef: Tensor, dead: Tensor | null): void;
+  debug(): StepDebug;
+  dispose(): void;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * Splits `B` rows into micro-batch windows so that `[rows, w]` workspaces fit one storage
+ * binding for every `w` of `widths`, and row offsets of views into `[B, a]` matrices stay
+ * aligned for every `a` of `aligned`. One window when everything fits.
+ */
+export function planWindows(
+  gpu: Gpu,
+  B: number,
+  widths: number[],
+  aligned: number[],
+  maxRows?: number,
+): RowWindow[] {
+  const maxElems = Math.floor(gpu.maxBindingSize / 4);
+  let R = B;
+  for (const w of widths) R = Math.min(R, Math.floor(maxElems / Math.max(1, w)));
+  if (maxRows !== undefined) R = Math.min(R, maxRows);
+  if (R < B) {
+    const alignElems = Math.max(1, gpu.bindingOffsetAlignment / 4);
+    let unit = 1;
+    for (const a of aligned) {
+      const u = alignElems / gcd(alignElems, a);
+      unit = (unit * u) / gcd(unit, u);
+    }
+    R -= R % unit;
+    if (R === 0) R = unit;
+    for (const w of widths) {
+      if (R * w > maxElems) {
+        throw new TrainSaeError(
+          `a micro-batch of ${R} rows of ${w} f32 exceeds maxStorageBufferBindingSize ` +
+            `(${gpu.maxBindingSize} bytes); use a smaller d_sae`,
+        );
+      }
+    }
+  }
+  const out: RowWindow[] = [];
+  for (let start = 0; start < B; start += R) out.push({ start, count: Math.min(R, B - start) });
+  return out;
+}
+
+/** Tensors allocated together and released together. */
+export class Workspace {
+  #tensors: Tensor[] = [];
+  constructor(readonly gpu: Gpu) {}
+
+  /** A new tensor owned by this workspace. */
+  alloc<D extends DType = "f32">(shape: number[], dtype: D = "f32" as D): Tensor<D> {
+    const t = Tensor.empty(shape, dtype, { gpu: this.gpu });
+    this.#tensors.push(t);
+    return t;
+  }
+
+  /** Releases every tensor. */
+  dispose(): void {
+    for (const t of this.#tensors) t.dispose();
+    this.#tensors = [];
+  }
+}
+
+/** Throws unless `x` is a live f32 `[rows, dIn]` tensor with at least one row. */
+export function checkInput(x: Tensor, dIn: number): number {
+  if (x.disposed) throw new TrainSaeError(`recordStep: x ${x} was used after dispose()`);
+  if (x.dtype !== "f32" || x.rank !== 2 || x.shape[1] !== dIn || x.shape[0] < 1) {
+    throw new TrainSaeError(`recordStep: x must be f32 [rows ≥ 1, ${dIn}], got ${x}`);
+  }
+  return x.shape[0];
+}
