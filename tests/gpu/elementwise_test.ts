@@ -328,6 +328,12 @@ Deno.test("elementwise: bad shapes, dtypes and aliasing are clear errors", () =>
   using big = Tensor.from(new Float32Array(8));
   assertThrows(() => axpy(1, big, big), GpuError, "must not share a GPU buffer");
   assertThrows(() => unary("nope" as UnaryOp, a), GpuError, "unknown unary op");
+  // two views of one buffer: binding it writable and readable in one dispatch is invalid WebGPU
+  using whole = Tensor.zeros([128]);
+  const lo = new Tensor(gpu, whole.buffer, [64], "f32", 0, false);
+  const hi = new Tensor(gpu, whole.buffer, [64], "f32", 256, false);
+  assertThrows(() => unary("neg", lo, { out: hi }), GpuError, "shares a GPU buffer");
+  assertThrows(() => binary("add", lo, lo, { out: hi }), GpuError, "shares a GPU buffer");
 });
 
 Deno.test("elementwise: tensors over the binding limit are split into windows", async () => {
