@@ -249,13 +249,15 @@ export class SAETrainer {
       );
       await logger(t, metrics);
     }
+    // Counted before the checkpoint so a checkpoint records completed steps (SAELens saves one
+    // less and repeats that step index after resuming).
+    this.nTrainingSteps++;
     if (
       this.checkpointThresholds.length > 0 && this.nTrainingSamples > this.checkpointThresholds[0]
     ) {
       await this.saveCheckpoint(String(this.nTrainingSamples));
       this.checkpointThresholds.shift();
     }
-    this.nTrainingSteps++;
     return out;
   }
 

@@ -1,0 +1,275 @@
+// Checkpoints (§5.5, §8): thresholds and folder contents, no files without a path, scaler and
+// trainer-state round trips, bit-for-bit resume, and NaN steps that must not reach a checkpoint.
+
+import { getGpu } from "../../../gpu/device.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import { readSafetensors } from "../../../io/safetensors.ts";
+import { writeJsonAtomic } from "../../../io/atomic.ts";
+import {
+  createTrainingConfig,
+  trainingConfigToDict,
+  type TrainingSAEConfig,
+} from "../../../sae/config.ts";
+import { readCheckpointFolder } from "../../../sae/training/checkpoint.ts";
+import { SAETrainer } from "../../../sae/training/trainer.ts";
+import {
+  createTrainerConfig,
+  type SAETrainerConfig,
+} from "../../../sae/training/trainer_config.ts";
+import { NonFiniteStepError } from "../../../sae/training/trainer_log.ts";
+import { Mulberry32 } from "../../../training/rng.ts";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
+import { RefTrainingSAE } from "./_ref_training_sae.ts";
+
+const gpu = await getGpu();
+const D_IN = 5, D_SAE = 10;
+
+function saeCfg(fields: Record<string, unknown> = {}): TrainingSAEConfig {
+  return createTrainingConfig({ architecture: "standard", dIn: D_IN, dSae: D_SAE, ...fields });
+}
+
+function hostBatches(seed: number, count: number, n: number): Float32Array[] {
+  const rng = createRng(seed);
+  return Array.from({ length: count }, () => randomArray(rng, n * D_IN, -2, 2));
+}
+
+const upload = (bs: Float32Array[]) =>
+  bs.map((b) => Tensor.from(b, [b.length / D_IN, D_IN], { gpu }));
+
+async function listTree(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isDirectory) out.push(...await listTree(`${dir}/${e.name}`, `${prefix}${e.name}/`));
+    else out.push(`${prefix}${e.name}`);
+  }
+  return out.sort();
+}
+
+const FILES = [
+  "activation_scaler.json",
+  "cfg.json",
+  "runner_cfg.json",
+  "sae_weights.safetensors",
+  "sparsity.safetensors",
+  "trainer_state.json",
+  "trainer_state.safetensors",
+];
+
+Deno.test("checkpoints: 100 tokens, batch 8, 2 checkpoints + final → folders 40, 72, final_104", async () => {
+  const dir = await Deno.makeTempDir();
+  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 1 });
+  const trainer = new SAETrainer(
+    createTrainerConfig({
+      totalTrainingSamples: 100,
+      trainBatchSizeSamples: 8,
+      nCheckpoints: 2,
+      checkpointPath: dir,
+      saveFinalCheckpoint: true,
+    }),
+    sae,
+    upload(hostBatches(2, 13, 8)),
+    {
+      saveCheckpointFn: (folder) => writeJsonAtomic(`${folder}/runner_cfg.json`, { runner: true }),
+    },
+  );
+  assertEquals(trainer.checkpointThresholds, [34, 68]);
+  await trainer.fit();
+  const tree = await listTree(dir);
+  assertEquals(tree, ["40", "72", "final_104"].flatMap((f) => FILES.map((n) => `${f}/${n}`)));
+  for (const f of ["40", "72", "final_104"]) {
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/${f}/cfg.json`));
+    assertEquals(cfg, JSON.parse(JSON.stringify(trainingConfigToDict(sae.cfg))));
+    const sp = (await readSafetensors(`${dir}/${f}/sparsity.safetensors`)).tensors.get("sparsity")!;
+    assertEquals([sp.dtype, sp.shape], ["F32", [D_SAE]]);
+    assert(
+      [...sp.data as Float32Array].every((v) => Number.isFinite(v) && v <= 0),
+      "log10 sparsity ≤ 0",
+    );
+  }
+  const w = (await readSafetensors(`${dir}/final_104/sae_weights.safetensors`)).tensors;
+  assertEquals(w.get("W_enc")!.shape, [D_IN, D_SAE]);
+  assertEquals([...w.get("W_dec")!.data as Float32Array], [
+    ...await sae.params.get("W_dec")!.toArray(),
+  ]);
+  const state = JSON.parse(await Deno.readTextFile(`${dir}/final_104/trainer_state.json`));
+  assertEquals([state.n_training_samples, state.n_training_steps, state.optimizer.step], [
+    104,
+    13,
+    13,
+  ]);
+  trainer.dispose();
+  sae.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("no checkpoint files (and no callback) when checkpointPath is null", async () => {
+  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 1 });
+  let called = 0;
+  const trainer = new SAETrainer(
+    createTrainerConfig({
+      totalTrainingSamples: 40,
+      trainBatchSizeSamples: 8,
+      nCheckpoints: 3,
+      checkpointPath: null,
+      saveFinalCheckpoint: true,
+    }),
+    sae,
+    upload(hostBatches(2, 5, 8)),
+    { saveCheckpointFn: () => void called++ },
+  );
+  await trainer.fit();
+  assertEquals(called, 0);
+  assertEquals(trainer.checkpointThresholds, []); // still consumed at their steps
+  trainer.dispose();
+  sae.dispose();
+});
+
+/** Trains with checkpoints under `dir`; returns the final host params and Adam state. */
+async function run(
+  tcfg: SAETrainerConfig,
+  sae: RefTrainingSAE,
+  batches: Float32Array[],
+  resumeFrom?: string,
+  rng?: Mulberry32,
+) {
+  // A data side that draws from `rng` for every batch (like a shuffling buffer would).
+  const provider = (async function* () {
+    for (const t of upload(batches)) {
+      rng?.nextUint32();
+      yield t;
+    }
+  })();
+  const trainer = resumeFrom
+    ? await SAETrainer.resume(resumeFrom, tcfg, sae, provider, { rng })
+    : new SAETrainer(tcfg, sae, provider, { rng });
+  await trainer.fit();
+  const params = Object.fromEntries(await sae.stateDict());
+  const adam = await trainer.optimizer.state();
+  trainer.dispose();
+  return { params, adam, trainer };
+}
+
+for (const arch of ["standard", "batchtopk"]) {
+  Deno.test(`resume (${arch}): 3 steps + checkpoint + resume + 3 steps == 6 straight steps, bit for bit`, async () => {
+    const root = await Deno.makeTempDir();
+    const norm = arch === "standard" ? "expected_average_only_in" : "none";
+    const cfg = () =>
+      saeCfg({ architecture: arch, k: 2, l1WarmUpSteps: 4, normalizeActivations: norm });
+    const tcfg = (path: string) =>
+      createTrainerConfig({
+        totalTrainingSamples: 48,
+        trainBatchSizeSamples: 8,
+        nCheckpoints: 2, // thresholds [16, 32]: checkpoints "24" (after 3 steps) and "40"
+        checkpointPath: path,
+        lr: 0.05,
+        lrWarmUpSteps: 2,
+        lrDecaySteps: 3,
+        lrSchedulerName: "cosineannealing",
+        adamBeta1: 0.5,
+        adamBeta2: 0.9,
+        deadFeatureWindow: 1,
+        featureSamplingWindow: 4,
+        nBatchesForNormEstimate: 2,
+      });
+    const est = norm === "none" ? [] : hostBatches(7, 2, 8);
+    const batches = hostBatches(8, 6, 8);
+    const rngA = new Mulberry32(5);
+    const a = await run(
+      tcfg(`${root}/a`),
+      RefTrainingSAE.create(cfg(), { gpu, seed: 3 }),
+      [...est, ...batches],
+      undefined,
+      rngA,
+    );
+    assertEquals(
+      await listTree(`${root}/a`),
+      ["24", "40"].flatMap((f) =>
+        FILES.filter((n) => n !== "runner_cfg.json").map((n) => `${f}/${n}`)
+      ),
+    );
+    const ck = await readCheckpointFolder(`${root}/a/24`);
+    assertEquals(ck.state.nTrainingSteps, 3);
+    if (norm !== "none") {
+      assert(ck.scalingFactor !== null && ck.scalingFactor > 0, "scaler persisted");
+    } else assertEquals(ck.scalingFactor, null);
+    // Resume into a fresh SAE with a different init: everything must come from the checkpoint.
+    const rngB = new Mulberry32(999);
+    const b = await run(
+      tcfg(`${root}/b`),
+      RefTrainingSAE.create(cfg(), { gpu, seed: 4 }),
+      batches.slice(3),
+      `${root}/a/24`,
+      rngB,
+    );
+    assertEquals(rngB.getState(), rngA.getState(), "rng state restored at the checkpoint");
+    for (const k of Object.keys(a.params)) {
+      assertEquals([...b.params[k]], [...a.params[k]], `${arch} ${k}`);
+    }
+    for (const k of a.adam.expAvg.keys()) {
+      assertEquals([...b.adam.expAvg.get(k)!], [...a.adam.expAvg.get(k)!], `exp_avg ${k}`);
+      assertEquals([...b.adam.expAvgSq.get(k)!], [...a.adam.expAvgSq.get(k)!], `exp_avg_sq ${k}`);
+    }
+    // The resumed run's checkpoint "40" is byte-identical to the straight run's.
+    assertEquals(
+      await listTree(`${root}/b`),
+      FILES.filter((n) => n !== "runner_cfg.json").map((n) => `40/${n}`),
+    );
+    for (const f of FILES.filter((n) => n !== "runner_cfg.json")) {
+      const [x, y] = await Promise.all([
+        Deno.readFile(`${root}/a/40/${f}`),
+        Deno.readFile(`${root}/b/40/${f}`),
+      ]);
+      assertEquals(x, y, `checkpoint 40/${f}`);
+    }
+    await Deno.remove(root, { recursive: true });
+  });
+}
+
+Deno.test("a NaN batch: no weight update, error names the step, later checkpoint not written", async () => {
+  const dir = await Deno.makeTempDir();
+  const batches = hostBatches(9, 6, 8);
+  batches[2][7] = NaN;
+  const tcfg = createTrainerConfig({
+    totalTrainingSamples: 48,
+    trainBatchSizeSamples: 8,
+    nCheckpoints: 3, // thresholds [12, 24, 36]: "16" after step 1, "32" after step 3
+    checkpointPath: dir,
+    lr: 0.05,
+    logEvery: 100,
+  });
+  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 2 });
+  const trainer = new SAETrainer(tcfg, sae, upload(batches));
+  const err = await assertRejects(() => trainer.fit(), NonFiniteStepError);
+  assertEquals((err as NonFiniteStepError).step, 2);
+  assert(/training step 2: the input batch contains NaN/.test(err.message), err.message);
+  assertEquals(
+    await listTree(dir),
+    FILES.filter((n) => n !== "runner_cfg.json").map((n) => `16/${n}`),
+  );
+  // The weights are those after step 1 (= the good checkpoint's): steps 2 and 3 were skipped.
+  const good = await readCheckpointFolder(`${dir}/16`);
+  for (const [k, v] of await sae.stateDict()) assertEquals([...v], [...good.weights.get(k)!], k);
+  assert([...good.weights.get("W_enc")!].every(Number.isFinite), "checkpoint is clean");
+  trainer.dispose();
+  sae.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a NaN batch with a logger: logs before it arrive, the error comes at the next readback", async () => {
+  const batches = hostBatches(9, 8, 4);
+  batches[3][0] = Infinity;
+  const steps: number[] = [];
+  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 2 });
+  const trainer = new SAETrainer(
+    createTrainerConfig({ totalTrainingSamples: 32, trainBatchSizeSamples: 4, logEvery: 2 }),
+    sae,
+    upload(batches),
+    { logger: (s) => void steps.push(s) },
+  );
+  const err = await assertRejects(() => trainer.fit(), NonFiniteStepError, "training step 3");
+  assertEquals(steps, [1]); // step 3's snapshot carries the flag; step 5's drain reads it
+  assertEquals(trainer.nTrainingSteps, 5, `thrown while draining at step 5: ${err.message}`);
+  trainer.dispose();
+  sae.dispose();
+});
