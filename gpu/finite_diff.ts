@@ -105,7 +105,7 @@ export interface GradientCheck {
  * @example
  * ```ts
  * import { checkGradient } from "./finite_diff.ts";
- * const r = checkGradient([1, 2.001], [1, 2], { atol: 1e-4 });
+ * const r = checkGradient([1, 2.001], [1, 2], { atol: 1e-4, rtol: 0 });
  * // r.ok === false, r.worstIndex === 1
  * if (r.ok || r.worstIndex !== 1) throw new Error("unexpected");
  * ```
