@@ -112,11 +112,11 @@ async function inflateRaw(data: Uint8Array): Promise<Uint8Array> {
  * ```ts
  * import { parseNpy } from "./npz.ts";
  * const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
- * const pad = " ".repeat(64 - 10 - header.length - 1) + "\n";
- * const bytes = new Uint8Array(64 + 8);
- * bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 54, 0]);
- * bytes.set(new TextEncoder().encode(header + pad), 10);
- * new DataView(bytes.buffer).setFloat32(64, 1.5, true);
+ * const text = header.padEnd(69) + "\n"; // 10 + 70 header bytes: 80, a multiple of 16
+ * const bytes = new Uint8Array(80 + 8);
+ * bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 70, 0]);
+ * bytes.set(new TextEncoder().encode(text), 10);
+ * new DataView(bytes.buffer).setFloat32(80, 1.5, true);
  * if (parseNpy(bytes, "x.npy").data[0] !== 1.5) throw new Error();
  * ```
  */
