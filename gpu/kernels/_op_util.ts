@@ -127,6 +127,22 @@ function lcm(a: number, b: number): number {
   return (a / gcd(a, b)) * b;
 }
 
+/**
+ * Mesa llvmpipe silently ends every loop of a shader invocation once 65535 iterations (summed over
+ * all its loops, nested ones included) have run; later loops then run once. Kernels keep
+ * per-invocation loop counts well below this on CPU adapters (measured with Mesa llvmpipe).
+ */
+export const CPU_LOOP_BUDGET = 65535;
+
+/**
+ * Default kernel for row-wise ops making `passes` passes over rows of `n`: one invocation per row
+ * on CPU adapters (llvmpipe barriers cost tens of µs per workgroup) when the loop budget allows,
+ * else one workgroup per row.
+ */
+export function rowKernelVariant(gpu: Gpu, n: number, passes: number): "workgroup" | "thread" {
+  return gpu.info.isFallbackAdapter && passes * n <= CPU_LOOP_BUDGET / 2 ? "thread" : "workgroup";
+}
+
 /** True when every tensor can be bound as `array<vec4<f32>>` (size and offset multiples of 4). */
 export function vec4Ok(...tensors: Tensor[]): boolean {
   return tensors.every((t) => t.size % 4 === 0 && t.offset % 16 === 0);

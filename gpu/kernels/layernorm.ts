@@ -15,7 +15,9 @@ import {
   checkAlias,
   checkF32,
   checkShape,
+  CPU_LOOP_BUDGET,
   packUniform,
+  rowKernelVariant,
   sameStorage,
   spans,
   WGSL_MAIN_ARGS,
@@ -24,8 +26,6 @@ import {
   windowOf,
 } from "./_op_util.ts";
 import { resolveOut } from "./elementwise.ts";
-import { CPU_LOOP_BUDGET } from "./reduce.ts";
-import { rowKernelVariant } from "./softmax.ts";
 
 /** Options of {@link layerNorm}. */
 export interface LayerNormOptions {

@@ -13,7 +13,9 @@ import {
   asRows,
   checkAlias,
   checkF32,
+  CPU_LOOP_BUDGET,
   packUniform,
+  rowKernelVariant,
   spans,
   WGSL_MAIN_ARGS,
   WGSL_NEG_INF,
@@ -24,6 +26,7 @@ import {
 import { resolveOut } from "./elementwise.ts";
 import { REDUCE_OPS, type ReduceOp } from "./reduce_ref.ts";
 
+export { CPU_LOOP_BUDGET } from "./_op_util.ts";
 export { reduceAllRef, reduceColsRef, type ReduceOp, reduceRowsRef } from "./reduce_ref.ts";
 
 /** Invocations per workgroup: row kernel, column kernel, full-reduction kernel. */
@@ -34,11 +37,6 @@ const ALL_BLOCK = ALL_WG * 16;
 const COL_CHUNK = 256;
 /** Rows narrower than this use one invocation per row. */
 const THREAD_ROW_MAX = 64;
-/**
- * Mesa llvmpipe silently ends every loop of a shader invocation once 65535 iterations (summed over
- * all its loops) have run: kernels keep per-invocation loop counts well below that there.
- */
-export const CPU_LOOP_BUDGET = 65535;
 
 /**
  * The default row kernel for rows of `n`. On llvmpipe a workgroup costs tens of µs of barriers
@@ -47,9 +45,7 @@ export const CPU_LOOP_BUDGET = 65535;
  * per row unless rows are narrow.
  */
 function rowVariant(gpu: Gpu, n: number): "workgroup" | "thread" {
-  if (n < THREAD_ROW_MAX) return "thread";
-  if (gpu.info.isFallbackAdapter && n <= CPU_LOOP_BUDGET / 2) return "thread";
-  return "workgroup";
+  return n < THREAD_ROW_MAX ? "thread" : rowKernelVariant(gpu, n, 1);
 }
 
 /** One pass of a reduction: the map applied to inputs, the combine, and the finalize. */

@@ -7,14 +7,16 @@
  * @module
  */
 
-import { type Gpu, GpuError } from "../device.ts";
+import { GpuError } from "../device.ts";
 import { grid1d } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import {
   asRows,
   checkAlias,
   checkF32,
+  CPU_LOOP_BUDGET,
   packUniform,
+  rowKernelVariant,
   sameStorage,
   spans,
   WGSL_MAIN_ARGS,
@@ -24,7 +26,6 @@ import {
   windowOf,
 } from "./_op_util.ts";
 import { resolveOut } from "./elementwise.ts";
-import { CPU_LOOP_BUDGET } from "./reduce.ts";
 
 /** Options of {@link softmax} and {@link softmaxRef}. */
 export interface SoftmaxOptions {
@@ -126,11 +127,6 @@ fn main(${WGSL_MAIN_ARGS}) {
   let lsum = log(sum);
   ${loop(`let s = ${X}[base + j] * u.scale${maskTerm}; Y[base + j] = ${write};`)}
 }`;
-}
-
-/** Default row kernel: one invocation per row on CPU adapters when the loop budget allows. */
-export function rowKernelVariant(gpu: Gpu, n: number, passes: number): "workgroup" | "thread" {
-  return gpu.info.isFallbackAdapter && passes * n <= CPU_LOOP_BUDGET / 2 ? "thread" : "workgroup";
 }
 
 /**
