@@ -11,7 +11,8 @@ import { ConfigError, configWarn } from "../config/errors.ts";
 import { type SAEConfig, saeConfigFromDict, saeConfigToDict } from "./config.ts";
 import { KNOWN_METADATA_KEYS } from "./metadata.ts";
 import { resolvePretrained } from "./pretrained.ts";
-import type { HostStateDict } from "./sae_io.ts";
+import { checkStateDict, type HostStateDict } from "./sae_io.ts";
+import { getSaeArchitecture } from "./architectures.ts";
 import { getSaeDiskLoader, getSaeLoader } from "./loaders/registry.ts";
 import type { SaeLoader, SaeLoaderResult } from "./loaders/types.ts";
 import { SaeLoadError } from "./sae_errors.ts";
@@ -79,6 +80,8 @@ function buildConfig(
   for (const [key, value] of Object.entries(overrides)) {
     if (KNOWN_METADATA_KEYS.includes(key)) cfg.metadata.set(key, structuredClone(value));
   }
+  const impl = getSaeArchitecture(cfg.architecture, `config of ${r.source}`);
+  checkStateDict(impl.paramShapes(cfg), r.state, r.source, cfg.architecture);
   if (r.logSparsity && r.logSparsity.length !== cfg.dSae) {
     throw new SaeLoadError(
       `sparsity of ${r.source}: ${r.logSparsity.length} values, expected d_sae = ${cfg.dSae}`,

@@ -6,8 +6,7 @@
  */
 
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { Tensor } from "../gpu/tensor.ts";
-import { readAll } from "../gpu/tensor.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import { chainHooks, HookRegistry, type HookRunner, noHooks } from "../util/hooks.ts";
 import { createSAEConfig, type SAEConfig, saeConfigToDict } from "./config.ts";
 import { getSaeArchitecture, outputWidth, type SaeArchitectureImpl } from "./architectures.ts";
@@ -22,15 +21,10 @@ import {
   type SaeCore,
 } from "./forward.ts";
 import { foldScalingFactorInPlace, foldWDecNormInPlace } from "./fold.ts";
-import {
-  checkStateDict,
-  type HostStateDict,
-  logSparsityOf,
-  type SavedSaePaths,
-  writeSaeFolder,
-} from "./sae_io.ts";
+import { type HostStateDict, logSparsityOf, type SavedSaePaths, writeSaeFolder } from "./sae_io.ts";
 import { initSaeParams } from "./init.ts";
 import {
+  type LoadedSae,
   type LoadFromDiskOptions,
   loadSaeFromDisk,
   loadSaeFromPretrained,
@@ -38,6 +32,7 @@ import {
   type PretrainedResult,
 } from "./load.ts";
 import { SaeError } from "./sae_errors.ts";
+import { checkTensorShapes, downloadParams, uploadParams } from "./sae_params.ts";
 
 /** Options of the `SAE` constructors. */
 export interface SaeOptions {
@@ -100,12 +95,7 @@ export class SAE {
    */
   constructor(cfg: SAEConfig, params: Record<string, Tensor>, options: SaeOptions = {}) {
     this.#impl = getSaeArchitecture(cfg.architecture);
-    const expected = this.#impl.paramShapes(cfg);
-    const shapes: HostStateDict = {};
-    for (const [k, t] of Object.entries(params)) {
-      shapes[k] = { shape: [...t.shape], data: new Float32Array(0) };
-    }
-    checkStateDict(expected, shapes, "SAE params", cfg.architecture);
+    checkTensorShapes(this.#impl.paramShapes(cfg), params, cfg.architecture);
     this.cfg = cfg;
     this.params = params;
     this.useErrorTerm = options.useErrorTerm ?? false;
@@ -123,19 +113,9 @@ export class SAE {
   ): Promise<SAE> {
     const config = isConfig(cfg) ? cfg : createSAEConfig(cfg);
     const gpu = options.gpu ?? await getGpu();
-    const impl = getSaeArchitecture(config.architecture);
-    const expected = impl.paramShapes(config);
-    const tensors: Record<string, Tensor> = {};
+    const expected = getSaeArchitecture(config.architecture).paramShapes(config);
+    const tensors = uploadParams(expected, params, gpu);
     try {
-      for (const [name, data] of Object.entries(params)) {
-        const shape = expected[name] ?? [data.length];
-        if (shape.reduce((a, b) => a * b, 1) !== data.length) {
-          throw new SaeError(
-            `fromParams: ${name} has ${data.length} values, expected [${shape.join(", ")}]`,
-          );
-        }
-        tensors[name] = Tensor.from(Float32Array.from(data), shape, { gpu });
-      }
       return new SAE(config, tensors, options);
     } catch (err) {
       for (const t of Object.values(tensors)) t.dispose();
@@ -159,7 +139,7 @@ export class SAE {
   /** Loads an SAE folder (`cfg.json` + `sae_weights.safetensors`), SAELens `load_from_disk`. */
   static async loadFromDisk(dir: string, options: LoadFromDiskOptions = {}): Promise<SAE> {
     const c = await loadSaeFromDisk(dir, options);
-    return await SAE.#build(c.cfg, c.state, options, c.source);
+    return await SAE.#build(c, options);
   }
 
   /** A pretrained SAE from the registry (or a raw HF repo id), SAELens `from_pretrained`. */
@@ -178,27 +158,18 @@ export class SAE {
     options: PretrainedOptions = {},
   ): Promise<{ sae: SAE; cfgDict: Record<string, unknown>; sparsity: Float32Array | null }> {
     const c: PretrainedResult = await loadSaeFromPretrained(release, saeId, options);
-    const sae = await SAE.#build(c.cfg, c.state, { ...options, foldWDecNorm: false }, c.source);
+    const sae = await SAE.#build(c, { ...options, foldWDecNorm: false });
     if (c.normScalingFactor !== null) sae.foldActivationNormScalingFactor(c.normScalingFactor);
     if (options.foldWDecNorm) sae.foldWDecNorm();
     return { sae, cfgDict: c.cfgDict, sparsity: c.logSparsity };
   }
 
   static async #build(
-    cfg: SAEConfig,
-    state: HostStateDict,
+    c: LoadedSae,
     options: SaeOptions & { gpu?: Gpu; foldWDecNorm?: boolean },
-    source: string,
   ): Promise<SAE> {
-    checkStateDict(
-      getSaeArchitecture(cfg.architecture).paramShapes(cfg),
-      state,
-      source,
-      cfg.architecture,
-    );
-    const host: Record<string, Float32Array> = {};
-    for (const [k, t] of Object.entries(state)) host[k] = t.data;
-    const sae = await SAE.fromParams(cfg, host, options);
+    const host = Object.fromEntries(Object.entries(c.state).map(([k, t]) => [k, t.data]));
+    const sae = await SAE.fromParams(c.cfg, host, options);
     if (options.foldWDecNorm) sae.foldWDecNorm();
     return sae;
   }
@@ -353,13 +324,7 @@ export class SAE {
   /** A host copy of every tensor (f32), by SAELens name. */
   async stateDict(): Promise<HostStateDict> {
     this.#check();
-    const names = Object.keys(this.params);
-    const data = await readAll(names.map((n) => this.params[n]));
-    const out: HostStateDict = {};
-    names.forEach((n, i) =>
-      out[n] = { shape: [...this.params[n].shape], data: data[i] as Float32Array }
-    );
-    return out;
+    return await downloadParams(this.params);
   }
 
   /**
