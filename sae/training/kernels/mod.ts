@@ -9,3 +9,5 @@ export { gemm, type GemmOptions } from "./_gemm.ts";
 export * from "./rows.ts";
 export * from "./dense_acts.ts";
 export * from "./latent.ts";
+export * from "./select.ts";
+export * from "./sparse.ts";

@@ -1,0 +1,444 @@
+/**
+ * Latent selection of the TopK family, producing sparse entries `ENT [E]` of
+ * `{ idx, row, coef, w }` (latent, token, decoder weight a, and a slot for ∂L/∂h_raw filled
+ * later), with `idx = INVALID` for an unused slot:
+ *
+ * - `topkSelect`: per token, the k largest of hs = h·n (rescale) or h, kept in a bounded min-heap
+ *   (ties → lower latent index, like the reference's stable sort); only positive ones become
+ *   entries (TopK's ReLU), with a = hs/n (rescale) or hs.
+ * - `auxSelect`: per token, the top k_aux = d_in // 2 dead latents by hs (raw values, no ReLU);
+ *   all dead ones when N_dead ≤ k_aux; nothing when N_dead = 0; â = hs/n or hs.
+ * - BatchTopK: `radixHistogram` + `radixPick` (4 passes of 8 bits over the f32 bit patterns of
+ *   ReLU(hs), integer atomics only) find τ, the ⌊k·B⌋-th largest value and how many values equal
+ *   to τ are needed; `batchRowCount`, `batchRowTake` and `batchRowWrite` then emit the selected
+ *   entries in row-major order (ties at τ taken in flat index order), with per-row offsets from
+ *   an exclusive scan and each row's smallest selected value (for the threshold EMA).
+ *
+ * Every kernel is one invocation per token except the radix passes. References: `select_ref.ts`.
+ * @module
+ */
+
+import type { Gpu } from "../../../gpu/device.ts";
+import { grid1d } from "../../../gpu/kernel.ts";
+import type { Tensor } from "../../../gpu/tensor.ts";
+import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
+
+export { auxSelectRef, batchTopKSelectRef, topkSelectRef } from "./select_ref.ts";
+
+/** Marker of an unused entry slot. */
+export const INVALID = 0xffffffff;
+
+/** WGSL declaration of one sparse entry (16 bytes). */
+export const WGSL_ENT = "struct Ent { idx: u32, row: u32, coef: f32, w: f32 }";
+
+/** WGSL: a bounded min-heap of (value, index) pairs, worst at the root. */
+function heapWgsl(K: number): string {
+  return /* wgsl */ `
+var<private> hv: array<f32, ${K}>;
+var<private> hi: array<u32, ${K}>;
+// a is worse than b: smaller value, or equal value and larger index.
+fn worse(av: f32, ai: u32, bv: f32, bi: u32) -> bool { return av < bv || (av == bv && ai > bi); }
+fn heapPush(cnt: u32, v: f32, i: u32) {
+  var c = cnt;
+  hv[c] = v; hi[c] = i;
+  loop {
+    if (c == 0u) { break; }
+    let p = (c - 1u) / 2u;
+    if (!worse(hv[c], hi[c], hv[p], hi[p])) { break; }
+    let tv = hv[c]; let ti = hi[c];
+    hv[c] = hv[p]; hi[c] = hi[p]; hv[p] = tv; hi[p] = ti;
+    c = p;
+  }
+}
+fn heapReplaceRoot(k: u32, v: f32, i: u32) {
+  hv[0] = v; hi[0] = i;
+  var c = 0u;
+  loop {
+    let l = 2u * c + 1u;
+    if (l >= k) { break; }
+    var m = l;
+    let r = l + 1u;
+    if (r < k && worse(hv[r], hi[r], hv[l], hi[l])) { m = r; }
+    if (!worse(hv[m], hi[m], hv[c], hi[c])) { break; }
+    let tv = hv[c]; let ti = hi[c];
+    hv[c] = hv[m]; hi[c] = hi[m]; hv[m] = tv; hi[m] = ti;
+    c = m;
+  }
+}
+fn heapOffer(cnt: ptr<function, u32>, k: u32, v: f32, i: u32) {
+  if (*cnt < k) { heapPush(*cnt, v, i); *cnt = *cnt + 1u; }
+  else if (worse(hv[0], hi[0], v, i)) { heapReplaceRoot(k, v, i); }
+}`;
+}
+
+const TOPK_SPEC = "uuuuuu";
+function topkWgsl(K: number): string {
+  return /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
+${uniformStruct(TOPK_SPEC, ["rows", "n", "rOff", "B", "rescale", "pad"])}
+@group(0) @binding(0) var<storage, read> H: array<f32>;
+@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ENT: array<Ent>;
+@group(0) @binding(3) var<storage, read_write> RP: array<u32>;
+@group(0) @binding(4) var<uniform> u: U;
+${heapWgsl(K)}
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (r >= u.rows) { return; }
+  let t = u.rOff + r;
+  var cnt = 0u;
+  for (var i = 0u; i < u.n; i++) {
+    var v = H[r * u.n + i];
+    if (u.rescale == 1u) { v = v * NORMS[i]; }
+    heapOffer(&cnt, ${K}u, v, i);
+  }
+  for (var s = 0u; s < ${K}u; s++) {
+    let v = hv[s]; let i = hi[s];
+    var e: Ent;
+    e.row = t; e.w = 0.0; e.idx = ${INVALID}u; e.coef = 0.0;
+    if (v > 0.0) {
+      e.idx = i;
+      e.coef = select(v, v / NORMS[i], u.rescale == 1u);
+    }
+    ENT[t * ${K}u + s] = e;
+  }
+  RP[t] = t * ${K}u;
+  if (t + 1u == u.B) { RP[u.B] = u.B * ${K}u; }
+}`;
+}
+
+/**
+ * Records TopK selection for the rows of `h [rows, n]` (tokens `rOff…`): entries
+ * `ent[t·k + s]` and the fixed row offsets `rowPtr [B + 1]` (= t·k).
+ */
+export function topkSelect(
+  gpu: Gpu,
+  h: Tensor,
+  norms: Tensor,
+  ent: Tensor,
+  rowPtr: Tensor,
+  k: number,
+  rOff: number,
+  B: number,
+  rescale: boolean,
+): void {
+  const [rows, n] = h.shape;
+  const p = gpu.pipeline(`tsae_topk_${k}`, topkWgsl(k));
+  const uni = pack(TOPK_SPEC, rows, n, rOff, B, rescale ? 1 : 0, 0);
+  dispatchUnits(gpu, p, rows, [h, norms, ent, rowPtr, gpu.uniform(uni)]);
+}
+
+const AUX_SPEC = "uuuuuuu";
+function auxWgsl(K: number): string {
+  return /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
+${uniformStruct(AUX_SPEC, ["rows", "n", "rOff", "base", "rescale", "nDeadIdx", "pad"])}
+@group(0) @binding(0) var<storage, read> H: array<f32>;
+@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
+@group(0) @binding(2) var<storage, read> DEAD: array<u32>;
+@group(0) @binding(3) var<storage, read> SC: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ENT: array<Ent>;
+@group(0) @binding(5) var<uniform> u: U;
+${heapWgsl(K)}
+fn put(t: u32, s: u32, i: u32, hs: f32) {
+  var e: Ent;
+  e.row = t; e.w = 0.0; e.idx = i;
+  e.coef = select(hs, hs / NORMS[i], u.rescale == 1u);
+  if (i == ${INVALID}u) { e.coef = 0.0; }
+  ENT[u.base + t * ${K}u + s] = e;
+}
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (r >= u.rows) { return; }
+  let t = u.rOff + r;
+  let nd = u32(SC[u.nDeadIdx]);
+  var s = 0u;
+  if (nd > 0u && nd <= ${K}u) {
+    for (var i = 0u; i < u.n; i++) {
+      if (DEAD[i] != 0u) {
+        put(t, s, i, H[r * u.n + i] * select(1.0, NORMS[i], u.rescale == 1u));
+        s++;
+      }
+    }
+  } else if (nd > ${K}u) {
+    var cnt = 0u;
+    for (var i = 0u; i < u.n; i++) {
+      if (DEAD[i] != 0u) {
+        heapOffer(&cnt, ${K}u, H[r * u.n + i] * select(1.0, NORMS[i], u.rescale == 1u), i);
+      }
+    }
+    for (; s < ${K}u; s++) { put(t, s, hi[s], hv[s]); }
+  }
+  for (; s < ${K}u; s++) { put(t, s, ${INVALID}u, 0.0); }
+}`;
+}
+
+/**
+ * Records the aux-k selection for the rows of `h [rows, n]`: `kAux` entries per token at
+ * `ent[base + t·kAux + s]`; the dead count is read from `scalars[nDeadIdx]` on the GPU.
+ */
+export function auxSelect(
+  gpu: Gpu,
+  h: Tensor,
+  norms: Tensor,
+  dead: Tensor,
+  scalars: Tensor,
+  ent: Tensor,
+  kAux: number,
+  base: number,
+  rOff: number,
+  rescale: boolean,
+  nDeadIdx: number,
+): void {
+  const [rows, n] = h.shape;
+  const p = gpu.pipeline(`tsae_aux_${kAux}`, auxWgsl(kAux));
+  const uni = pack(AUX_SPEC, rows, n, rOff, base, rescale ? 1 : 0, nDeadIdx, 0);
+  dispatchUnits(gpu, p, rows, [h, norms, dead, scalars, ent, gpu.uniform(uni)]);
+}
+
+/** WGSL: the radix key of ReLU(hs): its f32 bits when positive, else 0. */
+const WGSL_KEY = /* wgsl */ `
+fn keyOf(h: f32, nrm: f32, rescale: u32) -> u32 {
+  var v = h;
+  if (rescale == 1u) { v = h * nrm; }
+  return select(0u, bitcast<u32>(v), v > 0.0);
+}`;
+
+/** Elements per workgroup of the radix histogram. */
+const HIST_BLOCK = WG * 16;
+const HIST_SPEC = "uuuu";
+const HIST = /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}
+${uniformStruct(HIST_SPEC, ["count", "n", "shift", "rescale"])}
+@group(0) @binding(0) var<storage, read> H: array<f32>;
+@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
+@group(0) @binding(2) var<storage, read> ST: array<u32>;
+@group(0) @binding(3) var<storage, read_write> HIST: array<atomic<u32>>;
+@group(0) @binding(4) var<uniform> u: U;
+var<workgroup> lh: array<atomic<u32>, 256>;
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  for (var b = lid; b < 256u; b += ${WG}u) { atomicStore(&lh[b], 0u); }
+  workgroupBarrier();
+  let base = wgIndex(wid, nwg) * ${HIST_BLOCK}u;
+  let prefix = ST[0];
+  let hiShift = u.shift + 8u;
+  for (var q = 0u; q < ${HIST_BLOCK / WG}u; q++) {
+    let k = base + q * ${WG}u + lid;
+    if (k < u.count) {
+      let key = keyOf(H[k], NORMS[k % u.n], u.rescale);
+      // Only keys that match the bits already decided (hiShift = 32: none decided yet).
+      if (hiShift >= 32u || (key >> hiShift) == (prefix >> hiShift)) {
+        atomicAdd(&lh[(key >> u.shift) & 255u], 1u);
+      }
+    }
+  }
+  workgroupBarrier();
+  for (var b = lid; b < 256u; b += ${WG}u) {
+    let c = atomicLoad(&lh[b]);
+    if (c > 0u) { atomicAdd(&HIST[b], c); }
+  }
+}`;
+
+const PICK_SPEC = "uuu";
+const PICK = /* wgsl */ `
+${uniformStruct(PICK_SPEC, ["shift", "first", "K"])}
+@group(0) @binding(0) var<storage, read_write> ST: array<u32>;
+@group(0) @binding(1) var<storage, read_write> HIST: array<u32>;
+@group(0) @binding(2) var<uniform> u: U;
+@compute @workgroup_size(1)
+fn main() {
+  // ST = [decided key bits, rank still wanted among keys with those bits]
+  var rem = ST[1];
+  if (u.first == 1u) { rem = u.K; ST[0] = 0u; }
+  var cum = 0u;
+  var chosen = 0u;
+  for (var b = 255i; b >= 0i; b--) {
+    let c = HIST[u32(b)];
+    if (cum + c >= rem) { chosen = u32(b); rem = rem - cum; break; }
+    cum += c;
+  }
+  ST[0] = ST[0] | (chosen << u.shift);
+  ST[1] = rem;
+  for (var b = 0u; b < 256u; b++) { HIST[b] = 0u; }
+}`;
+
+/**
+ * Records one radix pass over the windowed `h [rows, n]` (call for every window, then
+ * {@link radixPick}): a histogram of 8 bits at `shift` of the keys that match the decided prefix.
+ */
+export function radixHistogram(
+  gpu: Gpu,
+  h: Tensor,
+  norms: Tensor,
+  state: Tensor,
+  hist: Tensor,
+  shift: number,
+  rescale: boolean,
+): void {
+  const [rows, n] = h.shape;
+  const count = rows * n;
+  const p = gpu.pipeline("tsae_radix_hist", HIST);
+  gpu.dispatch(
+    p,
+    [h, norms, state, hist, gpu.uniform(pack(HIST_SPEC, count, n, shift, rescale ? 1 : 0))],
+    grid1d(gpu, Math.ceil(count / HIST_BLOCK)),
+  );
+}
+
+/**
+ * Records the choice of the bin holding the wanted rank (`K` on the first pass, shift 24) and
+ * clears the histogram. After the pass at shift 0, `state = [τ bits, ties needed]`.
+ */
+export function radixPick(
+  gpu: Gpu,
+  state: Tensor,
+  hist: Tensor,
+  shift: number,
+  K: number,
+): void {
+  const p = gpu.pipeline("tsae_radix_pick", PICK);
+  const first = shift === 24 ? 1 : 0;
+  gpu.dispatch(p, [state, hist, gpu.uniform(pack(PICK_SPEC, shift, first, K))], [1]);
+}
+
+const ROWCNT_SPEC = "uuuu";
+const ROWCNT = /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}
+${uniformStruct(ROWCNT_SPEC, ["rows", "n", "rOff", "rescale"])}
+@group(0) @binding(0) var<storage, read> H: array<f32>;
+@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
+@group(0) @binding(2) var<storage, read> ST: array<u32>;
+@group(0) @binding(3) var<storage, read_write> GT: array<u32>;
+@group(0) @binding(4) var<storage, read_write> EQ: array<u32>;
+@group(0) @binding(5) var<uniform> u: U;
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (r >= u.rows) { return; }
+  let tau = ST[0];
+  var gt = 0u; var eq = 0u;
+  for (var i = 0u; i < u.n; i++) {
+    let key = keyOf(H[r * u.n + i], NORMS[i], u.rescale);
+    if (key > tau) { gt++; } else if (key == tau && key > 0u) { eq++; }
+  }
+  GT[u.rOff + r] = gt;
+  EQ[u.rOff + r] = eq;
+}`;
+
+/** Records per-token counts of keys above τ (`gt`) and equal to a positive τ (`eq`). */
+export function batchRowCount(
+  gpu: Gpu,
+  h: Tensor,
+  norms: Tensor,
+  state: Tensor,
+  gt: Tensor,
+  eq: Tensor,
+  rOff: number,
+  rescale: boolean,
+): void {
+  const [rows, n] = h.shape;
+  const p = gpu.pipeline("tsae_batch_rowcount", ROWCNT);
+  dispatchUnits(gpu, p, rows, [
+    h,
+    norms,
+    state,
+    gt,
+    eq,
+    gpu.uniform(pack(ROWCNT_SPEC, rows, n, rOff, rescale ? 1 : 0)),
+  ]);
+}
+
+const TAKE_SPEC = "u";
+const TAKE = /* wgsl */ `${WGSL_HEAD}
+${uniformStruct(TAKE_SPEC, ["B"])}
+@group(0) @binding(0) var<storage, read> ST: array<u32>;
+@group(0) @binding(1) var<storage, read_write> EQ: array<u32>;
+@group(0) @binding(2) var<storage, read> EQB: array<u32>;
+@group(0) @binding(3) var<uniform> u: U;
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let t = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (t >= u.B) { return; }
+  let need = ST[1];
+  let before = EQB[t];
+  var take = 0u;
+  if (need > before) { take = min(need - before, EQ[t]); }
+  // EQ becomes the number of ties this row takes (its entry count is GT + EQ).
+  EQ[t] = take;
+}`;
+
+/** Records, per token, how many τ ties it takes (`eq` in place) given `eqBefore` (scan of eq). */
+export function batchRowTake(
+  gpu: Gpu,
+  state: Tensor,
+  eq: Tensor,
+  eqBefore: Tensor,
+  B: number,
+): void {
+  const p = gpu.pipeline("tsae_batch_take", TAKE);
+  dispatchUnits(gpu, p, B, [state, eq, eqBefore, gpu.uniform(pack(TAKE_SPEC, B))]);
+}
+
+const WRITE_SPEC = "uuuu";
+const WRITE = /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}${WGSL_ENT}
+${uniformStruct(WRITE_SPEC, ["rows", "n", "rOff", "rescale"])}
+@group(0) @binding(0) var<storage, read> H: array<f32>;
+@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
+@group(0) @binding(2) var<storage, read> ST: array<u32>;
+@group(0) @binding(3) var<storage, read> TAKE: array<u32>;
+@group(0) @binding(4) var<storage, read> RP: array<u32>;
+@group(0) @binding(5) var<storage, read_write> ENT: array<Ent>;
+@group(0) @binding(6) var<storage, read_write> RMIN: array<f32>;
+@group(0) @binding(7) var<uniform> u: U;
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (r >= u.rows) { return; }
+  let t = u.rOff + r;
+  let tau = ST[0];
+  let take = TAKE[t];
+  var p = RP[t];
+  var ties = 0u;
+  var mn = bitcast<f32>(0x7f800000u);
+  for (var i = 0u; i < u.n; i++) {
+    let key = keyOf(H[r * u.n + i], NORMS[i], u.rescale);
+    var sel = key > tau;
+    if (key == tau && key > 0u) { sel = ties < take; ties++; }
+    if (sel) {
+      let v = bitcast<f32>(key);
+      var e: Ent;
+      e.idx = i; e.row = t; e.w = 0.0;
+      e.coef = select(v, v / NORMS[i], u.rescale == 1u);
+      ENT[p] = e;
+      p++;
+      mn = min(mn, v);
+    }
+  }
+  RMIN[t] = mn;
+}`;
+
+/** Records the BatchTopK entries of the rows of `h` at `ent[rowPtr[t]…]` and each row's minimum. */
+export function batchRowWrite(
+  gpu: Gpu,
+  h: Tensor,
+  norms: Tensor,
+  state: Tensor,
+  take: Tensor,
+  rowPtr: Tensor,
+  ent: Tensor,
+  rowMin: Tensor,
+  rOff: number,
+  rescale: boolean,
+): void {
+  const [rows, n] = h.shape;
+  const p = gpu.pipeline("tsae_batch_write", WRITE);
+  dispatchUnits(gpu, p, rows, [
+    h,
+    norms,
+    state,
+    take,
+    rowPtr,
+    ent,
+    rowMin,
+    gpu.uniform(pack(WRITE_SPEC, rows, n, rOff, rescale ? 1 : 0)),
+  ]);
+}
