@@ -10,11 +10,11 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
-import { reduceAll, reduceRows } from "../../gpu/kernels/reduce.ts";
 import { ActivationScaler } from "../../training/activation_scaler.ts";
 import { CoefficientScheduler } from "../../training/coefficient_scheduler.ts";
 import { TrainingError } from "../../training/errors.ts";
-import { isPeriodicStep, sparsityWindowLogDict } from "../../training/metrics.ts";
+import { logFeatureSparsity } from "../../training/firing_stats.ts";
+import { isPeriodicStep } from "../../training/metrics.ts";
 import type { Rng } from "../../training/rng.ts";
 import { createLrScheduler, type LrScheduler } from "../../training/schedulers.ts";
 import { checkpointThresholds } from "../../config/derived.ts";
@@ -22,21 +22,23 @@ import { type SAETrainerConfig, totalSteps } from "./trainer_config.ts";
 import { TrainerGpuState } from "./trainer_gpu.ts";
 import {
   badStepOf,
+  LogQueue,
   type SnapshotLayout,
   snapshotLayout,
   type StepLogContext,
-  trainLogFromSnapshot,
+  type TrainerLogger,
 } from "./trainer_log.ts";
 import { TrainerOptimizer } from "./trainer_optim.ts";
 import type { CoefficientSpec, StepOutputs, TrainableSAE } from "./trainer_types.ts";
-import { type BatchIterator, batchIterator, type DataProvider } from "./trainer_data.ts";
+import {
+  type BatchIterator,
+  batchIterator,
+  type DataProvider,
+  estimateScalingFactor,
+} from "./trainer_data.ts";
 import * as ckpt from "./trainer_checkpoint.ts";
 
-/** Receives log dicts: train metrics (§5.2), sparsity windows (§5.3) and eval results. */
-export type TrainerLogger = (
-  step: number,
-  logDict: Record<string, unknown>,
-) => void | Promise<void>;
+export type { TrainerLogger };
 
 /** SAELens `Evaluator`: `(sae, dataProvider, activationScaler) → metrics`. */
 export type Evaluator = (
@@ -57,14 +59,6 @@ export interface SAETrainerOptions {
   rng?: Rng;
   /** Dispose every batch after its step was submitted (default true). */
   disposeBatches?: boolean;
-}
-
-interface PendingLog {
-  step: number;
-  kind: "train" | "sparsity" | "flag";
-  data: Promise<ArrayBuffer>;
-  ctx?: StepLogContext;
-  nFrac?: number;
 }
 
 /**
@@ -98,7 +92,7 @@ export class SAETrainer {
   readonly #coefs: CoefficientSpec[];
   readonly #layout: SnapshotLayout;
   readonly #it: BatchIterator;
-  #pending: PendingLog[] = [];
+  readonly #logs: LogQueue;
 
   constructor(
     cfg: SAETrainerConfig,
@@ -141,6 +135,7 @@ export class SAETrainer {
     });
     this.#gs = new TrainerGpuState(this.gpu, sae.cfg.dSae, this.#coefs.length);
     this.#layout = snapshotLayout(sae.lossKeys.length, sae.metricKeys.length);
+    this.#logs = new LogQueue(this.#layout);
     this.checkpointThresholds = cfg.nCheckpoints > 0
       ? checkpointThresholds(cfg.totalTrainingSamples, cfg.nCheckpoints)
       : [];
@@ -164,7 +159,13 @@ export class SAETrainer {
       this.sae.cfg.normalizeActivations === "expected_average_only_in" &&
       this.activationScaler.scalingFactor === null
     ) {
-      this.activationScaler.scalingFactor = await this.#estimateScalingFactor();
+      this.activationScaler.scalingFactor = await estimateScalingFactor(
+        this.#it,
+        this.cfg.nBatchesForNormEstimate,
+        this.gpu,
+        (b, i) => this.#checkBatch(b, `norm estimation batch ${i}`),
+        this.options.disposeBatches !== false,
+      );
     }
     while (this.nTrainingSamples < this.cfg.totalTrainingSamples) {
       const next = await this.#it.next();
@@ -176,8 +177,7 @@ export class SAETrainer {
       }
       await this.step(next.value);
     }
-    await this.#drain(Infinity);
-    await this.#throwIfBad();
+    await this.flushLogs();
     const s = this.activationScaler.scalingFactor;
     if (s !== null) {
       this.sae.foldActivationNormScalingFactor(s);
@@ -203,7 +203,7 @@ export class SAETrainer {
     );
     if (isPeriodicStep(t, cfg.featureSamplingWindow)) {
       if (logger) {
-        this.#pending.push({
+        this.#logs.push({
           step: t,
           kind: "sparsity",
           data: gs.readActFreqLater(),
@@ -225,7 +225,7 @@ export class SAETrainer {
     for (const s of this.coefficientSchedulers.values()) s.step();
     const logging = isPeriodicStep(t, cfg.logEvery);
     if (logging) {
-      this.#pending.push(
+      this.#logs.push(
         logger
           ? {
             step: t,
@@ -239,9 +239,9 @@ export class SAETrainer {
     this.gpu.flush();
     // Safe right after the submit: later uses of the pooled buffer are queued behind this step.
     if (this.options.disposeBatches !== false) batch.dispose();
-    if (logging) await this.#drain(t);
+    if (logging) await this.#logs.drain(t, logger);
     if (logger && this.options.evaluator && isPeriodicStep(t, cfg.logEvery * cfg.evalEveryNLogs)) {
-      await this.#drain(Infinity);
+      await this.#logs.drain(Infinity, logger);
       const metrics = await this.options.evaluator(
         this.sae,
         this.dataProvider,
@@ -291,57 +291,19 @@ export class SAETrainer {
     }
   }
 
-  /** Logs pending entries submitted before step `before` (all with Infinity), in order. */
-  async #drain(before: number): Promise<void> {
-    while (this.#pending.length > 0 && this.#pending[0].step < before) {
-      const entry = this.#pending.shift()!;
-      const data = await entry.data;
-      const logger = this.options.logger;
-      if (entry.kind === "flag") {
-        const bad = badStepOf(new Uint32Array(data));
-        if (bad) throw bad;
-      } else if (entry.kind === "train") {
-        await logger?.(entry.step, trainLogFromSnapshot(data, this.#layout, entry.ctx!));
-      } else {
-        const freq = new Float32Array(data), n = Math.fround(entry.nFrac!);
-        await logger?.(entry.step, { ...sparsityWindowLogDict(freq.map((v) => v / n)) });
-      }
-    }
-  }
-
   async #throwIfBad(): Promise<void> {
     const { flag } = await this.#gs.read();
     const bad = badStepOf(flag);
     if (bad) throw bad;
   }
 
-  /** s = √dIn / mean over batches of the mean row norm; the batches are consumed (§5.1). */
-  async #estimateScalingFactor(): Promise<number> {
-    const n = this.cfg.nBatchesForNormEstimate, dIn = this.sae.cfg.dIn;
-    using means = Tensor.zeros([n], "f32", { gpu: this.gpu });
-    for (let i = 0; i < n; i++) {
-      const next = await this.#it.next();
-      if (next.done) {
-        throw new TrainingError(
-          `norm estimation got ${i} batches from the data provider, expected ${n}`,
-        );
-      }
-      this.#checkBatch(next.value, `norm estimation batch ${i}`);
-      const norms = reduceRows("l2", next.value);
-      reduceAll("mean", norms, { out: means, outIndex: i });
-      this.gpu.flush();
-      norms.dispose();
-      if (this.options.disposeBatches !== false) next.value.dispose();
-    }
-    let sum = 0;
-    for (const v of await means.toArray()) sum += v;
-    const mean = sum / n;
-    if (!(mean > 0) || !Number.isFinite(mean)) {
-      throw new TrainingError(
-        `mean activation norm over ${n} batches is ${mean}, expected a finite value > 0`,
-      );
-    }
-    return Math.sqrt(dIn) / mean;
+  /**
+   * Delivers every pending log entry to the logger and throws a {@link NonFiniteStepError} if a
+   * bad step was flagged (reads back; `fit` does this itself at the end).
+   */
+  async flushLogs(): Promise<void> {
+    await this.#logs.drain(Infinity, this.options.logger);
+    await this.#throwIfBad();
   }
 
   /** SAELens `feature_sparsity`: act_freq_scores / n_frac_active_samples (reads back). */
@@ -349,6 +311,11 @@ export class SAETrainer {
     const { actFreq } = await this.#gs.read();
     const n = Math.fround(this.nFracActiveSamples);
     return actFreq.map((v) => v / n);
+  }
+
+  /** SAELens `log_feature_sparsity`: log10(feature sparsity + 1e-10) (reads back). */
+  async logFeatureSparsity(): Promise<Float32Array> {
+    return logFeatureSparsity(await this.featureSparsity());
   }
 
   /** SAELens `dead_neurons` (reads back). */
@@ -363,7 +330,7 @@ export class SAETrainer {
    */
   async saveCheckpoint(name: string, basePath?: string | null): Promise<void> {
     const base = basePath ?? this.cfg.checkpointPath;
-    await this.#drain(Infinity);
+    await this.#logs.drain(Infinity, this.options.logger);
     if (base === null) {
       await this.#throwIfBad();
       return;

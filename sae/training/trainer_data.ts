@@ -5,7 +5,9 @@
  * @module
  */
 
-import type { Tensor } from "../../gpu/tensor.ts";
+import type { Gpu } from "../../gpu/device.ts";
+import { Tensor } from "../../gpu/tensor.ts";
+import { reduceAll, reduceRows } from "../../gpu/kernels/reduce.ts";
 import { TrainingError } from "../../training/errors.ts";
 
 /** What `SAETrainer` accepts as its data provider. */
@@ -54,4 +56,45 @@ export function batchIterator(provider: DataProvider): BatchIterator {
     );
   }
   return { next: async () => await it.next() };
+}
+
+/**
+ * SAELens' norm scaling factor s = √dIn / mean over `nBatches` batches of the mean row norm
+ * (§5.1), pulled from `it` (the batches are consumed, not trained on). Row norms and batch means
+ * are reduced on the GPU into one `[nBatches]` tensor, read back once and summed in float64.
+ * `check(batch, i)` validates each batch; `dispose` frees them.
+ */
+export async function estimateScalingFactor(
+  it: BatchIterator,
+  nBatches: number,
+  gpu: Gpu,
+  check: (batch: Tensor, index: number) => void,
+  dispose: boolean,
+): Promise<number> {
+  using means = Tensor.zeros([nBatches], "f32", { gpu });
+  let dIn = 0;
+  for (let i = 0; i < nBatches; i++) {
+    const next = await it.next();
+    if (next.done) {
+      throw new TrainingError(
+        `norm estimation got ${i} batches from the data provider, expected ${nBatches}`,
+      );
+    }
+    check(next.value, i);
+    dIn = next.value.shape[1];
+    const norms = reduceRows("l2", next.value);
+    reduceAll("mean", norms, { out: means, outIndex: i });
+    gpu.flush();
+    norms.dispose();
+    if (dispose) next.value.dispose();
+  }
+  let sum = 0;
+  for (const v of await means.toArray()) sum += v;
+  const mean = sum / nBatches;
+  if (!(mean > 0) || !Number.isFinite(mean)) {
+    throw new TrainingError(
+      `mean activation norm over ${nBatches} batches is ${mean}, expected a finite value > 0`,
+    );
+  }
+  return Math.sqrt(dIn) / mean;
 }

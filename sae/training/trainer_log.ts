@@ -7,7 +7,11 @@
  */
 
 import { TrainingError } from "../../training/errors.ts";
-import { type ReconstructionStats, trainStepLogDict } from "../../training/metrics.ts";
+import {
+  type ReconstructionStats,
+  sparsityWindowLogDict,
+  trainStepLogDict,
+} from "../../training/metrics.ts";
 import { NO_BAD_STEP } from "./trainer_kernels.ts";
 
 /** Thrown when a step saw NaN/±Inf in its input batch or its loss; `step` is that step. */
@@ -113,4 +117,59 @@ export function trainLogFromSnapshot(
     meanPassesSinceFired: f[layout.passes] / ctx.dSae,
     deadFeatures: f[layout.passes + 1],
   });
+}
+
+/** Receives log dicts: train metrics (§5.2), sparsity windows (§5.3) and eval results. */
+export type TrainerLogger = (
+  step: number,
+  logDict: Record<string, unknown>,
+) => void | Promise<void>;
+
+/** A readback recorded in some step's submit, waiting to be logged. */
+export interface PendingLog {
+  step: number;
+  /** `train`: a log snapshot; `sparsity`: act_freq_scores at a window start; `flag`: flag words. */
+  kind: "train" | "sparsity" | "flag";
+  data: Promise<ArrayBuffer>;
+  /** `train` entries: the host-side values of the dict. */
+  ctx?: StepLogContext;
+  /** `sparsity` entries: n_frac_active_samples of the window that ended. */
+  nFrac?: number;
+}
+
+/**
+ * Pending log readbacks in step order. {@link LogQueue.drain} awaits and delivers them; a
+ * flagged bad step throws its {@link NonFiniteStepError} instead.
+ */
+export class LogQueue {
+  #pending: PendingLog[] = [];
+
+  constructor(readonly layout: SnapshotLayout) {}
+
+  /** Number of entries not yet delivered. */
+  get size(): number {
+    return this.#pending.length;
+  }
+
+  push(entry: PendingLog): void {
+    this.#pending.push(entry);
+  }
+
+  /** Delivers the entries recorded before step `before` (all with Infinity), in order. */
+  async drain(before: number, logger: TrainerLogger | undefined): Promise<void> {
+    while (this.#pending.length > 0 && this.#pending[0].step < before) {
+      const entry = this.#pending.shift()!;
+      const data = await entry.data;
+      if (entry.kind === "flag") {
+        const bad = badStepOf(new Uint32Array(data));
+        if (bad) throw bad;
+      } else if (entry.kind === "train") {
+        await logger?.(entry.step, trainLogFromSnapshot(data, this.layout, entry.ctx!));
+      } else {
+        const n = Math.fround(entry.nFrac!);
+        const sparsity = new Float32Array(data).map((v) => v / n);
+        await logger?.(entry.step, { ...sparsityWindowLogDict(sparsity) });
+      }
+    }
+  }
 }

@@ -8,27 +8,9 @@
 
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { SAEConfig, TrainingSAEConfig } from "../config.ts";
+import type { CoefficientSpec, StepOutputs } from "./train_sae_common.ts";
 
-/** One coefficient of SAELens' `get_coefficients()`: name ("l1", "l0"), final value, warm-up. */
-export interface CoefficientSpec {
-  name: string;
-  value: number;
-  warmUpSteps: number;
-}
-
-/** GPU outputs of one recorded training step (nothing is read back by the step itself). */
-export interface StepOutputs {
-  /** f32 [1 + lossKeys.length]: overall loss, then each loss in `lossKeys` order. */
-  losses: Tensor;
-  /** f32 [dSae]: tokens of this batch on which each feature's activation is non-zero. */
-  firedCounts: Tensor;
-  /** f32 [4]: Σ‖x̂−x‖², Σ‖x−x̄‖², Σ(1 − ‖x̂−x‖²/‖x−x̄‖²), Σ(that)² over the batch's tokens. */
-  recon: Tensor;
-  /** f32 [1]: Σ_t L0_t. */
-  l0Sum: Tensor;
-  /** f32 [metricKeys.length]: extra metrics (e.g. topk_threshold). */
-  metrics: Tensor;
-}
+export type { CoefficientSpec, StepOutputs };
 
 /** The training SAE as the trainer sees it (see the module doc). */
 export interface TrainableSAE {

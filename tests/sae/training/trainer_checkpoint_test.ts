@@ -20,7 +20,7 @@ import { NonFiniteStepError } from "../../../sae/training/trainer_log.ts";
 import { Mulberry32 } from "../../../training/rng.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
-import { RefTrainingSAE } from "./_ref_training_sae.ts";
+import { createTestSAE, type TestSAE } from "./_sae_impls.ts";
 
 const gpu = await getGpu();
 const D_IN = 5, D_SAE = 10;
@@ -58,7 +58,7 @@ const FILES = [
 
 Deno.test("checkpoints: 100 tokens, batch 8, 2 checkpoints + final → folders 40, 72, final_104", async () => {
   const dir = await Deno.makeTempDir();
-  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 1 });
+  const sae = createTestSAE(saeCfg(), gpu, 1);
   const trainer = new SAETrainer(
     createTrainerConfig({
       totalTrainingSamples: 100,
@@ -104,7 +104,7 @@ Deno.test("checkpoints: 100 tokens, batch 8, 2 checkpoints + final → folders 4
 });
 
 Deno.test("no checkpoint files (and no callback) when checkpointPath is null", async () => {
-  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 1 });
+  const sae = createTestSAE(saeCfg(), gpu, 1);
   let called = 0;
   const trainer = new SAETrainer(
     createTrainerConfig({
@@ -128,7 +128,7 @@ Deno.test("no checkpoint files (and no callback) when checkpointPath is null", a
 /** Trains with checkpoints under `dir`; returns the final host params and Adam state. */
 async function run(
   tcfg: SAETrainerConfig,
-  sae: RefTrainingSAE,
+  sae: TestSAE,
   batches: Float32Array[],
   resumeFrom?: string,
   rng?: Mulberry32,
@@ -177,7 +177,7 @@ for (const arch of ["standard", "batchtopk"]) {
     const rngA = new Mulberry32(5);
     const a = await run(
       tcfg(`${root}/a`),
-      RefTrainingSAE.create(cfg(), { gpu, seed: 3 }),
+      createTestSAE(cfg(), gpu, 3),
       [...est, ...batches],
       undefined,
       rngA,
@@ -197,7 +197,7 @@ for (const arch of ["standard", "batchtopk"]) {
     const rngB = new Mulberry32(999);
     const b = await run(
       tcfg(`${root}/b`),
-      RefTrainingSAE.create(cfg(), { gpu, seed: 4 }),
+      createTestSAE(cfg(), gpu, 4),
       batches.slice(3),
       `${root}/a/24`,
       rngB,
@@ -238,7 +238,7 @@ Deno.test("a NaN batch: no weight update, error names the step, later checkpoint
     lr: 0.05,
     logEvery: 100,
   });
-  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 2 });
+  const sae = createTestSAE(saeCfg(), gpu, 2);
   const trainer = new SAETrainer(tcfg, sae, upload(batches));
   const err = await assertRejects(() => trainer.fit(), NonFiniteStepError);
   assertEquals((err as NonFiniteStepError).step, 2);
@@ -260,7 +260,7 @@ Deno.test("a NaN batch with a logger: logs before it arrive, the error comes at 
   const batches = hostBatches(9, 8, 4);
   batches[3][0] = Infinity;
   const steps: number[] = [];
-  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 2 });
+  const sae = createTestSAE(saeCfg(), gpu, 2);
   const trainer = new SAETrainer(
     createTrainerConfig({ totalTrainingSamples: 32, trainBatchSizeSamples: 4, logEvery: 2 }),
     sae,

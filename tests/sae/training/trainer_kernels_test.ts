@@ -1,4 +1,4 @@
-// The trainer's own kernels (sae/training/trainer_kernels.ts): one table of cases per kernel,
+// The trainer's own kernels (sae/training/trainer_kernels.ts, trainer_optim.ts): one table of cases per kernel,
 // run against the TS reference and the GPU, each checked against hand-computed expectations.
 
 import { getGpu, type Gpu } from "../../../gpu/device.ts";
@@ -15,7 +15,13 @@ import {
   passesStats,
   passesStatsRef,
 } from "../../../sae/training/trainer_kernels.ts";
-import { assertEquals } from "../../assert.ts";
+import {
+  adamStepRef,
+  adamStepScalars,
+  clipCoefRef,
+  TrainerOptimizer,
+} from "../../../sae/training/trainer_optim.ts";
+import { assert, assertAllClose, assertEquals } from "../../assert.ts";
 import { createRng, randomArray, smallBindingGpu } from "../../gpu/_ops_helpers.ts";
 
 const gpu = await getGpu();
@@ -159,4 +165,82 @@ Deno.test("passesStats: ref and gpu on a hand case and a random case", async () 
     const [sum, dead] = passesStatsRef(passes, 5);
     assertEquals([...got], [0, 0, sum, dead, 0]);
   }
+});
+
+// --- clip + Adam (trainer_optim.ts) ---
+
+Deno.test("clipCoefRef: hand cases (norm 5 → 1/(5 + 1e-6); small norm → 1)", () => {
+  assertEquals(
+    clipCoefRef([Float32Array.of(3), Float32Array.of(4)]),
+    Math.fround(1 / Math.fround(5 + 1e-6)),
+  );
+  assertEquals(clipCoefRef([Float32Array.of(0.1, 0.2)]), 1);
+});
+
+Deno.test("adamStepRef: first step moves each weight by lr against the gradient's sign", () => {
+  const p = Float32Array.of(1, 1, 1), m = new Float32Array(3), v = new Float32Array(3);
+  adamStepRef(
+    p,
+    m,
+    v,
+    Float32Array.of(2, -0.5, 0),
+    1,
+    adamStepScalars(1, 0.1, { beta1: 0.9, beta2: 0.999 }),
+  );
+  assertAllClose(p, [0.9, 1.1, 1], 1e-6);
+  assertAllClose(m, [0.2, -0.05, 0], 1e-7);
+  assertAllClose(v, [0.004, 0.00025, 0], 1e-9);
+});
+
+Deno.test("TrainerOptimizer: GPU clip + Adam equals the references; a set flag skips the update", async () => {
+  const rng = createRng(9);
+  const shapes: Record<string, number[]> = { W: [7, 5], b: [5] };
+  const host = Object.fromEntries(
+    Object.entries(shapes).map(([k, s]) => [k, randomArray(rng, s[0] * (s[1] ?? 1))]),
+  );
+  const params = new Map(
+    Object.entries(shapes).map(([k, s]) => [k, Tensor.from(host[k], s, { gpu })]),
+  );
+  const opt = new TrainerOptimizer(gpu, params, { beta1: 0.8, beta2: 0.95 });
+  const { params: stepParams, flag } = stepAndFlag(gpu, 0);
+  const adamBuf = Tensor.zeros([64], "f32", { gpu });
+  const m = Object.fromEntries(
+    Object.keys(shapes).map((k) => [k, new Float32Array(host[k].length)]),
+  );
+  const v = Object.fromEntries(
+    Object.keys(shapes).map((k) => [k, new Float32Array(host[k].length)]),
+  );
+  for (let t = 0; t < 3; t++) {
+    const g = Object.fromEntries(
+      Object.keys(shapes).map((k) => [k, randomArray(rng, host[k].length, -3, 3)]),
+    );
+    const grads = new Map(
+      Object.entries(shapes).map(([k, s]) => [k, Tensor.from(g[k], s, { gpu })]),
+    );
+    const scalars = opt.scalars(0.05);
+    gpu.write(adamBuf.buffer, 0, Float32Array.from(scalars));
+    opt.record(grads, adamBuf.binding(), 0, flag);
+    opt.step++;
+    const coef = clipCoefRef(Object.keys(shapes).map((k) => g[k]));
+    assert(coef < 1, "the case must exercise clipping");
+    for (const k of Object.keys(shapes)) adamStepRef(host[k], m[k], v[k], g[k], coef, scalars);
+    for (const k of Object.keys(shapes)) {
+      assertAllClose(await params.get(k)!.toArray(), host[k], 1e-6, 1e-5, `step ${t} ${k}`);
+    }
+    for (const t of grads.values()) t.dispose();
+  }
+  const state = await opt.state();
+  assertAllClose(state.expAvg.get("W")!, m.W, 1e-6, 1e-5);
+  assertAllClose(state.expAvgSq.get("b")!, v.b, 1e-6, 1e-5);
+  // Flag set (a bad step): parameters and moments stay as they are.
+  gpu.write(flag.buffer, 0, Uint32Array.of(3, NO_BAD_STEP));
+  const before = await params.get("W")!.toArray();
+  const grads = new Map(
+    Object.entries(shapes).map(([k, s]) => [k, Tensor.zeros(s, "f32", { gpu })]),
+  );
+  opt.record(grads, adamBuf.binding(), 0, flag);
+  assertEquals(await params.get("W")!.toArray(), before);
+  assertEquals((await opt.state()).expAvg.get("W"), state.expAvg.get("W"));
+  for (const t of [...grads.values(), ...params.values(), adamBuf, stepParams, flag]) t.dispose();
+  opt.dispose();
 });

@@ -1,6 +1,7 @@
-// SAETrainer's loop driven by the reference-backed stand-in SAE: loss decrease (§8), firing
-// bookkeeping against FiringStats, log dicts against a host re-implementation of the loop,
-// schedulers driving Adam's lr, norm-scaling folding, bad input.
+// SAETrainer's loop: loss decrease (§8), schedulers driving Adam's lr, norm-scaling folding and
+// bad input with the GPU TrainingSAE (where it supports the architecture); firing bookkeeping
+// against FiringStats and whole-run log dicts against a host re-implementation of the loop with
+// the reference-backed stand-in SAE, where the host loop can match it exactly.
 
 import { getGpu } from "../../../gpu/device.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
@@ -15,6 +16,8 @@ import type { FiringStats } from "../../../training/firing_stats.ts";
 import { assert, assertAllClose, assertClose, assertEquals, assertRejects } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
 import { RefTrainingSAE } from "./_ref_training_sae.ts";
+import { createTestSAE } from "./_sae_impls.ts";
+import type { TrainableSAE } from "../../../sae/training/trainer_types.ts";
 import { hostLoop } from "./_host_loop.ts";
 
 const gpu = await getGpu();
@@ -33,14 +36,14 @@ function batchesOf(seed: number, count: number, n: number, d: number): Float32Ar
 const upload = (bs: Float32Array[], d: number) =>
   bs.map((b) => Tensor.from(b, [b.length / d, d], { gpu }));
 
-async function hostParams(sae: RefTrainingSAE): Promise<Record<string, Float32Array>> {
+async function hostParams(sae: TrainableSAE): Promise<Record<string, Float32Array>> {
   return Object.fromEntries(await sae.stateDict());
 }
 
 Deno.test("5 steps on the same batch strictly decrease the loss (standard, gated, jumprelu, topk)", async () => {
   for (const arch of ["standard", "gated", "jumprelu", "topk"]) {
     const cfg = saeCfg({ architecture: arch, k: 3, l1Coefficient: 0.1, l0Coefficient: 0.1 });
-    const sae = RefTrainingSAE.create(cfg, { gpu, seed: 1 });
+    const sae = createTestSAE(cfg, gpu, 1);
     const x = batchesOf(2, 1, 8, 6)[0];
     const losses: number[] = [];
     const trainer = new SAETrainer(
@@ -153,7 +156,7 @@ Deno.test("log dicts of logged steps equal a host re-implementation of SAELens' 
 
 Deno.test("schedulers drive Adam: the step size read back from the GPU params equals the scheduler's", async () => {
   const cfg = saeCfg();
-  const sae = RefTrainingSAE.create(cfg, { gpu, seed: 7 });
+  const sae = createTestSAE(cfg, gpu, 7);
   const tcfg: SAETrainerConfig = createTrainerConfig({
     totalTrainingSamples: 32,
     trainBatchSizeSamples: 4,
@@ -191,10 +194,7 @@ Deno.test("expected_average_only_in: scaled training then folding equals trainin
     nBatchesForNormEstimate: 3,
   });
   // Run A: the trainer estimates s and scales on the GPU.
-  const a = RefTrainingSAE.create(saeCfg({ normalizeActivations: "expected_average_only_in" }), {
-    gpu,
-    seed: 11,
-  });
+  const a = createTestSAE(saeCfg({ normalizeActivations: "expected_average_only_in" }), gpu, 11);
   const ta = new SAETrainer(tcfg, a, upload([...est, ...train], d));
   let seenScale: number | null = null;
   const origFit = ta.step.bind(ta);
@@ -203,7 +203,6 @@ Deno.test("expected_average_only_in: scaled training then folding equals trainin
     return origFit(b);
   };
   await ta.fit();
-  await a.settle();
   let normSum = 0;
   for (const b of est) {
     let s = 0;
@@ -215,7 +214,7 @@ Deno.test("expected_average_only_in: scaled training then folding equals trainin
   assertEquals(a.cfg.normalizeActivations, "none");
   assertEquals(ta.activationScaler.scalingFactor, null);
   // Run B: no normalisation, batches pre-scaled on the host with the same s, folded by hand.
-  const b = RefTrainingSAE.create(saeCfg(), { gpu, seed: 11 });
+  const b = createTestSAE(saeCfg(), gpu, 11);
   const sf = Math.fround(seenScale!);
   const tb = new SAETrainer(
     tcfg,
@@ -224,7 +223,6 @@ Deno.test("expected_average_only_in: scaled training then folding equals trainin
   );
   await tb.fit();
   b.foldActivationNormScalingFactor(seenScale!);
-  await b.settle();
   const pa = await hostParams(a), pb = await hostParams(b);
   for (const k of Object.keys(pa)) assertEquals([...pa[k]], [...pb[k]], k);
   for (const t of [ta, tb]) t.dispose();
@@ -233,7 +231,7 @@ Deno.test("expected_average_only_in: scaled training then folding equals trainin
 });
 
 Deno.test("a batch with the wrong d_in fails naming the step and both shapes", async () => {
-  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 1 });
+  const sae = createTestSAE(saeCfg(), gpu, 1);
   const good = upload(batchesOf(1, 2, 4, 6), 6);
   const bad = Tensor.from(new Float32Array(20), [4, 5], { gpu });
   const trainer = new SAETrainer(
@@ -253,7 +251,7 @@ Deno.test("a batch with the wrong d_in fails naming the step and both shapes", a
 });
 
 Deno.test("a provider that runs out names the step and sample counts", async () => {
-  const sae = RefTrainingSAE.create(saeCfg(), { gpu, seed: 1 });
+  const sae = createTestSAE(saeCfg(), gpu, 1);
   const trainer = new SAETrainer(
     createTrainerConfig({ totalTrainingSamples: 12, trainBatchSizeSamples: 4 }),
     sae,

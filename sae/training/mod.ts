@@ -1,0 +1,47 @@
+/**
+ * SAE training on WebGPU: `TrainingSAE` (per-architecture fused forward/backward) and
+ * `SAETrainer` (SAELens' training loop: schedulers, firing statistics, clipped Adam, logging,
+ * checkpoints and resume), plus synthetic superposition data for end-to-end checks.
+ * @module
+ */
+
+export {
+  refConfigOf,
+  TRAINABLE_PARAMS,
+  TrainingSAE,
+  type TrainingSAEOptions,
+  TrainSaeError,
+} from "./train_sae.ts";
+export type { StepDebug, TrainingExtras } from "./train_sae_common.ts";
+export type { CoefficientSpec, StepOutputs, TrainableSAE } from "./trainer_types.ts";
+export { type Evaluator, SAETrainer, type SAETrainerOptions } from "./trainer.ts";
+export {
+  createTrainerConfig,
+  type SAETrainerConfig,
+  totalSteps,
+  TRAINER_CONFIG_DEFAULTS,
+  trainerConfigFromRunner,
+  trainerConfigToDict,
+} from "./trainer_config.ts";
+export { NonFiniteStepError, type TrainerLogger } from "./trainer_log.ts";
+export { type DataProvider } from "./trainer_data.ts";
+export {
+  CHECKPOINT_FILES,
+  type CheckpointContents,
+  readCheckpointFolder,
+  writeCheckpointFolder,
+} from "./checkpoint.ts";
+export { saveInferenceModel } from "./checkpoint_export.ts";
+export {
+  type AdamState,
+  TRAINER_STATE_FORMAT,
+  TRAINER_STATE_VERSION,
+  type TrainerState,
+  trainerStateFromFiles,
+  trainerStateToFiles,
+} from "./state.ts";
+export {
+  meanMaxCosineSimilarity,
+  SyntheticActivations,
+  type SyntheticOptions,
+} from "./synthetic.ts";
