@@ -10,7 +10,7 @@ import { meanMaxCosineSimilarity, SyntheticActivations } from "../../../sae/trai
 import { SAETrainer } from "../../../sae/training/trainer.ts";
 import { createTrainerConfig } from "../../../sae/training/trainer_config.ts";
 import { assert } from "../../assert.ts";
-import { createTestSAE, gpuSupports } from "./_sae_impls.ts";
+import { TrainingSAE } from "../../../sae/training/train_sae.ts";
 
 const gpu = await getGpu();
 const D_IN = 16, N_TRUE = 32, BATCH = 64;
@@ -31,7 +31,7 @@ for (const c of CASES) {
       dSae: c.dSae,
       ...c.fields,
     });
-    const sae = createTestSAE(cfg, gpu, 2);
+    const sae = TrainingSAE.create(cfg, { gpu, seed: 2 });
     const init = meanMaxCosineSimilarity(
       gen.dictionary,
       (await sae.stateDict()).get("W_dec")!,
@@ -52,11 +52,10 @@ for (const c of CASES) {
       (await sae.stateDict()).get("W_dec")!,
       D_IN,
     );
-    const impl = gpuSupports(cfg, gpu) ? "GPU TrainingSAE" : "reference stand-in";
     assert(init < 0.6, `${c.arch}: untrained MMCS ${init} should be near 0.5`);
     assert(
       mmcs >= 0.9,
-      `${c.arch} (${impl}): MMCS ${mmcs.toFixed(3)} < 0.9 (init ${init.toFixed(3)})`,
+      `${c.arch}: MMCS ${mmcs.toFixed(3)} < 0.9 (init ${init.toFixed(3)})`,
     );
     trainer.dispose();
     sae.dispose();

@@ -40,8 +40,8 @@ async function hostParams(sae: TrainableSAE): Promise<Record<string, Float32Arra
   return Object.fromEntries(await sae.stateDict());
 }
 
-Deno.test("5 steps on the same batch strictly decrease the loss (standard, gated, jumprelu, topk)", async () => {
-  for (const arch of ["standard", "gated", "jumprelu", "topk"]) {
+Deno.test("5 steps on the same batch strictly decrease the loss (every architecture)", async () => {
+  for (const arch of ["standard", "gated", "jumprelu", "topk", "batchtopk"]) {
     const cfg = saeCfg({ architecture: arch, k: 3, l1Coefficient: 0.1, l0Coefficient: 0.1 });
     const sae = createTestSAE(cfg, gpu, 1);
     const x = batchesOf(2, 1, 8, 6)[0];
