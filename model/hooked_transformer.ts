@@ -1,0 +1,296 @@
+/**
+ * `HookedTransformer`: TransformerLens's model API over the WebGPU forward (spec
+ * transformer_lens.md §1, §4, §5): `fromPretrained` (TL default processing) and
+ * `fromPretrainedNoProcessing` (what SAELens uses), `runWithCache`, `runWithHooks`, the TL loss,
+ * `toTokens` / `toString` / `toStrTokens`. Activations stay on the GPU as `Tensor`s.
+ * @module
+ */
+
+import { getGpu, type Gpu } from "../gpu/device.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { toSingleToken, toStrTokens, toTokens, type ToTokensOptions } from "../hub/to_tokens.ts";
+import type { Tokenizer } from "../hub/tokenizer.ts";
+import type { ModelConfig } from "./config.ts";
+import { gpuForward, GpuModel, uploadTokens } from "./gpu_forward.ts";
+import { type FwdHook, GpuHookContext, type HookContextOptions } from "./gpu_hooks.ts";
+import type { NamesFilter } from "./hooks.ts";
+import { hookNames } from "./hook_names.ts";
+import { lmLossPerToken } from "./kernels/loss.ts";
+import { loadPretrained, type PretrainedModelOptions } from "./load.ts";
+import { TL_DEFAULT_PROCESSING } from "./processing.ts";
+import { ModelError, type ParamMap } from "./tensor.ts";
+
+/** Token input: ids `[batch][pos]`, an i32 Tensor `[batch, pos]`, or text (tokenized like TL). */
+export type TokensInput = number[][] | Tensor | string | readonly string[];
+
+/** What a model is built from. */
+export interface HookedTransformerInit {
+  /** TL config (after processing). */
+  cfg: ModelConfig;
+  /** TL parameters (host); uploaded once, not kept. */
+  params: ParamMap;
+  tokenizer?: Tokenizer | null;
+  gpu?: Gpu;
+  /** Remarks from loading (skipped processing steps). */
+  notes?: string[];
+}
+
+/** Options shared by the run methods. */
+export interface RunOptions {
+  /** TL `stop_at_layer`: run blocks 0 … k−1 and return the residual. */
+  stopAtLayer?: number;
+  /** `[name or predicate, hook]` pairs active for this run only. */
+  fwdHooks?: readonly FwdHook[];
+  /** For text input: prepend BOS (default `cfg.defaultPrependBos`). */
+  prependBos?: boolean;
+}
+
+/** Options of {@link HookedTransformer.runWithCache}. */
+export interface RunWithCacheOptions extends RunOptions {
+  /** Which hooks to cache (default: all). */
+  namesFilter?: NamesFilter;
+}
+
+/** Result of {@link HookedTransformer.runWithCache}; the caller owns (disposes) every tensor. */
+export interface CacheRun {
+  /** Logits `[B, P, V]`, or null with `stopAtLayer`. */
+  logits: Tensor | null;
+  /** With `stopAtLayer`: the residual `[B, P, D]`. */
+  residual: Tensor | null;
+  /** Hook values by name, in TL's first-firing order (free with `disposeCache`). */
+  cache: Map<string, Tensor>;
+}
+
+type Ctor<T> = new (init: HookedTransformerInit) => T;
+
+/**
+ * A TransformerLens-style language model on the GPU.
+ *
+ * @example
+ * ```ts
+ * import { HookedTransformer } from "./hooked_transformer.ts";
+ * const model = await HookedTransformer.fromPretrainedNoProcessing("data/tiny-shakespeare-gpt2");
+ * const tokens = model.toTokens("First Citizen:");
+ * const loss = await model.loss(tokens);
+ * if (!(loss > 0)) throw new Error("unreachable");
+ * model.dispose();
+ * ```
+ */
+export class HookedTransformer {
+  /** TL config (camelCase `HookedTransformerConfig`). */
+  readonly cfg: ModelConfig;
+  /** The tokenizer, or null when the model came without one. */
+  readonly tokenizer: Tokenizer | null;
+  /** Remarks from loading (e.g. processing steps TL would skip with a warning). */
+  readonly notes: string[];
+  /** The model's parameters on the GPU. */
+  protected readonly model: GpuModel;
+
+  /** Uploads `init.params` (validated) to the GPU. Prefer the static constructors. */
+  constructor(init: HookedTransformerInit) {
+    const gpu = init.gpu;
+    if (!gpu) throw new ModelError("HookedTransformer: pass `gpu` (or use fromParams)");
+    this.cfg = init.cfg;
+    this.tokenizer = init.tokenizer ?? null;
+    this.notes = init.notes ?? [];
+    this.model = new GpuModel(gpu, init.cfg, init.params);
+  }
+
+  /** A model from host TL parameters (default device unless `init.gpu`). */
+  static async fromParams<T>(
+    this: Ctor<T>,
+    init: Omit<HookedTransformerInit, "gpu"> & { gpu?: Gpu },
+  ): Promise<T> {
+    return new this({ ...init, gpu: init.gpu ?? await getGpu() });
+  }
+
+  /**
+   * TL `from_pretrained`: a local HF directory, a hub repo id or a TL name/alias, with TL's
+   * default processing (fold_ln, center_writing_weights, center_unembed, fold_value_biases),
+   * each switchable in `opts` (camelCase or snake_case).
+   */
+  static async fromPretrained<T>(
+    this: Ctor<T>,
+    nameOrPath: string,
+    opts: PretrainedModelOptions & { gpu?: Gpu } = {},
+  ): Promise<T> {
+    const { gpu, ...rest } = opts;
+    const m = await loadPretrained(nameOrPath, TL_DEFAULT_PROCESSING, rest);
+    return new this({ ...m, gpu: gpu ?? await getGpu() });
+  }
+
+  /** TL `from_pretrained_no_processing` (SAELens's loader): no processing unless asked. */
+  static async fromPretrainedNoProcessing<T>(
+    this: Ctor<T>,
+    nameOrPath: string,
+    opts: PretrainedModelOptions & { gpu?: Gpu } = {},
+  ): Promise<T> {
+    const { gpu, ...rest } = opts;
+    const none = {
+      foldLn: false,
+      centerWritingWeights: false,
+      centerUnembed: false,
+      foldValueBiases: false,
+    };
+    const m = await loadPretrained(nameOrPath, none, rest);
+    return new this({ ...m, gpu: gpu ?? await getGpu() });
+  }
+
+  /** The GPU device. */
+  get gpu(): Gpu {
+    return this.model.gpu;
+  }
+
+  /** Every hook point name, in TL's first-firing order (TL `hook_dict` keys that fire). */
+  hookNames(): string[] {
+    return hookNames(this.cfg);
+  }
+
+  /** The hook context of one run; subclasses add spliced modules. */
+  protected hookContext(opts: HookContextOptions): GpuHookContext {
+    return new GpuHookContext(opts);
+  }
+
+  /** Tokens as an i32 tensor and whether this call created it. */
+  protected tokensTensor(tokens: TokensInput, prependBos?: boolean): { t: Tensor; own: boolean } {
+    if (tokens instanceof Tensor) {
+      if (tokens.dtype !== "i32" || tokens.rank !== 2) {
+        throw new ModelError(`tokens ${tokens} must be an i32 tensor [batch, pos]`);
+      }
+      return { t: tokens, own: false };
+    }
+    const ids = typeof tokens === "string" || isStringArray(tokens)
+      ? this.toTokens(tokens, { prependBos })
+      : tokens as number[][];
+    return { t: uploadTokens(this.gpu, this.cfg, ids), own: true };
+  }
+
+  /** Runs with a hook context; returns logits/residual (owned by the caller). */
+  protected async run(tokens: TokensInput, opts: RunOptions, ctx: GpuHookContext) {
+    const { t, own } = this.tokensTensor(tokens, opts.prependBos);
+    try {
+      const r = await gpuForward(this.model, t, { ctx, stopAtLayer: opts.stopAtLayer });
+      return { logits: r.logits, residual: r.residual, tokens: t, ownTokens: own };
+    } catch (err) {
+      if (own) t.dispose();
+      throw err;
+    }
+  }
+
+  /** TL `forward`: logits `[B, P, V]`, or the residual `[B, P, D]` with `stopAtLayer`. */
+  async forward(tokens: TokensInput, opts: RunOptions = {}): Promise<Tensor> {
+    const ctx = this.hookContext({ fwdHooks: opts.fwdHooks });
+    const r = await this.run(tokens, opts, ctx);
+    if (r.ownTokens) r.tokens.dispose();
+    return (r.logits ?? r.residual)!;
+  }
+
+  /** TL `run_with_hooks`: the forward with `fwdHooks` active for this call only. */
+  async runWithHooks(tokens: TokensInput, opts: RunOptions = {}): Promise<Tensor> {
+    return await this.forward(tokens, opts);
+  }
+
+  /** TL `run_with_cache`: the forward plus the values of the hooks passing `namesFilter`. */
+  async runWithCache(tokens: TokensInput, opts: RunWithCacheOptions = {}): Promise<CacheRun> {
+    const ctx = this.hookContext({
+      fwdHooks: opts.fwdHooks,
+      namesFilter: opts.namesFilter ?? (() => true),
+    });
+    const r = await this.run(tokens, opts, ctx);
+    if (r.ownTokens) r.tokens.dispose();
+    return { logits: r.logits, residual: r.residual, cache: ctx.cache };
+  }
+
+  /**
+   * Logits and per-token losses `[B, P−1]` from one forward (TL `return_type="both",
+   * loss_per_token=True`, what SAELens's CE evals call).
+   */
+  async forwardWithLoss(
+    tokens: TokensInput,
+    opts: Omit<RunOptions, "stopAtLayer"> = {},
+  ): Promise<{ logits: Tensor; lossPerToken: Tensor }> {
+    const ctx = this.hookContext({ fwdHooks: opts.fwdHooks });
+    const r = await this.run(tokens, opts, ctx);
+    try {
+      return { logits: r.logits!, lossPerToken: lmLossPerToken(r.logits!, r.tokens) };
+    } finally {
+      if (r.ownTokens) r.tokens.dispose();
+    }
+  }
+
+  /** TL `lm_cross_entropy_loss(per_token=True)`: `[B, P−1]` next-token losses on the GPU. */
+  async lossPerToken(
+    tokens: TokensInput,
+    opts: Omit<RunOptions, "stopAtLayer"> = {},
+  ): Promise<Tensor> {
+    const { logits, lossPerToken } = await this.forwardWithLoss(tokens, opts);
+    logits.dispose();
+    return lossPerToken;
+  }
+
+  /** Mean next-token cross-entropy (TL `return_type="loss"`), read back as a number. */
+  async loss(tokens: TokensInput, opts: Omit<RunOptions, "stopAtLayer"> = {}): Promise<number> {
+    using perToken = await this.lossPerToken(tokens, opts);
+    const data = await perToken.toArray();
+    let sum = 0;
+    for (const v of data) sum += v;
+    return sum / data.length;
+  }
+
+  #tok(): Tokenizer {
+    if (!this.tokenizer) {
+      throw new ModelError(
+        `model ${this.cfg.modelName} has no tokenizer (load one with the model)`,
+      );
+    }
+    return this.tokenizer;
+  }
+
+  /** TL `to_tokens`: ids `[batch][pos]`, BOS per `cfg.defaultPrependBos`, right padding. */
+  toTokens(text: string | readonly string[], opts: ToTokensOptions = {}): number[][] {
+    const b = toTokens(this.#tok(), text, {
+      prependBos: opts.prependBos ?? this.cfg.defaultPrependBos,
+      paddingSide: opts.paddingSide,
+      truncate: opts.truncate,
+      nCtx: opts.nCtx ?? this.cfg.nCtx,
+    });
+    const [B, P] = b.shape;
+    return Array.from({ length: B }, (_, i) => Array.from(b.ids.subarray(i * P, (i + 1) * P)));
+  }
+
+  /** TL `to_string`: decodes one sequence, or each row of a batch. */
+  toString(tokens: ArrayLike<number>): string;
+  toString(tokens: readonly ArrayLike<number>[]): string[];
+  toString(tokens: ArrayLike<number> | readonly ArrayLike<number>[]): string | string[] {
+    const tok = this.#tok();
+    const rows = tokens as readonly ArrayLike<number>[];
+    if (rows.length > 0 && typeof rows[0] === "object") return rows.map((r) => tok.decode(r));
+    return tok.decode(tokens as ArrayLike<number>);
+  }
+
+  /** TL `to_str_tokens`: each token decoded on its own (text is tokenized first). */
+  toStrTokens(input: string | ArrayLike<number>, opts: { prependBos?: boolean } = {}): string[] {
+    return toStrTokens(this.#tok(), input, {
+      prependBos: opts.prependBos ?? this.cfg.defaultPrependBos,
+    });
+  }
+
+  /** TL `to_single_token`. */
+  toSingleToken(text: string): number {
+    return toSingleToken(this.#tok(), text);
+  }
+
+  /** Frees the model's GPU memory. */
+  dispose(): void {
+    this.model.dispose();
+  }
+
+  /** `using model = …` support. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+function isStringArray(x: unknown): x is readonly string[] {
+  return Array.isArray(x) && x.length > 0 && typeof x[0] === "string";
+}
