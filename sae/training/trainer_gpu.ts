@@ -91,7 +91,7 @@ export class TrainerGpuState {
   }
 
   /** Uploads the step's scalars: the only `gpu.write` of a step. */
-  writeStep(step: number, adamScalars: number[], coefficients: number[]): void {
+  writeStep(step: number, adamScalars: ArrayLike<number>, coefficients: number[]): void {
     if (adamScalars.length > ADAM_PARAM_WORDS || coefficients.length !== this.nCoefficients) {
       throw new TrainingError(
         `step params: ${adamScalars.length} Adam words and ${coefficients.length} coefficients, ` +

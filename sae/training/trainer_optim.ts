@@ -1,10 +1,11 @@
 /**
  * The trainer's optimiser step on the GPU (spec §3.11): global L2 gradient-norm clipping at 1.0
- * (torch `clip_grad_norm_`: per-parameter norms, total = ‖norms‖, coef = min(1, 1/(total+1e-6)))
- * fused into Adam (torch's single-tensor algorithm, no weight decay), which skips the update —
- * parameters and moments untouched — when the trainer's bad-step flag is set. Per-step scalars
- * (step size lr/(1−β1^t), √(1−β2^t)) come from the trainer's per-step params buffer, so a step
- * needs no upload of its own. References: {@link clipCoefRef}, {@link adamStepRef}.
+ * (`GradNormClipper` of `gpu/kernels/clip.ts`, torch `clip_grad_norm_` semantics) feeding Adam
+ * with torch's single-tensor algorithm (the math and scalar layout of `gpu/kernels/adam.ts`),
+ * here in a variant that also reads the trainer's bad-step flag and leaves parameters and moments
+ * untouched while it is set (a NaN step must not reach the weights, and `adamStep` has no such
+ * input). Per-step scalars come from the trainer's per-step params buffer in `ADAM_SLOTS`
+ * layout, so a step needs no upload of its own. Reference: {@link adamSkipRef}.
  * @module
  */
 
@@ -17,11 +18,12 @@ import {
   WGSL_MAIN_ARGS,
   WGSL_WG,
 } from "../../gpu/kernels/_op_util.ts";
-import { reduceAll } from "../../gpu/kernels/reduce.ts";
+import { ADAM_SLOTS, adamRef, type AdamScalars, adamScalars } from "../../gpu/kernels/adam.ts";
+import { GradNormClipper } from "../../gpu/kernels/clip.ts";
 import { TrainingError } from "../../training/errors.ts";
 import type { AdamState } from "./state.ts";
 
-/** f32 words of the Adam region of the per-step params buffer. */
+/** f32 words of the Adam region of the per-step params buffer (`ADAM_SLOTS`). */
 export const ADAM_PARAM_WORDS = 8;
 
 /** Maximum global gradient norm (hard-coded in SAELens). */
@@ -34,31 +36,14 @@ export interface AdamOptions {
   eps?: number;
 }
 
-const CLIP_WGSL = /* wgsl */ `
-struct U { n: u32 }
-@group(0) @binding(0) var<storage, read> SUMSQ: array<f32>;
-@group(0) @binding(1) var<storage, read_write> COEF: array<f32>;
-@group(0) @binding(2) var<uniform> u: U;
-@compute @workgroup_size(1)
-fn main() {
-  var total = 0.0;
-  for (var i = 0u; i < u.n; i = i + 1u) {
-    let norm = sqrt(SUMSQ[i]);
-    total = total + norm * norm;
-  }
-  let clip = ${MAX_GRAD_NORM.toFixed(1)} / (sqrt(total) + 1e-6);
-  COEF[0] = min(clip, 1.0);
-  COEF[1] = sqrt(total);
-}`;
-
 const ADAM_WGSL = /* wgsl */ `${WGSL_WG}
-struct U { n: u32, adamWord: u32 }
+struct U { n: u32, word: u32 }
 @group(0) @binding(0) var<storage, read_write> P: array<f32>;
 @group(0) @binding(1) var<storage, read_write> M: array<f32>;
 @group(0) @binding(2) var<storage, read_write> V: array<f32>;
 @group(0) @binding(3) var<storage, read> G: array<f32>;
-@group(0) @binding(4) var<storage, read> S: array<f32>;
-@group(0) @binding(5) var<storage, read> COEF: array<f32>;
+@group(0) @binding(4) var<storage, read> H: array<f32>;
+@group(0) @binding(5) var<storage, read> C: array<f32>;
 @group(0) @binding(6) var<storage, read> FLAG: array<u32>;
 @group(0) @binding(7) var<uniform> u: U;
 @compute @workgroup_size(${FLAT_WG})
@@ -66,61 +51,31 @@ fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
   if (i >= u.n) { return; }
   if (FLAG[0] != 0xffffffffu || FLAG[1] != 0xffffffffu) { return; }
-  let a = u.adamWord;
-  let stepSize = S[a];
-  let bc2Sqrt = S[a + 1u];
-  let oneMinusBeta1 = S[a + 2u];
-  let beta2 = S[a + 3u];
-  let oneMinusBeta2 = S[a + 4u];
-  let eps = S[a + 5u];
-  let g = G[i] * COEF[0];
-  let m = M[i] + oneMinusBeta1 * (g - M[i]);
-  let v = V[i] * beta2 + oneMinusBeta2 * (g * g);
+  let h = u.word;
+  let g = G[i] * C[0];
+  let m0 = M[i];
+  let m = m0 + H[h + ${ADAM_SLOTS.oneMinusBeta1}u] * (g - m0);
+  let v = V[i] * H[h + ${ADAM_SLOTS.beta2}u] + H[h + ${ADAM_SLOTS.oneMinusBeta2}u] * g * g;
   M[i] = m;
   V[i] = v;
-  P[i] = P[i] - stepSize * (m / (sqrt(v) / bc2Sqrt + eps));
+  let denom = sqrt(v) / H[h + ${ADAM_SLOTS.bc2Sqrt}u] + H[h + ${ADAM_SLOTS.eps}u];
+  P[i] = P[i] - H[h + ${ADAM_SLOTS.stepSize}u] * (m / denom);
 }`;
 
 /**
- * Host values of the Adam region for optimiser step `t` (1-based) at learning rate `lr`:
- * `[lr/(1−β1^t), √(1−β2^t), 1−β1, β2, 1−β2, eps, 0, 0]` (f64 on the host, f32 on the GPU).
+ * Reference of one clipped, flag-aware Adam update (in place): nothing changes when `flagged`,
+ * otherwise `adamRef` with the clip factor.
  */
-export function adamStepScalars(t: number, lr: number, o: AdamOptions): number[] {
-  const eps = o.eps ?? 1e-8;
-  const bc1 = 1 - o.beta1 ** t, bc2 = 1 - o.beta2 ** t;
-  return [lr / bc1, Math.sqrt(bc2), 1 - o.beta1, o.beta2, 1 - o.beta2, eps, 0, 0];
-}
-
-/** Reference of the clip coefficient: min(1, 1/(‖(‖g_p‖)_p‖ + 1e-6)) in f32 steps. */
-export function clipCoefRef(grads: Float32Array[]): number {
-  let total = 0;
-  for (const g of grads) {
-    let s = 0;
-    for (const v of g) s = Math.fround(s + Math.fround(v * v));
-    const norm = Math.fround(Math.sqrt(s));
-    total = Math.fround(total + Math.fround(norm * norm));
-  }
-  const clip = Math.fround(MAX_GRAD_NORM / Math.fround(Math.fround(Math.sqrt(total)) + 1e-6));
-  return Math.min(clip, 1);
-}
-
-/** Reference of one fused clip + Adam update (in place, f32 arithmetic). */
-export function adamStepRef(
-  p: Float32Array,
+export function adamSkipRef(
+  param: Float32Array,
+  grad: Float32Array,
   m: Float32Array,
   v: Float32Array,
-  grad: Float32Array,
-  clipCoef: number,
-  scalars: number[],
+  scalars: AdamScalars,
+  clipFactor: number,
+  flagged: boolean,
 ): void {
-  const f = Math.fround;
-  const [stepSize, bc2Sqrt, omb1, beta2, omb2, eps] = scalars.map(f);
-  for (let i = 0; i < p.length; i++) {
-    const g = f(grad[i] * clipCoef);
-    m[i] = f(m[i] + f(omb1 * f(g - m[i])));
-    v[i] = f(f(v[i] * beta2) + f(omb2 * f(g * g)));
-    p[i] = f(p[i] - f(stepSize * f(m[i] / f(f(f(Math.sqrt(v[i])) / bc2Sqrt) + eps))));
-  }
+  if (!flagged) adamRef(param, grad, m, v, scalars, { clipFactor });
 }
 
 /**
@@ -133,10 +88,8 @@ export class TrainerOptimizer {
   readonly options: Required<AdamOptions>;
   readonly expAvg = new Map<string, Tensor>();
   readonly expAvgSq = new Map<string, Tensor>();
-  /** f32 [nParams] per-parameter Σg². */
-  readonly #sumsq: Tensor;
-  /** f32 [2]: clip coefficient, total norm (the latter for debugging). */
-  readonly clip: Tensor;
+  /** Global-norm clipping: its `factor` ([1]) scales the gradients inside the Adam kernel. */
+  readonly clipper: GradNormClipper;
 
   constructor(
     readonly gpu: Gpu,
@@ -151,19 +104,19 @@ export class TrainerOptimizer {
       this.expAvg.set(name, Tensor.zeros(p.shape, "f32", { gpu }));
       this.expAvgSq.set(name, Tensor.zeros(p.shape, "f32", { gpu }));
     }
-    this.#sumsq = Tensor.zeros([Math.max(1, params.size)], "f32", { gpu });
-    this.clip = Tensor.zeros([2], "f32", { gpu });
+    this.clipper = new GradNormClipper(gpu, Math.max(1, params.size), { maxNorm: MAX_GRAD_NORM });
   }
 
-  /** Host values of the Adam region for the next step at learning rate `lr`. */
-  scalars(lr: number): number[] {
-    return adamStepScalars(this.step + 1, lr, this.options);
+  /** Host values of the Adam region (`ADAM_SLOTS`) for the next step at learning rate `lr`. */
+  scalars(lr: number): Float32Array {
+    const o = this.options;
+    return adamScalars({ lr, step: this.step + 1, beta1: o.beta1, beta2: o.beta2, eps: o.eps });
   }
 
   /**
-   * Records: per-parameter Σg², the clip coefficient, then the fused clipped Adam update of each
-   * parameter (skipped entirely while `flag` holds a bad step). `stepParams` is the f32 view of
-   * the per-step params buffer whose word `adamWord` starts the Adam region.
+   * Records the clip factor of `grads` and then the clipped Adam update of each parameter
+   * (skipped entirely while `flag` holds a bad step). `stepParams` binds the per-step params
+   * buffer whose f32 word `adamWord` starts the Adam region.
    */
   record(
     grads: Map<string, Tensor>,
@@ -173,7 +126,7 @@ export class TrainerOptimizer {
   ): void {
     const gpu = this.gpu;
     const names = [...this.params.keys()];
-    names.forEach((name, i) => {
+    const ordered = names.map((name) => {
       const g = grads.get(name);
       const p = this.params.get(name)!;
       if (!g || g.size !== p.size) {
@@ -181,26 +134,22 @@ export class TrainerOptimizer {
           `gradient of ${name} is ${g ?? "missing"}, expected the shape of ${p}`,
         );
       }
-      reduceAll("sumsq", g, { out: this.#sumsq, outIndex: i });
+      return g;
     });
-    gpu.dispatch(
-      gpu.pipeline("trainer_clip_coef", CLIP_WGSL),
-      [this.#sumsq, this.clip, gpu.uniform(packUniform("u", names.length))],
-      [1],
-    );
-    const pipeline = gpu.pipeline("trainer_adam_clip", ADAM_WGSL);
-    for (const name of names) {
+    const { factor } = this.clipper.record(ordered);
+    const pipeline = gpu.pipeline("trainer_adam_skip", ADAM_WGSL);
+    names.forEach((name, i) => {
       const p = this.params.get(name)!;
       dispatchFlat(
         gpu,
         pipeline,
         p.size,
-        [p, this.expAvg.get(name)!, this.expAvgSq.get(name)!, grads.get(name)!],
-        [stepParams, this.clip.binding(), flag.binding()],
+        [p, this.expAvg.get(name)!, this.expAvgSq.get(name)!, ordered[i]],
+        [stepParams, factor.binding(), flag.binding()],
         (n) => packUniform("uu", n, adamWord),
         false,
       );
-    }
+    });
   }
 
   /** Host copy of the moments and step count. */
@@ -251,8 +200,7 @@ export class TrainerOptimizer {
 
   /** Frees the moments and clip buffers. */
   dispose(): void {
-    for (const t of [...this.expAvg.values(), ...this.expAvgSq.values(), this.#sumsq, this.clip]) {
-      t.dispose();
-    }
+    for (const t of [...this.expAvg.values(), ...this.expAvgSq.values()]) t.dispose();
+    this.clipper.dispose();
   }
 }

@@ -11,7 +11,8 @@ import { isPeriodicStep, trainStepLogDict } from "../../../training/metrics.ts";
 import type { TrainingSAEConfig } from "../../../sae/config.ts";
 import { type RefSaeConfig, trainingStepRef } from "../../../sae/reference/mod.ts";
 import { type SAETrainerConfig, totalSteps } from "../../../sae/training/trainer_config.ts";
-import { adamStepRef, adamStepScalars, clipCoefRef } from "../../../sae/training/trainer_optim.ts";
+import { adamRef } from "../../../gpu/kernels/adam.ts";
+import { clipGradNormRef } from "../../../gpu/kernels/clip.ts";
 import { coefficientsOf } from "./_ref_training_sae.ts";
 
 /** Result of {@link hostLoop}. */
@@ -64,12 +65,9 @@ export function hostLoop(
       params.topk_threshold = Float32Array.of(forward.topkThreshold);
     }
     stats.update(forward.featureActs, n);
-    const clip = clipCoefRef(paramOrder.map((k) => grads[k]));
-    const scalars = adamStepScalars(t + 1, lr.lr, {
-      beta1: cfg.adamBeta1,
-      beta2: cfg.adamBeta2,
-    });
-    for (const k of paramOrder) adamStepRef(params[k], m[k], v[k], grads[k], clip, scalars);
+    const clipFactor = Math.fround(clipGradNormRef(paramOrder.map((k) => grads[k]), 1).factor);
+    const scalars = { lr: lr.lr, step: t + 1, beta1: cfg.adamBeta1, beta2: cfg.adamBeta2 };
+    for (const k of paramOrder) adamRef(params[k], grads[k], m[k], v[k], scalars, { clipFactor });
     lr.step();
     for (const c of coefs) c.s.step();
     if (isPeriodicStep(t, cfg.logEvery)) {

@@ -15,12 +15,8 @@ import {
   passesStats,
   passesStatsRef,
 } from "../../../sae/training/trainer_kernels.ts";
-import {
-  adamStepRef,
-  adamStepScalars,
-  clipCoefRef,
-  TrainerOptimizer,
-} from "../../../sae/training/trainer_optim.ts";
+import { adamSkipRef, TrainerOptimizer } from "../../../sae/training/trainer_optim.ts";
+import { clipGradNormRef } from "../../../gpu/kernels/clip.ts";
 import { assert, assertAllClose, assertEquals } from "../../assert.ts";
 import { createRng, randomArray, smallBindingGpu } from "../../gpu/_ops_helpers.ts";
 
@@ -167,26 +163,14 @@ Deno.test("passesStats: ref and gpu on a hand case and a random case", async () 
   }
 });
 
-// --- clip + Adam (trainer_optim.ts) ---
+// --- clipped, flag-aware Adam (trainer_optim.ts) ---
 
-Deno.test("clipCoefRef: hand cases (norm 5 → 1/(5 + 1e-6); small norm → 1)", () => {
-  assertEquals(
-    clipCoefRef([Float32Array.of(3), Float32Array.of(4)]),
-    Math.fround(1 / Math.fround(5 + 1e-6)),
-  );
-  assertEquals(clipCoefRef([Float32Array.of(0.1, 0.2)]), 1);
-});
-
-Deno.test("adamStepRef: first step moves each weight by lr against the gradient's sign", () => {
+Deno.test("adamSkipRef: first step moves each weight by lr against the gradient's sign; a flag skips", () => {
   const p = Float32Array.of(1, 1, 1), m = new Float32Array(3), v = new Float32Array(3);
-  adamStepRef(
-    p,
-    m,
-    v,
-    Float32Array.of(2, -0.5, 0),
-    1,
-    adamStepScalars(1, 0.1, { beta1: 0.9, beta2: 0.999 }),
-  );
+  const g = Float32Array.of(2, -0.5, 0);
+  adamSkipRef(p, g, m, v, { lr: 0.1, step: 1 }, 1, true);
+  assertEquals([...p, ...m, ...v], [1, 1, 1, 0, 0, 0, 0, 0, 0]);
+  adamSkipRef(p, g, m, v, { lr: 0.1, step: 1 }, 1, false);
   assertAllClose(p, [0.9, 1.1, 1], 1e-6);
   assertAllClose(m, [0.2, -0.05, 0], 1e-7);
   assertAllClose(v, [0.004, 0.00025, 0], 1e-9);
@@ -217,13 +201,15 @@ Deno.test("TrainerOptimizer: GPU clip + Adam equals the references; a set flag s
     const grads = new Map(
       Object.entries(shapes).map(([k, s]) => [k, Tensor.from(g[k], s, { gpu })]),
     );
-    const scalars = opt.scalars(0.05);
-    gpu.write(adamBuf.buffer, 0, Float32Array.from(scalars));
-    opt.record(grads, adamBuf.binding(), 0, flag);
+    gpu.write(adamBuf.buffer, 16, opt.scalars(0.05)); // the Adam region at word 4
+    opt.record(grads, adamBuf.binding(), 4, flag);
     opt.step++;
-    const coef = clipCoefRef(Object.keys(shapes).map((k) => g[k]));
-    assert(coef < 1, "the case must exercise clipping");
-    for (const k of Object.keys(shapes)) adamStepRef(host[k], m[k], v[k], g[k], coef, scalars);
+    const clip = clipGradNormRef(Object.keys(shapes).map((k) => g[k]), 1).factor;
+    assert(clip < 1, "the case must exercise clipping");
+    const scalars = { lr: 0.05, step: t + 1, beta1: 0.8, beta2: 0.95 };
+    for (const k of Object.keys(shapes)) {
+      adamSkipRef(host[k], g[k], m[k], v[k], scalars, Math.fround(clip), false);
+    }
     for (const k of Object.keys(shapes)) {
       assertAllClose(await params.get(k)!.toArray(), host[k], 1e-6, 1e-5, `step ${t} ${k}`);
     }
@@ -232,13 +218,15 @@ Deno.test("TrainerOptimizer: GPU clip + Adam equals the references; a set flag s
   const state = await opt.state();
   assertAllClose(state.expAvg.get("W")!, m.W, 1e-6, 1e-5);
   assertAllClose(state.expAvgSq.get("b")!, v.b, 1e-6, 1e-5);
-  // Flag set (a bad step): parameters and moments stay as they are.
+  // Flag set (a bad step), NaN gradients: parameters and moments stay as they are.
   gpu.write(flag.buffer, 0, Uint32Array.of(3, NO_BAD_STEP));
   const before = await params.get("W")!.toArray();
   const grads = new Map(
-    Object.entries(shapes).map(([k, s]) => [k, Tensor.zeros(s, "f32", { gpu })]),
+    Object.entries(shapes).map((
+      [k, s],
+    ) => [k, Tensor.from(new Float32Array(host[k].length).fill(NaN), s, { gpu })]),
   );
-  opt.record(grads, adamBuf.binding(), 0, flag);
+  opt.record(grads, adamBuf.binding(), 4, flag);
   assertEquals(await params.get("W")!.toArray(), before);
   assertEquals((await opt.state()).expAvg.get("W"), state.expAvg.get("W"));
   for (const t of [...grads.values(), ...params.values(), adamBuf, stepParams, flag]) t.dispose();
