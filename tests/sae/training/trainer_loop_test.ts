@@ -261,3 +261,43 @@ Deno.test("a provider that runs out names the step and sample counts", async () 
   trainer.dispose();
   sae.dispose();
 });
+
+Deno.test("evaluator runs every logEvery·evalEveryNLogs steps; a ReadableStream provider works", async () => {
+  const sae = createTestSAE(saeCfg(), gpu, 1);
+  const batches = upload(batchesOf(3, 6, 4, 6), 6);
+  const stream = ReadableStream.from(batches);
+  const seen: [number, string][] = [];
+  const evalArgs: unknown[][] = [];
+  const trainer = new SAETrainer(
+    createTrainerConfig({
+      totalTrainingSamples: 24,
+      trainBatchSizeSamples: 4,
+      logEvery: 1,
+      evalEveryNLogs: 3,
+    }),
+    sae,
+    stream,
+    {
+      logger: (s, d) => void seen.push([s, "metrics/eval" in d ? "eval" : "train"]),
+      evaluator: (...args) => {
+        evalArgs.push(args);
+        return { "metrics/eval": 1 };
+      },
+    },
+  );
+  await trainer.fit();
+  const evals = seen.filter(([, k]) => k === "eval").map(([s]) => s);
+  assertEquals(evals, [2, 5]);
+  assertEquals(seen.filter(([, k]) => k === "train").map(([s]) => s), [0, 1, 2, 3, 4, 5]);
+  // The eval of step 2 comes after that step's train log (pending logs are drained first).
+  assert(
+    seen.findIndex((e) => e[0] === 2 && e[1] === "train") <
+      seen.findIndex((e) => e[0] === 2 && e[1] === "eval"),
+    "order",
+  );
+  assertEquals(evalArgs[0][0], sae);
+  assertEquals(evalArgs[0][1], stream);
+  assertEquals(evalArgs[0][2], trainer.activationScaler);
+  trainer.dispose();
+  sae.dispose();
+});
