@@ -15,7 +15,6 @@ import { CoefficientScheduler } from "../../training/coefficient_scheduler.ts";
 import { TrainingError } from "../../training/errors.ts";
 import { logFeatureSparsity } from "../../training/firing_stats.ts";
 import { isPeriodicStep } from "../../training/metrics.ts";
-import type { Rng } from "../../training/rng.ts";
 import { createLrScheduler, type LrScheduler } from "../../training/schedulers.ts";
 import { checkpointThresholds } from "../../config/derived.ts";
 import { type SAETrainerConfig, totalSteps } from "./trainer_config.ts";
@@ -29,7 +28,13 @@ import {
   type TrainerLogger,
 } from "./trainer_log.ts";
 import { TrainerOptimizer } from "./trainer_optim.ts";
-import type { CoefficientSpec, StepOutputs, TrainableSAE } from "./trainer_types.ts";
+import type {
+  CoefficientSpec,
+  Evaluator,
+  SAETrainerOptions,
+  StepOutputs,
+  TrainableSAE,
+} from "./trainer_types.ts";
 import {
   type BatchIterator,
   batchIterator,
@@ -38,28 +43,7 @@ import {
 } from "./trainer_data.ts";
 import * as ckpt from "./trainer_checkpoint.ts";
 
-export type { TrainerLogger };
-
-/** SAELens `Evaluator`: `(sae, dataProvider, activationScaler) → metrics`. */
-export type Evaluator = (
-  sae: TrainableSAE,
-  dataProvider: DataProvider,
-  activationScaler: ActivationScaler,
-) => Record<string, unknown> | Promise<Record<string, unknown>>;
-
-/** Options of {@link SAETrainer}. */
-export interface SAETrainerOptions {
-  /** Run every `logEvery · evalEveryNLogs` steps when a logger is set. */
-  evaluator?: Evaluator;
-  /** Called with each checkpoint folder while it is assembled (adds files before the rename). */
-  saveCheckpointFn?: (folder: string) => void | Promise<void>;
-  /** Log sink; without one nothing is logged (SAELens with W&B off). */
-  logger?: TrainerLogger;
-  /** Data-side generator whose state is saved in checkpoints and restored on resume. */
-  rng?: Rng;
-  /** Dispose every batch after its step was submitted (default true). */
-  disposeBatches?: boolean;
-}
+export type { Evaluator, SAETrainerOptions, TrainerLogger };
 
 /**
  * The training loop.

@@ -9,6 +9,10 @@
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { SAEConfig, TrainingSAEConfig } from "../config.ts";
 import type { CoefficientSpec, StepOutputs } from "./train_sae_common.ts";
+import type { ActivationScaler } from "../../training/activation_scaler.ts";
+import type { Rng } from "../../training/rng.ts";
+import type { DataProvider } from "./trainer_data.ts";
+import type { TrainerLogger } from "./trainer_log.ts";
 
 export type { CoefficientSpec, StepOutputs };
 
@@ -45,4 +49,25 @@ export interface TrainableSAE {
   foldActivationNormScalingFactor(s: number): void;
   /** Inference export (config + tensors). */
   exportInference(): Promise<{ cfg: SAEConfig; params: Map<string, Float32Array> }>;
+}
+
+/** SAELens `Evaluator`: `(sae, dataProvider, activationScaler) → metrics`. */
+export type Evaluator = (
+  sae: TrainableSAE,
+  dataProvider: DataProvider,
+  activationScaler: ActivationScaler,
+) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+/** Options of {@link SAETrainer}. */
+export interface SAETrainerOptions {
+  /** Run every `logEvery · evalEveryNLogs` steps when a logger is set. */
+  evaluator?: Evaluator;
+  /** Called with each checkpoint folder while it is assembled (adds files before the rename). */
+  saveCheckpointFn?: (folder: string) => void | Promise<void>;
+  /** Log sink; without one nothing is logged (SAELens with W&B off). */
+  logger?: TrainerLogger;
+  /** Data-side generator whose state is saved in checkpoints and restored on resume. */
+  rng?: Rng;
+  /** Dispose every batch after its step was submitted (default true). */
+  disposeBatches?: boolean;
 }
