@@ -1,0 +1,185 @@
+/**
+ * `HookedSAETransformer`: SAELens 6.18's model with SAEs spliced in at hook points (spec
+ * saelens.md §7). An attached SAE replaces the hook point `sae.cfg.metadata.hookName`: the model
+ * computes `sae.forward(activation)` there, and the SAE's hook points join the model's as
+ * `<hook>.hook_sae_input`, `…acts_pre`, `…acts_post`, `…recons`, `…error`, `…output` (cached and
+ * hooked like any other). With `useErrorTerm` the spliced model reproduces the original output;
+ * edits of SAE latents still change it.
+ * @module
+ */
+
+import type { Tensor } from "../gpu/tensor.ts";
+import { type HookRunner, noHooks } from "../util/hooks.ts";
+import type { SAE } from "../sae/sae.ts";
+import { SAE_HOOK_NAMES } from "../sae/forward.ts";
+import {
+  type CacheRun,
+  HookedTransformer,
+  type RunOptions,
+  type RunWithCacheOptions,
+  type TokensInput,
+} from "./hooked_transformer.ts";
+import { GpuHookContext, type HookContextOptions, type HookSplice } from "./gpu_hooks.ts";
+import { ModelError } from "./tensor.ts";
+
+/** Options choosing the SAEs of one `…WithSaes` call. */
+export interface WithSaesOptions {
+  /** SAEs attached for the call (at their `cfg.metadata.hookName`). */
+  saes?: readonly SAE[];
+  /** Set every attached SAE's `useErrorTerm` for the call (restored afterwards). */
+  useErrorTerm?: boolean;
+  /** Restore the previous SAEs when the call ends (default true, as SAELens). */
+  resetSaesEnd?: boolean;
+}
+
+/** An SAE spliced at a hook: runs `sae.forward` with the model's hooks and cache inside it. */
+class SaeSplice implements HookSplice {
+  constructor(readonly hookName: string, readonly sae: SAE) {}
+
+  run(value: Tensor, ctx: GpuHookContext): Tensor {
+    const prefix = this.hookName + ".";
+    const wanted = SAE_HOOK_NAMES.some((n) => ctx.wants(prefix + n));
+    // Values inside the SAE live only during its forward: the cache keeps clones.
+    const hooks: HookRunner = wanted
+      ? (name, v) => ctx.fireSync(prefix + name, v, (t) => t.clone())
+      : noHooks;
+    return this.sae.forward(value, { hooks });
+  }
+}
+
+/**
+ * A {@link HookedTransformer} that can run with SAEs spliced into its forward pass.
+ *
+ * @example
+ * ```ts
+ * import { HookedSAETransformer } from "./hooked_sae_transformer.ts";
+ * import { SAE } from "../sae/sae.ts";
+ * const model = await HookedSAETransformer.fromPretrainedNoProcessing("data/tiny-shakespeare-gpt2");
+ * const sae = await SAE.fromConfig({ architecture: "standard", dIn: 128, dSae: 256,
+ *   metadata: { hookName: "blocks.1.hook_resid_pre" } });
+ * const { cache } = await model.runWithCacheWithSaes(model.toTokens("Hi"), { saes: [sae] });
+ * if (!cache.has("blocks.1.hook_resid_pre.hook_sae_acts_post")) throw new Error("unreachable");
+ * model.dispose();
+ * ```
+ */
+export class HookedSAETransformer extends HookedTransformer {
+  /** Attached SAEs by hook name (SAELens `acts_to_saes`). */
+  readonly accToSaes: Map<string, SAE> = new Map();
+  /** Each SAE's `useErrorTerm` before `addSae` changed it. */
+  readonly #originalErrorTerm = new Map<SAE, boolean>();
+
+  /** Every hook point name: an attached SAE's hook is replaced by its six `hook_sae_*` names. */
+  override hookNames(): string[] {
+    return super.hookNames().flatMap((n) =>
+      this.accToSaes.has(n) ? SAE_HOOK_NAMES.map((s) => `${n}.${s}`) : [n]
+    );
+  }
+
+  protected override hookContext(opts: HookContextOptions): GpuHookContext {
+    const splices = new Map<string, HookSplice>();
+    for (const [name, sae] of this.accToSaes) splices.set(name, new SaeSplice(name, sae));
+    return new GpuHookContext({ ...opts, splices });
+  }
+
+  /**
+   * Attaches `sae` at `sae.cfg.metadata.hookName` (overwriting an SAE already there). An unknown
+   * hook name logs a warning and attaches nothing, as SAELens does. `useErrorTerm`, when given,
+   * is set on the SAE and restored by {@link resetSaes}.
+   */
+  addSae(sae: SAE, opts: { useErrorTerm?: boolean } = {}): void {
+    const hook = sae.cfg.metadata.hookName;
+    if (!hook || !(this.accToSaes.has(hook) || super.hookNames().includes(hook))) {
+      console.warn(`No hook found for ${hook}. Skipping. Check model.hookNames() for valid hooks.`);
+      return;
+    }
+    if (sae.gpu !== this.gpu) {
+      throw new ModelError(`addSae: the SAE at ${hook} lives on another GPU device than the model`);
+    }
+    if (opts.useErrorTerm !== undefined) {
+      if (!this.#originalErrorTerm.has(sae)) this.#originalErrorTerm.set(sae, sae.useErrorTerm);
+      sae.useErrorTerm = opts.useErrorTerm;
+    }
+    this.accToSaes.set(hook, sae);
+  }
+
+  /**
+   * Removes the SAEs at `hookNames` (all when omitted), restoring each one's original
+   * `useErrorTerm`; with `prevSaes`, puts `prevSaes[i]` back at `hookNames[i]` (null: nothing).
+   * A name without an SAE logs a warning and is skipped, as in SAELens.
+   */
+  resetSaes(hookNames?: readonly string[], prevSaes?: readonly (SAE | null)[]): void {
+    const names = hookNames ?? [...this.accToSaes.keys()];
+    if (prevSaes && prevSaes.length !== names.length) {
+      throw new ModelError(
+        `resetSaes: ${prevSaes.length} previous SAEs for ${names.length} hook names`,
+      );
+    }
+    // Last first, so that a hook named twice ends with what it had before the first.
+    for (let i = names.length - 1; i >= 0; i--) {
+      const name = names[i], sae = this.accToSaes.get(name);
+      if (!sae) {
+        console.warn(`No SAE is attached to ${name}. Skipping.`);
+        continue;
+      }
+      const original = this.#originalErrorTerm.get(sae);
+      if (original !== undefined) {
+        sae.useErrorTerm = original;
+        this.#originalErrorTerm.delete(sae);
+      }
+      const prev = prevSaes?.[i];
+      if (prev) this.accToSaes.set(name, prev);
+      else this.accToSaes.delete(name);
+    }
+  }
+
+  /**
+   * SAELens's `saes()` context manager: attaches `saes`, runs `fn(this)`, then restores the SAEs
+   * that were at those hooks before (and every changed useErrorTerm), also when `fn` throws.
+   */
+  async withSaes<R>(
+    saes: readonly SAE[],
+    fn: (model: this) => R | Promise<R>,
+    opts: Omit<WithSaesOptions, "saes"> = {},
+  ): Promise<R> {
+    const names: string[] = [];
+    const prev: (SAE | null)[] = [];
+    try {
+      for (const sae of saes) {
+        const hook = sae.cfg.metadata.hookName ?? "";
+        const attached = this.accToSaes.get(hook) ?? null;
+        this.addSae(sae, { useErrorTerm: opts.useErrorTerm });
+        if (this.accToSaes.get(hook) === sae) {
+          names.push(hook);
+          prev.push(attached);
+        }
+      }
+      return await fn(this);
+    } finally {
+      if (opts.resetSaesEnd ?? true) this.resetSaes(names, prev);
+    }
+  }
+
+  /** SAELens `run_with_saes`: the forward with `saes` attached for this call. */
+  async runWithSaes(
+    tokens: TokensInput,
+    opts: RunOptions & WithSaesOptions = {},
+  ): Promise<Tensor> {
+    return await this.withSaes(opts.saes ?? [], (m) => m.forward(tokens, opts), opts);
+  }
+
+  /** SAELens `run_with_cache_with_saes`: the cache includes the SAEs' `<hook>.hook_sae_*`. */
+  async runWithCacheWithSaes(
+    tokens: TokensInput,
+    opts: RunWithCacheOptions & WithSaesOptions = {},
+  ): Promise<CacheRun> {
+    return await this.withSaes(opts.saes ?? [], (m) => m.runWithCache(tokens, opts), opts);
+  }
+
+  /** SAELens `run_with_hooks_with_saes`. */
+  async runWithHooksWithSaes(
+    tokens: TokensInput,
+    opts: RunOptions & WithSaesOptions = {},
+  ): Promise<Tensor> {
+    return await this.withSaes(opts.saes ?? [], (m) => m.runWithHooks(tokens, opts), opts);
+  }
+}
