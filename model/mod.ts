@@ -47,3 +47,35 @@ export {
   type ParamMap,
   zeros,
 } from "./tensor.ts";
+export {
+  type CacheRun,
+  HookedTransformer,
+  type HookedTransformerInit,
+  type RunOptions,
+  type RunWithCacheOptions,
+  type TokensInput,
+} from "./hooked_transformer.ts";
+export { HookedSAETransformer, type WithSaesOptions } from "./hooked_sae_transformer.ts";
+export {
+  gpuForward,
+  type GpuForwardOptions,
+  type GpuForwardResult,
+  GpuModel,
+  resolveStop,
+  uploadTokens,
+} from "./gpu_forward.ts";
+export {
+  disposeCache,
+  type FwdHook,
+  GpuHookContext,
+  type HookContextOptions,
+  type HookNameMatcher,
+  type HookSplice,
+  type ModelHookFn,
+} from "./gpu_hooks.ts";
+export {
+  loadPretrained,
+  normalizeModelOptions,
+  type PretrainedModel,
+  type PretrainedModelOptions,
+} from "./load.ts";
