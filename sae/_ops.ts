@@ -3,9 +3,9 @@
  * depend on which kernel family provides them: affine maps (`x·W + b`, `x·Wᵀ`), per-row top-k,
  * decoder row norms, elementwise arithmetic.
  *
- * STOPGAP: `linear`, `linearT` and `topkActs` use simple kernels written here until the shared
- * matmul (`gpu/kernels/matmul*.ts`) and top-k (`gpu/kernels/topk.ts`) kernels land; then they
- * delegate to those.
+ * `topkActs` uses the shared per-row top-k (`gpu/kernels/topk.ts`) up to its largest k, else a
+ * simple kernel here. STOPGAP: `linear` and `linearT` use a simple kernel written here until the
+ * shared matmul (`gpu/kernels/matmul*.ts`) lands.
  * @module
  */
 
@@ -14,6 +14,8 @@ import { grid1d } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { binary } from "../gpu/kernels/binary.ts";
 import { reduceRows } from "../gpu/kernels/reduce.ts";
+import { TOPK_MAX_K, topkRows } from "../gpu/kernels/topk.ts";
+import { denseFromTopk } from "./kernels/activations.ts";
 import { SaeKernelError } from "./kernels/errors.ts";
 
 const WG = 64;
@@ -87,31 +89,29 @@ export function linearT(x: Tensor, w: Tensor): Tensor {
   return matmul(x.gpu, x, w, null, true);
 }
 
-const TOPK_WGSL = /* wgsl */ `
+const TOPK_RANK_WGSL = /* wgsl */ `
 struct U { n: u32, d: u32, k: u32, pad: u32 }
 @group(0) @binding(0) var<storage, read> H: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
 ${WG_INDEX}
-// One invocation per row: k passes of "largest value not yet taken" (ties → lower index),
-// marking taken entries in Y with their ReLU'd value; untaken entries are zero.
+// One invocation per entry: its rank in the row (larger first, ties → lower index first); the
+// entry is kept, ReLU'd, when the rank is below k. d iterations per invocation, so rows must stay
+// under llvmpipe's per-invocation loop budget (65535).
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let row = wgIndex(wid, nwg) * ${WG}u + lid;
-  if (row >= u.n) { return; }
-  let base = row * u.d;
-  for (var j = 0u; j < u.d; j++) { Y[base + j] = -1.0; }
-  for (var t = 0u; t < u.k; t++) {
-    var best = 0u;
-    var found = false;
-    for (var j = 0u; j < u.d; j++) {
-      if (Y[base + j] != -1.0) { continue; }
-      if (!found || H[base + j] > H[base + best]) { best = j; found = true; }
-    }
-    Y[base + best] = max(H[base + best], 0.0);
+  let idx = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (idx >= u.n * u.d) { return; }
+  let base = idx - idx % u.d;
+  let j = idx % u.d;
+  let v = H[idx];
+  var rank = 0u;
+  for (var i = 0u; i < u.d; i++) {
+    let w = H[base + i];
+    if (w > v || (w == v && i < j)) { rank++; }
   }
-  for (var j = 0u; j < u.d; j++) { if (Y[base + j] == -1.0) { Y[base + j] = 0.0; } }
+  Y[idx] = select(0.0, max(v, 0.0), rank < u.k);
 }`;
 
 /**
@@ -123,13 +123,26 @@ export function topkActs(h: Tensor, k: number): Tensor {
   if (!Number.isInteger(k) || k < 1 || k > d) {
     throw new SaeKernelError(`topkActs: k is ${k}, expected an integer in [1, ${d}]`);
   }
+  if (k <= TOPK_MAX_K) {
+    const { values, indices } = topkRows(h, k, { relu: true });
+    const out = denseFromTopk(values, indices, d);
+    values.dispose();
+    indices.dispose();
+    return out;
+  }
+  // k beyond the shared kernel's limit: rank every entry within its row.
+  if (d > 65535) {
+    throw new SaeKernelError(
+      `topkActs: k ${k} > ${TOPK_MAX_K} needs rows of at most 65535, got ${d}`,
+    );
+  }
   const gpu = h.gpu;
   const out = Tensor.empty([n, d], "f32", { gpu });
   if (n === 0) return out;
   gpu.dispatch(
-    gpu.pipeline("sae_stopgap_topk", TOPK_WGSL),
+    gpu.pipeline("sae_topk_rank", TOPK_RANK_WGSL),
     [h, out, gpu.uniform([n, d, k, 0])],
-    grid1d(gpu, Math.ceil(n / WG)),
+    grid1d(gpu, Math.ceil((n * d) / WG)),
   );
   return out;
 }

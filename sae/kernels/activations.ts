@@ -6,6 +6,8 @@
  */
 
 import { Tensor } from "../../gpu/tensor.ts";
+import { grid1d, rowWindows } from "../../gpu/kernel.ts";
+import { SaeKernelError } from "./errors.ts";
 import {
   dispatchRows,
   expectShape,
@@ -15,7 +17,12 @@ import {
   WGSL_WG_INDEX,
 } from "./_rows.ts";
 
-export { gatedActsRef, gatedMagnitudeRef, jumpReluRef } from "./activations_ref.ts";
+export {
+  denseFromTopkRef,
+  gatedActsRef,
+  gatedMagnitudeRef,
+  jumpReluRef,
+} from "./activations_ref.ts";
 
 /**
  * A row-wise epilogue: `windowed` input matrices (then the output), `params` per-latent vectors,
@@ -67,6 +74,8 @@ fn main(${WGSL_ARGS}) {
  * ```ts
  * import { getGpu } from "../../gpu/device.ts";
  * import { Tensor } from "../../gpu/tensor.ts";
+import { grid1d, rowWindows } from "../../gpu/kernel.ts";
+import { SaeKernelError } from "./errors.ts";
  * import { jumpRelu } from "./activations.ts";
  * await getGpu();
  * using h = Tensor.from([0.6, 0.6, 0.6], [1, 3]);
@@ -113,4 +122,51 @@ export function gatedActs(h0: Tensor, bGate: Tensor, piMag: Tensor): Tensor {
     [bGate],
     "gatedActs",
   );
+}
+
+const DENSE_WGSL = /* wgsl */ `
+struct U { rowStart: u32, rows: u32, k: u32, d: u32 }
+@group(0) @binding(0) var<storage, read> V: array<f32>;
+@group(0) @binding(1) var<storage, read> I: array<i32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;
+${WGSL_WG_INDEX}
+@compute @workgroup_size(${ROW_WG})
+fn main(${WGSL_ARGS}) {
+  let s = wgIndex(wid, nwg) * ${ROW_WG}u + lid;
+  if (s >= u.rows * u.k) { return; }
+  let r = s / u.k;
+  let g = (u.rowStart + r) * u.k + s % u.k;
+  let j = I[g];
+  if (j >= 0 && u32(j) < u.d) { Y[r * u.d + u32(j)] = V[g]; }
+}`;
+
+/**
+ * Dense `[n, d]` activations from per-row sparse lists (`topkRows` output: `values` f32 and
+ * `indices` i32 `[n, k]`, index −1 = empty slot): zeros elsewhere. Records a clear and a
+ * scatter dispatch per row window.
+ */
+export function denseFromTopk(values: Tensor, indices: Tensor, d: number): Tensor {
+  const op = "denseFromTopk";
+  const [n, k] = matrixDims(values, op, "values");
+  if (
+    indices.dtype !== "i32" || indices.rank !== 2 || indices.shape[0] !== n ||
+    indices.shape[1] !== k
+  ) {
+    throw new SaeKernelError(`${op}: indices must be i32 [${n}, ${k}], got ${indices}`);
+  }
+  const gpu = values.gpu;
+  const out = Tensor.empty([n, d], "f32", { gpu });
+  if (n * d === 0) return out;
+  gpu.clear(out.buffer, out.offset, out.byteLength);
+  const pipeline = gpu.pipeline("sae_dense_from_topk", DENSE_WGSL);
+  for (const w of rowWindows(gpu, n, d * 4)) {
+    const y = { buffer: out.buffer, offset: out.offset + w.start * d * 4, size: w.count * d * 4 };
+    gpu.dispatch(
+      pipeline,
+      [values, indices, y, gpu.uniform([w.start, w.count, k, d])],
+      grid1d(gpu, Math.ceil((w.count * k) / ROW_WG)),
+    );
+  }
+  return out;
 }

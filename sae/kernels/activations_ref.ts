@@ -60,3 +60,34 @@ export function gatedActsRef(
   check("b_gate", bGate, dSae, "gatedActsRef");
   return h0.map((v, i) => (v + bGate[i % dSae] > 0 ? Math.max(piMag[i], 0) : 0));
 }
+
+/**
+ * Dense `[n, d]` rows from per-row sparse lists `values`/`indices` `[n, k]` (index −1 = empty
+ * slot): zeros except `out[r, indices[r, s]] = values[r, s]`.
+ *
+ * @example
+ * ```ts
+ * import { denseFromTopkRef } from "./activations_ref.ts";
+ * const y = denseFromTopkRef(new Float32Array([5, 2]), new Int32Array([3, -1]), 1, 2, 4);
+ * if (y[3] !== 5 || y[0] !== 0) throw new Error();
+ * ```
+ */
+export function denseFromTopkRef(
+  values: Float32Array,
+  indices: Int32Array,
+  n: number,
+  k: number,
+  d: number,
+): Float32Array {
+  check("values", values, n * k, "denseFromTopkRef");
+  check("indices", indices, n * k, "denseFromTopkRef");
+  const out = new Float32Array(n * d);
+  for (let r = 0; r < n; r++) {
+    for (let s = 0; s < k; s++) {
+      const j = indices[r * k + s];
+      if (j >= d) throw new SaeKernelError(`denseFromTopkRef: index ${j} ≥ d ${d}`);
+      if (j >= 0) out[r * d + j] = values[r * k + s];
+    }
+  }
+  return out;
+}

@@ -161,3 +161,16 @@ Deno.test("SAE: wrong input widths and misuse give errors naming the shapes", as
   cn.dispose();
   assertThrows(() => sae.forward(bad), SaeError, "after dispose");
 });
+
+Deno.test("SAE topk: k beyond the shared top-k kernel's limit (1024) still matches the reference", async () => {
+  const { sae, params } = await randomSae({ architecture: "topk", dIn: 3, dSae: 1100, k: 1050 }, 6);
+  const x = randomInput(2, 3, 1);
+  using xt = upload(x, [2, 3]);
+  assertAllClose(
+    await take(sae.encode(xt)),
+    encodeRef(sae.cfg, params, x, 2).featureActs,
+    ATOL,
+    RTOL,
+  );
+  sae.dispose();
+});

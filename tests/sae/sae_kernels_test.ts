@@ -5,6 +5,8 @@
 import { getGpu, type Gpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
 import {
+  denseFromTopk,
+  denseFromTopkRef,
   gatedActs,
   gatedActsRef,
   gatedMagnitude,
@@ -48,6 +50,7 @@ interface Impl {
   gated(h: Float32Array, bg: Float32Array, pm: Float32Array, n: number, d: number): Promise<
     Float32Array
   >;
+  dense(v: Float32Array, i: Int32Array, n: number, k: number, d: number): Promise<Float32Array>;
 }
 
 const ref: Impl = {
@@ -57,6 +60,7 @@ const ref: Impl = {
   jump: (h, t, n, d) => Promise.resolve(jumpReluRef(h, t, n, d)),
   gatedMag: (h, r, b, n, d) => Promise.resolve(gatedMagnitudeRef(h, r, b, n, d)),
   gated: (h, bg, pm, n, d) => Promise.resolve(gatedActsRef(h, bg, pm, n, d)),
+  dense: (v, i, n, k, d) => Promise.resolve(denseFromTopkRef(v, i, n, k, d)),
 };
 
 function gpuImpl(name: string, device: Gpu): Impl {
@@ -95,6 +99,11 @@ function gpuImpl(name: string, device: Gpu): Impl {
       using tb = up(bg, [d]);
       using tp = up(pm, [n, d]);
       return await read(gatedActs(th, tb, tp));
+    },
+    async dense(v, i, n, k, d) {
+      using tv = up(v, [n, k]);
+      using ti = Tensor.from(i, [n, k], { gpu: device });
+      return await read(denseFromTopk(tv, ti, d));
     },
   };
 }
@@ -146,6 +155,11 @@ for (const impl of IMPLS) {
     assertAllClose(
       await impl.gated(f32([0.6, 0.6, 0.6]), f32([-2, 0, 1]), f32([2.6310, 5.4334, -13]), 1, 3),
       [0, 5.4334, 0],
+    );
+    // Sparse lists → dense rows; −1 marks an empty slot.
+    assertAllClose(
+      await impl.dense(f32([5, 2, 7, 0]), Int32Array.from([3, 0, 1, -1]), 2, 2, 4),
+      [2, 0, 0, 5, 0, 7, 0, 0],
     );
   });
 }
