@@ -8,7 +8,15 @@
 
 import { getGpu, GpuError } from "../../gpu/device.ts";
 import { readAll, Tensor } from "../../gpu/tensor.ts";
-import { type TopkOptions, topkRows, topkRowsRef } from "../../gpu/kernels/topk.ts";
+import { orderKey, type TopkOptions, topkRows, topkRowsRef } from "../../gpu/kernels/topk.ts";
+import {
+  batchTopKMask,
+  batchTopKMaskRef,
+  decodeKth,
+  kthLargest,
+  kthLargestRef,
+  type KthOptions,
+} from "../../gpu/kernels/kth_largest.ts";
 import { assertEquals, assertThrows } from "../assert.ts";
 
 await getGpu();
@@ -250,4 +258,130 @@ Deno.test("topkRows: i32 masks, out tensors and bad arguments", async () => {
   assertThrows(() => topkRows(x, 2, { mask: bad }), GpuError, "mask has shape [3]");
   using xi = Tensor.from(new Int32Array(4), [1, 4]);
   assertThrows(() => topkRows(xi, 2), GpuError, "x must be f32");
+});
+
+// ---- batch level: kthLargest, batchTopKMask, per-row lists under a batch threshold ----
+
+/** Independent oracle: flat indices sorted by value (NaN lowest, -0 = +0), then index. */
+function batchOrder(x: Float32Array): number[] {
+  const rank = (v: number) => (Number.isNaN(v) ? -Infinity : v);
+  return Array.from(x, (_, i) => i).sort((a, b) => {
+    const va = x[a], vb = x[b];
+    if (Number.isNaN(va) !== Number.isNaN(vb)) return Number.isNaN(va) ? 1 : -1;
+    return rank(vb) - rank(va) || a - b;
+  });
+}
+
+interface KthCase {
+  name: string;
+  x: Float32Array;
+  K: number;
+  relu?: boolean;
+  /** Hand-computed K-th entry and mask; else from the oracle. */
+  expect?: { index: number; mask: number[] };
+  gpu?: Omit<KthOptions, "out">;
+}
+
+const KTH_CASES: KthCase[] = [
+  {
+    name: "ties: lower flat index first",
+    x: f(1, 5, 3, 5),
+    K: 2,
+    expect: { index: 3, mask: [0, 5, 0, 5] },
+  },
+  { name: "K = 1", x: f(-1, -1), K: 1, expect: { index: 0, mask: [-1, 0] } },
+  { name: "K = size", x: f(3, -2, 7), K: 3, expect: { index: 1, mask: [3, -2, 7] } },
+  { name: "NaN lowest", x: f(NaN, 1, NaN), K: 2, expect: { index: 0, mask: [NaN, 1, 0] } },
+  {
+    name: "relu after selection",
+    x: f(-3, -1, -2),
+    K: 2,
+    relu: true,
+    expect: { index: 2, mask: [0, 0, 0] },
+  },
+  {
+    name: "all equal: overflow → whole-tensor select",
+    x: new Float32Array(50000).fill(0.25),
+    K: 777,
+    gpu: { capacity: 100 },
+  },
+  { name: "random 100000, K=3200", x: randomX(100000, 11), K: 3200 },
+  { name: "quantized ties", x: randomX(100000, 12, 20), K: 3200 },
+  { name: "windows", x: randomX(70000, 13), K: 5000, gpu: { windowElems: 16384 } },
+  {
+    name: "windows + fallback",
+    x: randomX(70000, 14, 50),
+    K: 5000,
+    relu: true,
+    gpu: { windowElems: 16384, capacity: 10 },
+  },
+  { name: "large groups", x: randomX(20000, 15), K: 9, gpu: { groupSize: 2048 } },
+];
+
+function kthExpected(c: KthCase): { index: number; mask: Float32Array } {
+  if (c.expect) return { index: c.expect.index, mask: new Float32Array(c.expect.mask) };
+  const order = batchOrder(c.x);
+  const mask = new Float32Array(c.x.length);
+  for (const i of order.slice(0, c.K)) mask[i] = c.relu && !(c.x[i] > 0) ? 0 : c.x[i];
+  return { index: order[c.K - 1], mask };
+}
+
+for (const c of KTH_CASES) {
+  Deno.test(`kthLargestRef + batchTopKMaskRef: ${c.name}`, () => {
+    const want = kthExpected(c);
+    const kth = kthLargestRef(c.x, c.K);
+    assertEquals(kth.index, want.index, "index");
+    assertEquals(kth.value, c.x[want.index], "value");
+    assertEquals(batchTopKMaskRef(c.x, kth, c.relu), want.mask, "mask");
+  });
+  Deno.test(`kthLargest + batchTopKMask (GPU): ${c.name}`, async () => {
+    const want = kthExpected(c);
+    using x = Tensor.from(c.x);
+    using kth = kthLargest(x, c.K, c.gpu);
+    using y = batchTopKMask(x, kth, { relu: c.relu });
+    const [kr, yr] = await readAll([kth, y]);
+    const got = decodeKth(kr as Uint32Array);
+    assertEquals(got.index, want.index, "index");
+    assertEquals(got.value, c.x[want.index], "value");
+    assertEquals(got.key, orderKey(c.x[want.index]), "key");
+    assertEquals(yr, want.mask, "mask");
+  });
+}
+
+Deno.test("topkRows with a batch threshold: per-row lists of the BatchTopK selection", async () => {
+  const rows = 12, n = 300, K = 200, kMax = 40;
+  const xs = randomX(rows * n, 21, 30);
+  const order = batchOrder(xs);
+  const kept = new Set(order.slice(0, K));
+  const want = {
+    values: new Float32Array(rows * kMax),
+    indices: new Int32Array(rows * kMax).fill(-1),
+  };
+  const fill = new Array(rows).fill(0);
+  for (const i of order.slice(0, K)) {
+    const r = Math.floor(i / n);
+    if (fill[r] < kMax) {
+      want.values[r * kMax + fill[r]] = xs[i];
+      want.indices[r * kMax + fill[r]++] = i % n;
+    }
+  }
+  assertEquals(kept.size, K);
+  using x = Tensor.from(xs, [rows, n]);
+  using kth = kthLargest(x, K);
+  for (const windowRows of [undefined, 4]) {
+    const got = topkRows(x, kMax, { threshold: kth, windowRows });
+    const [values, indices] = await readAll([got.values, got.indices]);
+    got.values.dispose();
+    got.indices.dispose();
+    assertEquals(values, want.values, "values");
+    assertEquals(indices, want.indices, "indices");
+  }
+});
+
+Deno.test("kthLargest / batchTopKMask: bad arguments", () => {
+  using x = Tensor.from(f(1, 2, 3));
+  assertThrows(() => kthLargest(x, 4), GpuError, "K is 4");
+  assertThrows(() => kthLargest(x, 0), GpuError, "K is 0");
+  using t = Tensor.from(new Uint32Array(3));
+  assertThrows(() => batchTopKMask(x, t), GpuError, "kth.size is 3");
 });
