@@ -180,11 +180,18 @@ export function attnZ(pattern: Tensor, v: Tensor, a: AttnDims): Tensor {
   return out;
 }
 
-function fusedWgsl(d: number): string {
+/**
+ * The fused kernel: one invocation per QB consecutive queries of one (batch, head), so every
+ * key/value row loaded from storage serves QB queries (storage loads dominate on llvmpipe).
+ * Online softmax per query, started at its first visible key (no infinities in the arithmetic).
+ */
+function fusedWgsl(d: number, qb: number): string {
   const v4 = d % 4 === 0;
   const n = v4 ? d / 4 : d;
   const T = v4 ? "vec4<f32>" : "f32";
-  const dotExpr = v4 ? "dot(qv[c], K[ko + c])" : "qv[c] * K[ko + c]";
+  const dot = (a: string, b: string) => (v4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
+  const R = Array.from({ length: qb }, (_, r) => r);
+  const per = (f: (r: number) => string) => R.map(f).join("\n    ");
   return /* wgsl */ `${WGSL_HEAD}${WGSL_ACT_FNS}
 ${U_STRUCT}
 @group(0) @binding(0) var<storage, read> Q: array<${T}>;
@@ -192,49 +199,81 @@ ${U_STRUCT}
 @group(0) @binding(2) var<storage, read> V: array<${T}>;
 @group(0) @binding(3) var<storage, read_write> Z: array<${T}>;
 @group(0) @binding(4) var<uniform> u: U;
-fn score(qv: ptr<function, array<${T}, ${n}>>, ko: u32) -> f32 {
-  var acc = 0.0;
-  for (var c = 0u; c < ${n}u; c++) { acc += ${dotExpr.replace("qv[c]", "(*qv)[c]")}; }
-  var s = acc / u.scale;
-  if (u.cap > 0.0) { s = u.cap * tanh_(s / u.cap); }
-  return s;
-}
 @compute @workgroup_size(64)
 fn main(${WGSL_ARGS}) {
+  let nb = (u.P + ${qb - 1}u) / ${qb}u;
   let t = wgIndex(wid, nwg) * 64u + lid;
-  if (t >= u.B * u.P * u.H) { return; }
-  let h = t % u.H;
-  let qi = (t / u.H) % u.P;
-  let b = t / (u.H * u.P);
+  if (t >= u.B * u.H * nb) { return; }
+  let ib = t % nb;
+  let h = (t / nb) % u.H;
+  let b = t / (nb * u.H);
   let hk = h / (u.H / u.Hkv);
-  let qo = t * ${n}u;
-  var qv: array<${T}, ${n}>;
-  var acc: array<${T}, ${n}>;
-  for (var c = 0u; c < ${n}u; c++) { qv[c] = Q[qo + c]; }
-  var j0 = 0u;
-  if (u.window > 0u && qi + 1u > u.window) { j0 = qi + 1u - u.window; }
-  // Online softmax seeded with the first visible key (no infinities in the arithmetic).
-  let ko0 = ((b * u.P + j0) * u.Hkv + hk) * ${n}u;
-  var m = score(&qv, ko0);
-  var l = 1.0;
-  for (var c = 0u; c < ${n}u; c++) { acc[c] = V[ko0 + c]; }
-  for (var j = j0 + 1u; j <= qi; j++) {
-    let ko = ((b * u.P + j) * u.Hkv + hk) * ${n}u;
-    let s = score(&qv, ko);
-    if (s > m) {
-      let corr = exp(m - s);
-      l = l * corr;
-      for (var c = 0u; c < ${n}u; c++) { acc[c] = acc[c] * corr; }
-      m = s;
-    }
-    let p = exp(s - m);
-    l += p;
-    for (var c = 0u; c < ${n}u; c++) { acc[c] = fma(${
-    v4 ? "vec4<f32>(p)" : "p"
-  }, V[ko + c], acc[c]); }
+  let i0 = ib * ${qb}u;
+  var qv: array<${T}, ${qb * n}>;
+  var acc: array<${T}, ${qb * n}>;
+  var m: array<f32, ${qb}>;
+  var l: array<f32, ${qb}>;
+  for (var r = 0u; r < ${qb}u; r++) {
+    let qo = ((b * u.P + min(i0 + r, u.P - 1u)) * u.H + h) * ${n}u;
+    for (var c = 0u; c < ${n}u; c++) { qv[r * ${n}u + c] = Q[qo + c]; acc[r * ${n}u + c] = ${T}(0.0); }
+    m[r] = 0.0;
+    l[r] = 0.0;
   }
-  for (var c = 0u; c < ${n}u; c++) { Z[qo + c] = acc[c] / l; }
+  var j0 = 0u;
+  if (u.window > 0u && i0 + 1u > u.window) { j0 = i0 + 1u - u.window; }
+  let jEnd = min(i0 + ${qb - 1}u, u.P - 1u);
+  for (var j = j0; j <= jEnd; j++) {
+    let ko = ((b * u.P + j) * u.Hkv + hk) * ${n}u;
+    ${per((r) => `var s${r} = 0.0;`)}
+    for (var c = 0u; c < ${n}u; c++) {
+      let kv = K[ko + c];
+      ${per((r) => `s${r} += ${dot(`qv[${r * n}u + c]`, "kv")};`)}
+    }
+    ${
+    per((r) =>
+      `var p${r} = 0.0;
+    {
+      let i = i0 + ${r}u;
+      if (j <= i && i < u.P && (u.window == 0u || i - j < u.window)) {
+        var s = s${r} / u.scale;
+        if (u.cap > 0.0) { s = u.cap * tanh_(s / u.cap); }
+        if (l[${r}] == 0.0) {
+          m[${r}] = s;
+        } else if (s > m[${r}]) {
+          let corr = exp(m[${r}] - s);
+          l[${r}] = l[${r}] * corr;
+          for (var c = 0u; c < ${n}u; c++) { acc[${r * n}u + c] = acc[${r * n}u + c] * corr; }
+          m[${r}] = s;
+        }
+        p${r} = exp(s - m[${r}]);
+        l[${r}] += p${r};
+      }
+    }`
+    )
+  }
+    for (var c = 0u; c < ${n}u; c++) {
+      let vv = V[ko + c];
+      ${per((r) => `acc[${r * n}u + c] = fma(${T}(p${r}), vv, acc[${r * n}u + c]);`)}
+    }
+  }
+  for (var r = 0u; r < ${qb}u; r++) {
+    let i = i0 + r;
+    if (i < u.P) {
+      let zo = ((b * u.P + i) * u.H + h) * ${n}u;
+      for (var c = 0u; c < ${n}u; c++) { Z[zo + c] = acc[r * ${n}u + c] / l[r]; }
+    }
+  }
 }`;
+}
+
+let fusedQueriesOverride: number | null = null;
+
+/** Forces the queries per invocation of {@link attnFused} (benchmarks); null: per adapter. */
+export function setFusedQueryBlock(qb: number | null): void {
+  if (qb !== null && !(Number.isInteger(qb) && qb >= 1 && qb <= 16)) {
+    throw new ModelError(`setFusedQueryBlock: ${qb} is not an integer in 1..16`);
+  }
+  fusedQueriesOverride = qb;
 }
 
 /** z `[B,P,H,d]` from q, k, v in one kernel (scores and pattern never stored). */
@@ -242,7 +281,10 @@ export function attnFused(q: Tensor, k: Tensor, v: Tensor, a: AttnDims): Tensor 
   checkQkv(a, q, k, v, "attnFused");
   const gpu = q.gpu;
   const out = Tensor.empty([a.B, a.P, a.H, a.d], "f32", { gpu });
-  const pipeline = gpu.pipeline(`lm_attn_fused_${a.d}`, fusedWgsl(a.d));
-  dispatchN(gpu, pipeline, [q, k, v, out, gpu.uniform(uniformOf(a))], a.B * a.P * a.H);
+  // llvmpipe: reuse each loaded key/value row for several queries; GPUs: more parallelism.
+  const qb = fusedQueriesOverride ?? (gpu.info.isFallbackAdapter ? 4 : 1);
+  const pipeline = gpu.pipeline(`lm_attn_fused_${a.d}_${qb}`, fusedWgsl(a.d, qb));
+  const blocks = Math.ceil(a.P / qb);
+  dispatchN(gpu, pipeline, [q, k, v, out, gpu.uniform(uniformOf(a))], a.B * a.H * blocks);
   return out;
 }
