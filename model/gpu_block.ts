@@ -21,9 +21,13 @@ import { rotary } from "./kernels/rotary.ts";
 
 /** Everything a block needs besides its weights. */
 export interface BlockEnv {
+  /** The model config. */
   cfg: ModelConfig;
+  /** The run's hooks and cache. */
   ctx: GpuHookContext;
+  /** Batch size. */
   B: number;
+  /** Positions. */
   P: number;
   /** Rotary tables (rotary models only). */
   rotary: { sin: Tensor; cos: Tensor } | null;

@@ -41,6 +41,7 @@ export interface HookSplice {
 
 /** Options of {@link GpuHookContext}. */
 export interface HookContextOptions {
+  /** Hooks active for the run, applied in order at every matching name. */
   fwdHooks?: readonly FwdHook[];
   /** Names to cache; `undefined` caches nothing (unlike TL's run_with_cache default). */
   namesFilter?: NamesFilter;
@@ -65,6 +66,7 @@ export class GpuHookContext {
   readonly #releasedWhileCached = new Set<Tensor>();
   readonly #owners = new Map<Tensor, Tensor>();
 
+  /** A context for one forward pass. */
   constructor(opts: HookContextOptions = {}) {
     this.#hooks = (opts.fwdHooks ?? []).map(([m, fn]) => {
       if (typeof fn !== "function") {

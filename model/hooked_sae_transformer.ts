@@ -75,6 +75,7 @@ export class HookedSAETransformer extends HookedTransformer {
     );
   }
 
+  /** The run's hook context, with every attached SAE spliced at its hook. */
   protected override hookContext(opts: HookContextOptions): GpuHookContext {
     const splices = new Map<string, HookSplice>();
     for (const [name, sae] of this.accToSaes) splices.set(name, new SaeSplice(name, sae));

@@ -29,7 +29,9 @@ export interface HookedTransformerInit {
   cfg: ModelConfig;
   /** TL parameters (host); uploaded once, not kept. */
   params: ParamMap;
+  /** The tokenizer (toTokens and text input need one). */
   tokenizer?: Tokenizer | null;
+  /** The device (required by the constructor; the static constructors default it). */
   gpu?: Gpu;
   /** Remarks from loading (skipped processing steps). */
   notes?: string[];
@@ -258,8 +260,9 @@ export class HookedTransformer {
     return Array.from({ length: B }, (_, i) => Array.from(b.ids.subarray(i * P, (i + 1) * P)));
   }
 
-  /** TL `to_string`: decodes one sequence, or each row of a batch. */
+  /** TL `to_string`: decodes one sequence. */
   toString(tokens: ArrayLike<number>): string;
+  /** TL `to_string` of a batch: one string per row. */
   toString(tokens: readonly ArrayLike<number>[]): string[];
   toString(tokens: ArrayLike<number> | readonly ArrayLike<number>[]): string | string[] {
     const tok = this.#tok();

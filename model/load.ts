@@ -43,8 +43,11 @@ export interface PretrainedModelOptions extends HubDownloadOptions {
 
 /** What {@link loadPretrained} returns. */
 export interface PretrainedModel {
+  /** TL config after processing. */
   cfg: ModelConfig;
+  /** Processed TL parameters (host). */
   params: ParamMap;
+  /** The tokenizer, or null when the model has none. */
   tokenizer: Tokenizer | null;
   /** Processing steps skipped (TL's warnings) and other remarks. */
   notes: string[];

@@ -25,10 +25,15 @@ import {
 
 /** Shape and masking parameters of one attention layer. */
 export interface AttnDims {
+  /** Batch size. */
   B: number;
+  /** Positions (queries = keys). */
   P: number;
+  /** Query heads. */
   H: number;
+  /** Key/value heads (divides H). */
   Hkv: number;
+  /** Head width. */
   d: number;
   /** Score divisor (1 when the model does not scale). */
   scale: number;

@@ -13,8 +13,11 @@ import { dispatchN, packUniform, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
 
 /** `W_E [V, D]` on the GPU as row windows `[v0, v0 + rows)` that each fit one binding. */
 export interface EmbedTable {
+  /** Vocabulary size. */
   V: number;
+  /** Embedding width. */
   D: number;
+  /** Row windows: rows `[v0, v0 + rows)` of W_E in `w`. */
   windows: { v0: number; rows: number; w: Tensor }[];
 }
 
