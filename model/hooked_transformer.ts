@@ -12,7 +12,12 @@ import { toSingleToken, toStrTokens, toTokens, type ToTokensOptions } from "../h
 import type { Tokenizer } from "../hub/tokenizer.ts";
 import type { ModelConfig } from "./config.ts";
 import { gpuForward, GpuModel, uploadTokens } from "./gpu_forward.ts";
-import { type FwdHook, GpuHookContext, type HookContextOptions } from "./gpu_hooks.ts";
+import {
+  disposeCache,
+  type FwdHook,
+  GpuHookContext,
+  type HookContextOptions,
+} from "./gpu_hooks.ts";
 import type { NamesFilter } from "./hooks.ts";
 import { hookNames } from "./hook_names.ts";
 import { lmLossPerToken } from "./kernels/loss.ts";
@@ -174,6 +179,8 @@ export class HookedTransformer {
       const r = await gpuForward(this.model, t, { ctx, stopAtLayer: opts.stopAtLayer });
       return { logits: r.logits, residual: r.residual, tokens: t, ownTokens: own };
     } catch (err) {
+      // A failed run hands nothing back: free what it cached (other intermediates are lost).
+      disposeCache(ctx.cache);
       if (own) t.dispose();
       throw err;
     }

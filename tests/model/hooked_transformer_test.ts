@@ -165,3 +165,21 @@ Deno.test("hooked transformer: unknown options, unsupported dtype and bad tokens
   assertEquals(model.toTokens(""), [[256]], "an empty text is just BOS");
   await assertRejects(() => model.forward("", { prependBos: false }), ModelError, "empty");
 });
+
+Deno.test("hooked transformer: an error thrown by a hook propagates; the next run is clean", async () => {
+  const ids = [tokens[0].slice(0, 8)];
+  await assertRejects(
+    () =>
+      model.runWithCache(ids, {
+        fwdHooks: [["blocks.2.hook_resid_pre", () => {
+          throw new Error("hook failed");
+        }]],
+      }),
+    Error,
+    "hook failed",
+  );
+  const run = await model.runWithCache(ids, { namesFilter: ["blocks.2.hook_resid_pre"] });
+  assertEquals([...run.cache.keys()], ["blocks.2.hook_resid_pre"]);
+  run.logits!.dispose();
+  disposeCache(run.cache);
+});
