@@ -17,32 +17,43 @@ import type { ParamMap } from "./tensor.ts";
 
 /** A norm module's weights (absent for LNPre/RMSPre). */
 export interface GpuNorm {
+  /** Weight `[D]` (LN, RMS). */
   w: Tensor | null;
+  /** Bias `[D]` (LN). */
   b: Tensor | null;
 }
 
 /** One block's parameters on the GPU. */
 export interface GpuLayer {
+  /** Norm before attention. */
   ln1: GpuNorm;
+  /** Norm before the MLP. */
   ln2: GpuNorm;
   /** Gemma-2 sandwich norms (RMS with weight), else null. */
   ln1Post: GpuNorm | null;
+  /** Gemma-2 norm after the MLP. */
   ln2Post: GpuNorm | null;
+  /** `[D, H·d]` query projection with b_Q. */
   q: LinearWeight;
+  /** `[D, Hkv·d]` key projection with b_K. */
   k: LinearWeight;
+  /** `[D, Hkv·d]` value projection with b_V. */
   v: LinearWeight;
   /** `[H·d, D]` with b_O. */
   o: LinearWeight;
-  /** `W_O [H, d, D]` and `b_O [D]` as plain tensors (attn.hook_result path). */
+  /** Views of `o`'s `W_O [H, d, D]` and `b_O [D]` (attn.hook_result path). */
   WO: Tensor;
+  /** View of b_O `[D]`. */
   bO: Tensor;
   /** Qwen3 per-head q/k RMSNorm weights `[d]`. */
   qNorm: Tensor | null;
+  /** Qwen3 key RMSNorm weight `[d]`. */
   kNorm: Tensor | null;
   /** Standard MLP: W_in + b_in. Gated: W_gate with partner W_in and bias b_in (fused). */
   mlpIn: LinearWeight;
   /** Gated only: x·W_gate and x·W_in alone (no bias), sharing mlpIn's tensors. */
   gateOnly: LinearWeight | null;
+  /** Gated only: x·W_in alone. */
   upOnly: LinearWeight | null;
   /** Gated only: b_in `[M]`. */
   bIn: Tensor | null;
@@ -52,10 +63,13 @@ export interface GpuLayer {
 
 /** A whole model's parameters on the GPU. */
 export interface GpuParams {
+  /** `W_E` in row windows. */
   embed: EmbedTable;
   /** `W_pos [nCtx, D]` for standard positions, else null. */
   pos: Tensor | null;
+  /** One entry per block. */
   layers: GpuLayer[];
+  /** The final norm. */
   lnFinal: GpuNorm;
   /** `W_U [D, V]` with b_U. */
   unembed: LinearWeight;
@@ -99,10 +113,13 @@ export function uploadParams(gpu: Gpu, cfg: ModelConfig, params: ParamMap): GpuP
         M,
       )
       : prepareLinear(gpu, { W: get(m + "W_in"), bias: get(m + "b_in") }, D, M);
+    const o = prepareLinear(gpu, { W: get(a + "W_O"), bias: get(a + "b_O") }, H * d, D);
     const alone = (which: "w" | "w2"): LinearWeight => ({
       K: D,
       N: M,
-      blocks: mlpIn.blocks.map((blk) => ({ ...blk, w: blk[which]!, w2: null, bias: null })),
+      w: mlpIn[which]!,
+      w2: null,
+      bias: null,
     });
     layers.push({
       ln1: norm(b + "ln1"),
@@ -112,15 +129,15 @@ export function uploadParams(gpu: Gpu, cfg: ModelConfig, params: ParamMap): GpuP
       q: proj("W_Q", "b_Q", H),
       k: proj(`${g}W_K`, `${g}b_K`, Hkv),
       v: proj(`${g}W_V`, `${g}b_V`, Hkv),
-      o: prepareLinear(gpu, { W: get(a + "W_O"), bias: get(a + "b_O") }, H * d, D),
-      WO: t(a + "W_O"),
-      bO: t(a + "b_O"),
+      o,
+      WO: o.w.reshape([H, d, D]),
+      bO: o.bias!,
       qNorm: cfg.useQkNorm ? t(a + "q_norm.w") : null,
       kNorm: cfg.useQkNorm ? t(a + "k_norm.w") : null,
       mlpIn,
       gateOnly: cfg.gatedMlp ? alone("w") : null,
       upOnly: cfg.gatedMlp ? alone("w2") : null,
-      bIn: cfg.gatedMlp ? t(m + "b_in") : null,
+      bIn: cfg.gatedMlp ? mlpIn.bias : null,
       mlpOut: prepareLinear(gpu, { W: get(m + "W_out"), bias: get(m + "b_out") }, M, D),
     });
   }
@@ -148,7 +165,7 @@ export function disposeParams(p: GpuParams): void {
     norm(l.ln1Post);
     norm(l.ln2Post);
     for (const w of [l.q, l.k, l.v, l.o, l.mlpIn, l.mlpOut]) disposeLinear(w);
-    for (const x of [l.WO, l.bO, l.qNorm, l.kNorm, l.bIn]) x?.dispose();
+    for (const x of [l.qNorm, l.kNorm]) x?.dispose();
   }
   norm(p.lnFinal);
   disposeLinear(p.unembed);
@@ -160,6 +177,7 @@ export class RotaryCache {
   #cos: Tensor | null = null;
   #positions = 0;
 
+  /** An empty cache for `cfg`'s rotary settings on `gpu`. */
   constructor(private readonly gpu: Gpu, private readonly cfg: ModelConfig) {}
 
   /** Tables covering at least `P` positions (uploads happen before any recording). */

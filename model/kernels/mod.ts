@@ -8,13 +8,10 @@ export {
   disposeLinear,
   type HostLinear,
   linear,
-  type LinearBlock,
   type LinearOptions,
   linearRef,
-  type LinearTile,
   type LinearWeight,
   prepareLinear,
-  setLinearTile,
 } from "./linear.ts";
 export { norm, type NormOptions, normRef, type NormResult } from "./norm.ts";
 export { type AttnDims, attnFused, attnScores, attnZ, softmaxMasked } from "./attention.ts";
@@ -27,5 +24,12 @@ export {
   posBroadcast,
   prepareEmbed,
 } from "./embed.ts";
-export { applyAct, gatedCombine, headResult, sumHeads } from "./pointwise.ts";
+export {
+  applyAct,
+  gatedCombine,
+  headResult,
+  type InPlaceOp,
+  mapInPlace,
+  sumHeads,
+} from "./pointwise.ts";
 export { lmLossPerToken } from "./loss.ts";

@@ -56,6 +56,39 @@ export function applyAct(x: Tensor, act: ActFn): Tensor {
   return out;
 }
 
+/** An in-place element-wise op: an activation, or a soft cap `c·tanh(x/c)`. */
+export type InPlaceOp = ActFn | { softcap: number };
+
+const mapWgsl = (expr: string) =>
+  /* wgsl */ `${WGSL_HEAD}${WGSL_ACT_FNS}
+struct U { n: u32, c: f32, p1: u32, p2: u32 }
+@group(0) @binding(0) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(1) var<uniform> u: U;
+@compute @workgroup_size(64)
+fn main(${WGSL_ARGS}) {
+  let i = wgIndex(wid, nwg) * 64u + lid;
+  if (i >= u.n) { return; }
+  let x = Y[i];
+  Y[i] = ${expr};
+}`;
+
+/** Applies `op` to every element of `x` in place (returns `x`). */
+export function mapInPlace(x: Tensor, op: InPlaceOp): Tensor {
+  live(x, "mapInPlace", "x");
+  const gpu = x.gpu;
+  const cap = typeof op === "object" ? op.softcap : 0;
+  const key = typeof op === "object" ? "softcap" : op;
+  const expr = typeof op === "object" ? "u.c * tanh_(x / u.c)" : wgslAct(op, "x");
+  const pipeline = gpu.pipeline(`lm_map_${key}`, mapWgsl(expr));
+  for (const s of rowSpans(gpu, x.size, [1])) {
+    dispatchN(gpu, pipeline, [
+      windowOf(x, s.start, s.count),
+      gpu.uniform(packUniform("ufuu", s.count, cap, 0, 0)),
+    ], s.count);
+  }
+  return x;
+}
+
 const gatedWgsl = (act: ActFn) =>
   /* wgsl */ `${WGSL_HEAD}${WGSL_ACT_FNS}
 struct U { n: u32, m: u32, p1: u32, p2: u32 }
