@@ -3,16 +3,16 @@
  * depend on which kernel family provides them: affine maps (`x·W + b`, `x·Wᵀ`), per-row top-k,
  * decoder row norms, elementwise arithmetic.
  *
- * `topkActs` uses the shared per-row top-k (`gpu/kernels/topk.ts`) up to its largest k, else a
- * simple kernel here. STOPGAP: `linear` and `linearT` use a simple kernel written here until the
- * shared matmul (`gpu/kernels/matmul*.ts`) lands.
+ * Products go to the shared tuned matmul (`gpu/kernels/matmul.ts`, bias epilogue); `topkActs`
+ * uses the shared per-row top-k (`gpu/kernels/topk.ts`) up to its largest k, else a rank kernel
+ * here.
  * @module
  */
 
-import type { Gpu } from "../gpu/device.ts";
 import { grid1d } from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { binary } from "../gpu/kernels/binary.ts";
+import { matmul } from "../gpu/kernels/matmul.ts";
 import { reduceRows } from "../gpu/kernels/reduce.ts";
 import { TOPK_MAX_K, topkRows } from "../gpu/kernels/topk.ts";
 import { denseFromTopk } from "./kernels/activations.ts";
@@ -29,64 +29,18 @@ function dims(t: Tensor, op: string, name: string): [number, number] {
   return [t.shape[0], t.shape[1]];
 }
 
-function matmulWgsl(transB: boolean, bias: boolean): string {
-  const bIndex = transB ? "j * u.k + t" : "t * u.m + j";
-  return /* wgsl */ `
-struct U { n: u32, k: u32, m: u32, pad: u32 }
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-${bias ? "@group(0) @binding(3) var<storage, read> C: array<f32>;" : ""}
-@group(0) @binding(${bias ? 4 : 3}) var<uniform> u: U;
-${WG_INDEX}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let idx = wgIndex(wid, nwg) * ${WG}u + lid;
-  if (idx >= u.n * u.m) { return; }
-  let i = idx / u.m;
-  let j = idx % u.m;
-  var s = ${bias ? "C[j]" : "0.0"};
-  for (var t = 0u; t < u.k; t++) { s = fma(A[i * u.k + t], B[${bIndex}], s); }
-  Y[idx] = s;
-}`;
-}
-
-function matmul(gpu: Gpu, x: Tensor, w: Tensor, bias: Tensor | null, transB: boolean): Tensor {
-  const op = transB ? "linearT" : "linear";
-  const [n, k] = dims(x, op, "x");
-  const [r, c] = dims(w, op, "W");
-  const m = transB ? r : c;
-  if ((transB ? c : r) !== k) {
-    throw new SaeKernelError(
-      `${op}: x is [${n}, ${k}] but W is [${r}, ${c}] (expected ${
-        transB ? `[m, ${k}]` : `[${k}, m]`
-      })`,
-    );
-  }
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== m)) {
-    throw new SaeKernelError(`${op}: bias has shape [${bias.shape.join(", ")}], expected [${m}]`);
-  }
-  const out = Tensor.empty([n, m], "f32", { gpu });
-  if (n * m === 0) return out;
-  const key = `sae_stopgap_mm_${transB ? "nt" : "nn"}_${bias ? "b" : "nb"}`;
-  const pipeline = gpu.pipeline(key, matmulWgsl(transB, bias !== null));
-  gpu.dispatch(
-    pipeline,
-    [x, w, out, ...(bias ? [bias] : []), gpu.uniform([n, k, m, 0])],
-    grid1d(gpu, Math.ceil((n * m) / WG)),
-  );
-  return out;
-}
-
-/** `x [n, k] · W [k, m] (+ bias [m])` → `[n, m]`. */
+/** `x [n, k] · W [k, m] (+ bias [m])` → `[n, m]` (shared tuned matmul, bias epilogue). */
 export function linear(x: Tensor, w: Tensor, bias: Tensor | null = null): Tensor {
-  return matmul(x.gpu, x, w, bias, false);
+  dims(x, "linear", "x");
+  dims(w, "linear", "W");
+  return matmul(x, w, bias ? { bias } : {});
 }
 
 /** `x [n, k] · Wᵀ` with `W [m, k]` → `[n, m]`. */
 export function linearT(x: Tensor, w: Tensor): Tensor {
-  return matmul(x.gpu, x, w, null, true);
+  dims(x, "linearT", "x");
+  dims(w, "linearT", "W");
+  return matmul(x, w, { transB: true });
 }
 
 const TOPK_RANK_WGSL = /* wgsl */ `

@@ -174,3 +174,29 @@ Deno.test("SAE topk: k beyond the shared top-k kernel's limit (1024) still match
   );
   sae.dispose();
 });
+
+Deno.test("SAE: a product large enough for the tuned matmul variant (64 × 64 × 640) matches", async () => {
+  for (
+    const fields of [{ architecture: "standard" }, {
+      architecture: "topk",
+      k: 32,
+      rescaleActsByDecoderNorm: true,
+    }]
+  ) {
+    const { sae, params } = await randomSae({ ...fields, dIn: 64, dSae: 640 }, 12);
+    const x = randomInput(64, 64, 3);
+    using xt = upload(x, [64, 64]);
+    const r = sae.forwardWithActivations(xt);
+    const ref = forwardRef(sae.cfg, params, x, 64);
+    // Sums over 64 / 640 terms of O(1) values: 1e-3 abs + 1e-4 rel.
+    assertAllClose(
+      await take(r.featureActs),
+      ref.featureActs,
+      1e-3,
+      1e-4,
+      `${fields.architecture} acts`,
+    );
+    assertAllClose(await take(r.output), ref.output, 1e-3, 1e-4, `${fields.architecture} output`);
+    sae.dispose();
+  }
+});
