@@ -35,6 +35,7 @@ import {
   densify,
   entryDots,
   latentGather,
+  scaleEncoder,
   scanU32,
   sortChunks,
   sortEntries,
@@ -80,11 +81,14 @@ interface SparseWs {
   rowNorm: Tensor;
   rowData: Tensor;
   h: Tensor;
+  wEncS: Tensor | null;
+  bEncS: Tensor | null;
   lvlOut: Tensor | null;
   ups: Tensor;
   auxOut: Tensor;
   ent: Tensor;
   rowPtr: Tensor;
+  auxN: Tensor;
   norms: Tensor;
   scalars: Tensor;
   rowSums: Tensor;
@@ -165,11 +169,14 @@ export class SparseStep implements ArchStep {
       rowNorm: ws.alloc([2, B]),
       rowData: ws.alloc([rs, B]),
       h: ws.alloc([this.batch ? B : windows[0].count, n]),
+      wEncS: cfg.rescaleActsByDecoderNorm ? ws.alloc([d, n]) : null,
+      bEncS: cfg.rescaleActsByDecoderNorm ? ws.alloc([n]) : null,
       lvlOut: m > 1 ? ws.alloc([m * B, d]) : null,
       ups: ws.alloc([(m + 1) * B, d]),
       auxOut: ws.alloc([B, d]),
       ent: ws.alloc([count, 4], "u32"),
       rowPtr: ws.alloc([B + 1], "u32"),
+      auxN: ws.alloc([B], "u32"),
       norms: ws.alloc([n]),
       scalars: ws.alloc([4]),
       rowSums: ws.alloc([rs]),
@@ -226,9 +233,16 @@ export class SparseStep implements ArchStep {
     // Encoder GEMM and selection, window by window.
     const hOf = (win: { start: number; count: number }) =>
       rowsView(w.h, this.batch ? win.start : 0, win.count);
+    // With the rescale, encode with W_enc·diag(n) and b_enc·n: the GEMM yields hs = h·n.
+    let encW = wEnc, encB = P.get("b_enc")!;
+    if (rescale) {
+      scaleEncoder(gpu, wEnc, encB, w.norms, w.wEncS!, w.bEncS!);
+      encW = w.wEncS!;
+      encB = w.bEncS!;
+    }
     for (const win of w.windows) {
       const h = hOf(win);
-      gemm(gpu, rowsView(w.xt, win.start, win.count), wEnc, h, { bias: P.get("b_enc")! });
+      gemm(gpu, rowsView(w.xt, win.start, win.count), encW, h, { bias: encB });
       if (!this.batch) topkSelect(gpu, h, w.norms, w.ent, w.rowPtr, this.k, win.start, B, rescale);
       if (useAux) {
         auxSelect(
@@ -238,6 +252,7 @@ export class SparseStep implements ArchStep {
           dead!,
           w.scalars,
           w.ent,
+          w.auxN,
           this.kAux,
           w.mainCap,
           win.start,
@@ -249,12 +264,12 @@ export class SparseStep implements ArchStep {
     if (this.batch) {
       for (const shift of [24, 16, 8, 0]) {
         for (const win of w.windows) {
-          radixHistogram(gpu, hOf(win), w.norms, w.state, w.hist, shift, rescale);
+          radixHistogram(gpu, hOf(win), w.state, w.hist, shift);
         }
         radixPick(gpu, w.state, w.hist, shift, w.mainCap);
       }
       for (const win of w.windows) {
-        batchRowCount(gpu, hOf(win), w.norms, w.state, w.gt, w.eq, win.start, rescale);
+        batchRowCount(gpu, hOf(win), w.state, w.gt, w.eq, win.start);
       }
       scanU32(gpu, w.eq, null, w.eqb, B);
       batchRowTake(gpu, w.state, w.eq, w.eqb, B);
@@ -325,7 +340,7 @@ export class SparseStep implements ArchStep {
     if (useAux) {
       decodeRows(gpu, {
         ent: w.ent,
-        rowPtr: null,
+        rowPtr: w.auxN,
         stride: this.kAux,
         base: w.mainCap,
         wDec,
@@ -358,6 +373,8 @@ export class SparseStep implements ArchStep {
       d,
       n,
       auxBase: w.mainCap,
+      kAux: this.kAux,
+      auxN: w.auxN,
       count,
       levels: this.levels,
     };

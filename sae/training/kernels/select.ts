@@ -3,7 +3,10 @@
  * `{ idx, row, coef, w }` (latent, token, decoder weight a, and a slot for ∂L/∂h_raw filled
  * later), with `idx = INVALID` for an unused slot:
  *
- * - `topkSelect`: per token, the k largest of hs = h·n (rescale) or h, kept in a bounded min-heap
+ * The pre-activations come in as hs (with the decoder-norm rescale the encoder GEMM already ran
+ * with W_enc·diag(n) and b_enc·n, so hs = h·n needs no per-element work here).
+ *
+ * - `topkSelect`: per token, the k largest of hs, kept in a bounded min-heap
  *   (ties → lower latent index, like the reference's stable sort); only positive ones become
  *   entries (TopK's ReLU), with a = hs/n (rescale) or hs.
  * - `auxSelect`: per token, the top k_aux = d_in // 2 dead latents by hs (raw values, no ReLU);
@@ -30,6 +33,30 @@ export const INVALID = 0xffffffff;
 
 /** WGSL declaration of one sparse entry (16 bytes). */
 export const WGSL_ENT = "struct Ent { idx: u32, row: u32, coef: f32, w: f32 }";
+
+/** Vector width for rows of `n` pre-activations (4 when n is a multiple of 4). */
+function widthOf(n: number): 1 | 4 {
+  return n % 4 === 0 ? 4 : 1;
+}
+
+/**
+ * WGSL declarations of H and NORMS as arrays of `vec4<f32>` (v = 4) or f32 and `normAt(i)`;
+ * {@link rowScan} runs `body` with `i` and `h` = H[r, i] for i in 0..n.
+ */
+function scanDecl(v: 1 | 4): string {
+  const T = v === 4 ? "vec4<f32>" : "f32";
+  return `@group(0) @binding(0) var<storage, read> H: array<${T}>;
+@group(0) @binding(1) var<storage, read> NORMS: array<${T}>;
+fn normAt(i: u32) -> f32 { return ${v === 4 ? "NORMS[i / 4u][i % 4u]" : "NORMS[i]"}; }`;
+}
+
+function rowScan(v: 1 | 4, body: string): string {
+  if (v === 1) return `for (var i = 0u; i < u.n; i++) { let h = H[r * u.n + i]; ${body} }`;
+  return `for (var i4 = 0u; i4 < u.n / 4u; i4++) {
+    let hv4 = H[r * (u.n / 4u) + i4];
+    for (var q = 0u; q < 4u; q++) { let i = i4 * 4u + q; let h = hv4[q]; ${body} }
+  }`;
+}
 
 /** WGSL: a bounded min-heap of (value, index) pairs, worst at the root. */
 function heapWgsl(K: number): string {
@@ -72,11 +99,10 @@ fn heapOffer(cnt: ptr<function, u32>, k: u32, v: f32, i: u32) {
 }
 
 const TOPK_SPEC = "uuuuuu";
-function topkWgsl(K: number): string {
+function topkWgsl(K: number, v: 1 | 4): string {
   return /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
 ${uniformStruct(TOPK_SPEC, ["rows", "n", "rOff", "B", "rescale", "pad"])}
-@group(0) @binding(0) var<storage, read> H: array<f32>;
-@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
+${scanDecl(v)}
 @group(0) @binding(2) var<storage, read_write> ENT: array<Ent>;
 @group(0) @binding(3) var<storage, read_write> RP: array<u32>;
 @group(0) @binding(4) var<uniform> u: U;
@@ -87,18 +113,14 @@ fn main(${WGSL_ARGS}) {
   if (r >= u.rows) { return; }
   let t = u.rOff + r;
   var cnt = 0u;
-  for (var i = 0u; i < u.n; i++) {
-    var v = H[r * u.n + i];
-    if (u.rescale == 1u) { v = v * NORMS[i]; }
-    heapOffer(&cnt, ${K}u, v, i);
-  }
+  ${rowScan(v, `heapOffer(&cnt, ${K}u, h, i);`)}
   for (var s = 0u; s < ${K}u; s++) {
     let v = hv[s]; let i = hi[s];
     var e: Ent;
     e.row = t; e.w = 0.0; e.idx = ${INVALID}u; e.coef = 0.0;
     if (v > 0.0) {
       e.idx = i;
-      e.coef = select(v, v / NORMS[i], u.rescale == 1u);
+      e.coef = select(v, v / normAt(i), u.rescale == 1u);
     }
     ENT[t * ${K}u + s] = e;
   }
@@ -123,27 +145,27 @@ export function topkSelect(
   rescale: boolean,
 ): void {
   const [rows, n] = h.shape;
-  const p = gpu.pipeline(`tsae_topk_${k}`, topkWgsl(k));
+  const v = widthOf(n);
+  const p = gpu.pipeline(`tsae_topk_${k}_v${v}`, topkWgsl(k, v));
   const uni = pack(TOPK_SPEC, rows, n, rOff, B, rescale ? 1 : 0, 0);
   dispatchUnits(gpu, p, rows, [h, norms, ent, rowPtr, gpu.uniform(uni)]);
 }
 
 const AUX_SPEC = "uuuuuuu";
-function auxWgsl(K: number): string {
+function auxWgsl(K: number, v: 1 | 4): string {
   return /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
 ${uniformStruct(AUX_SPEC, ["rows", "n", "rOff", "base", "rescale", "nDeadIdx", "pad"])}
-@group(0) @binding(0) var<storage, read> H: array<f32>;
-@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
+${scanDecl(v)}
 @group(0) @binding(2) var<storage, read> DEAD: array<u32>;
 @group(0) @binding(3) var<storage, read> SC: array<f32>;
 @group(0) @binding(4) var<storage, read_write> ENT: array<Ent>;
 @group(0) @binding(5) var<uniform> u: U;
+@group(0) @binding(6) var<storage, read_write> AUXN: array<u32>;
 ${heapWgsl(K)}
 fn put(t: u32, s: u32, i: u32, hs: f32) {
   var e: Ent;
   e.row = t; e.w = 0.0; e.idx = i;
-  e.coef = select(hs, hs / NORMS[i], u.rescale == 1u);
-  if (i == ${INVALID}u) { e.coef = 0.0; }
+  e.coef = select(hs, hs / normAt(i), u.rescale == 1u);
   ENT[u.base + t * ${K}u + s] = e;
 }
 @compute @workgroup_size(${WG})
@@ -154,28 +176,26 @@ fn main(${WGSL_ARGS}) {
   let nd = u32(SC[u.nDeadIdx]);
   var s = 0u;
   if (nd > 0u && nd <= ${K}u) {
-    for (var i = 0u; i < u.n; i++) {
-      if (DEAD[i] != 0u) {
-        put(t, s, i, H[r * u.n + i] * select(1.0, NORMS[i], u.rescale == 1u));
-        s++;
-      }
-    }
+    ${rowScan(v, "if (DEAD[i] != 0u) { put(t, s, i, h); s++; }")}
   } else if (nd > ${K}u) {
     var cnt = 0u;
-    for (var i = 0u; i < u.n; i++) {
-      if (DEAD[i] != 0u) {
-        heapOffer(&cnt, ${K}u, H[r * u.n + i] * select(1.0, NORMS[i], u.rescale == 1u), i);
-      }
-    }
+    ${
+    rowScan(
+      v,
+      `if (DEAD[i] != 0u) { heapOffer(&cnt, ${K}u, h, i); }`,
+    )
+  }
     for (; s < ${K}u; s++) { put(t, s, hi[s], hv[s]); }
   }
-  for (; s < ${K}u; s++) { put(t, s, ${INVALID}u, 0.0); }
+  // Only the first AUXN[t] slots of the row are written and valid.
+  AUXN[t] = s;
 }`;
 }
 
 /**
- * Records the aux-k selection for the rows of `h [rows, n]`: `kAux` entries per token at
- * `ent[base + t·kAux + s]`; the dead count is read from `scalars[nDeadIdx]` on the GPU.
+ * Records the aux-k selection for the rows of `h [rows, n]`: up to `kAux` entries per token at
+ * `ent[base + t·kAux + s]`, their number in `auxN[t]` (u32 `[B]`); the dead count is read from
+ * `scalars[nDeadIdx]` on the GPU.
  */
 export function auxSelect(
   gpu: Gpu,
@@ -184,6 +204,7 @@ export function auxSelect(
   dead: Tensor,
   scalars: Tensor,
   ent: Tensor,
+  auxN: Tensor,
   kAux: number,
   base: number,
   rOff: number,
@@ -191,29 +212,26 @@ export function auxSelect(
   nDeadIdx: number,
 ): void {
   const [rows, n] = h.shape;
-  const p = gpu.pipeline(`tsae_aux_${kAux}`, auxWgsl(kAux));
+  const v = widthOf(n);
+  const p = gpu.pipeline(`tsae_aux_${kAux}_v${v}`, auxWgsl(kAux, v));
   const uni = pack(AUX_SPEC, rows, n, rOff, base, rescale ? 1 : 0, nDeadIdx, 0);
-  dispatchUnits(gpu, p, rows, [h, norms, dead, scalars, ent, gpu.uniform(uni)]);
+  dispatchUnits(gpu, p, rows, [h, norms, dead, scalars, ent, gpu.uniform(uni), auxN]);
 }
 
-/** WGSL: the radix key of ReLU(hs): its f32 bits when positive, else 0. */
+/** WGSL: the radix key of ReLU(hs): its f32 bits when positive, else 0 (order-preserving). */
 const WGSL_KEY = /* wgsl */ `
-fn keyOf(h: f32, nrm: f32, rescale: u32) -> u32 {
-  var v = h;
-  if (rescale == 1u) { v = h * nrm; }
-  return select(0u, bitcast<u32>(v), v > 0.0);
-}`;
+fn keyOf(v: f32) -> u32 { return select(0u, bitcast<u32>(v), v > 0.0); }`;
 
 /** Elements per workgroup of the radix histogram. */
 const HIST_BLOCK = WG * 16;
 const HIST_SPEC = "uuuu";
-const HIST = /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}
-${uniformStruct(HIST_SPEC, ["count", "n", "shift", "rescale"])}
-@group(0) @binding(0) var<storage, read> H: array<f32>;
-@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
-@group(0) @binding(2) var<storage, read> ST: array<u32>;
-@group(0) @binding(3) var<storage, read_write> HIST: array<atomic<u32>>;
-@group(0) @binding(4) var<uniform> u: U;
+const histWgsl = (v: 1 | 4) =>
+  /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}
+${uniformStruct(HIST_SPEC, ["count", "pad", "shift", "pad2"])}
+@group(0) @binding(0) var<storage, read> H: array<${v === 4 ? "vec4<f32>" : "f32"}>;
+@group(0) @binding(1) var<storage, read> ST: array<u32>;
+@group(0) @binding(2) var<storage, read_write> HIST: array<atomic<u32>>;
+@group(0) @binding(3) var<uniform> u: U;
 var<workgroup> lh: array<atomic<u32>, 256>;
 @compute @workgroup_size(${WG})
 fn main(${WGSL_ARGS}) {
@@ -222,13 +240,17 @@ fn main(${WGSL_ARGS}) {
   let base = wgIndex(wid, nwg) * ${HIST_BLOCK}u;
   let prefix = ST[0];
   let hiShift = u.shift + 8u;
+  // count is in units of H elements (vec4 when v = 4).
   for (var q = 0u; q < ${HIST_BLOCK / WG}u; q++) {
     let k = base + q * ${WG}u + lid;
     if (k < u.count) {
-      let key = keyOf(H[k], NORMS[k % u.n], u.rescale);
-      // Only keys that match the bits already decided (hiShift = 32: none decided yet).
-      if (hiShift >= 32u || (key >> hiShift) == (prefix >> hiShift)) {
-        atomicAdd(&lh[(key >> u.shift) & 255u], 1u);
+      let hv = H[k];
+      for (var c = 0u; c < ${v}u; c++) {
+        let key = keyOf(${v === 4 ? "hv[c]" : "hv"});
+        // Only keys that match the bits already decided (hiShift = 32: none decided yet).
+        if (hiShift >= 32u || (key >> hiShift) == (prefix >> hiShift)) {
+          atomicAdd(&lh[(key >> u.shift) & 255u], 1u);
+        }
       }
     }
   }
@@ -263,24 +285,23 @@ fn main() {
 }`;
 
 /**
- * Records one radix pass over the windowed `h [rows, n]` (call for every window, then
+ * Records one radix pass over the windowed hs `[rows, n]` (call for every window, then
  * {@link radixPick}): a histogram of 8 bits at `shift` of the keys that match the decided prefix.
  */
 export function radixHistogram(
   gpu: Gpu,
   h: Tensor,
-  norms: Tensor,
   state: Tensor,
   hist: Tensor,
   shift: number,
-  rescale: boolean,
 ): void {
   const [rows, n] = h.shape;
-  const count = rows * n;
-  const p = gpu.pipeline("tsae_radix_hist", HIST);
+  const v = widthOf(n);
+  const count = (rows * n) / v;
+  const p = gpu.pipeline(`tsae_radix_hist_v${v}`, histWgsl(v));
   gpu.dispatch(
     p,
-    [h, norms, state, hist, gpu.uniform(pack(HIST_SPEC, count, n, shift, rescale ? 1 : 0))],
+    [h, state, hist, gpu.uniform(pack(HIST_SPEC, count, 0, shift, 0))],
     grid1d(gpu, Math.ceil(count / HIST_BLOCK)),
   );
 }
@@ -302,23 +323,25 @@ export function radixPick(
 }
 
 const ROWCNT_SPEC = "uuuu";
-const ROWCNT = /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}
-${uniformStruct(ROWCNT_SPEC, ["rows", "n", "rOff", "rescale"])}
-@group(0) @binding(0) var<storage, read> H: array<f32>;
-@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
-@group(0) @binding(2) var<storage, read> ST: array<u32>;
-@group(0) @binding(3) var<storage, read_write> GT: array<u32>;
-@group(0) @binding(4) var<storage, read_write> EQ: array<u32>;
-@group(0) @binding(5) var<uniform> u: U;
+const rowCountWgsl = (v: 1 | 4) =>
+  /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}
+${uniformStruct(ROWCNT_SPEC, ["rows", "n", "rOff", "pad"])}
+@group(0) @binding(0) var<storage, read> H: array<${v === 4 ? "vec4<f32>" : "f32"}>;
+@group(0) @binding(1) var<storage, read> ST: array<u32>;
+@group(0) @binding(2) var<storage, read_write> GT: array<u32>;
+@group(0) @binding(3) var<storage, read_write> EQ: array<u32>;
+@group(0) @binding(4) var<uniform> u: U;
 @compute @workgroup_size(${WG})
 fn main(${WGSL_ARGS}) {
   let r = wgIndex(wid, nwg) * ${WG}u + lid;
   if (r >= u.rows) { return; }
   let tau = ST[0];
   var gt = 0u; var eq = 0u;
-  for (var i = 0u; i < u.n; i++) {
-    let key = keyOf(H[r * u.n + i], NORMS[i], u.rescale);
-    if (key > tau) { gt++; } else if (key == tau && key > 0u) { eq++; }
+  ${
+    rowScan(
+      v,
+      "let key = keyOf(h); if (key > tau) { gt++; } else if (key == tau && key > 0u) { eq++; }",
+    )
   }
   GT[u.rOff + r] = gt;
   EQ[u.rOff + r] = eq;
@@ -328,22 +351,20 @@ fn main(${WGSL_ARGS}) {
 export function batchRowCount(
   gpu: Gpu,
   h: Tensor,
-  norms: Tensor,
   state: Tensor,
   gt: Tensor,
   eq: Tensor,
   rOff: number,
-  rescale: boolean,
 ): void {
   const [rows, n] = h.shape;
-  const p = gpu.pipeline("tsae_batch_rowcount", ROWCNT);
+  const v = widthOf(n);
+  const p = gpu.pipeline(`tsae_batch_rowcount_v${v}`, rowCountWgsl(v));
   dispatchUnits(gpu, p, rows, [
     h,
-    norms,
     state,
     gt,
     eq,
-    gpu.uniform(pack(ROWCNT_SPEC, rows, n, rOff, rescale ? 1 : 0)),
+    gpu.uniform(pack(ROWCNT_SPEC, rows, n, rOff, 0)),
   ]);
 }
 
@@ -379,10 +400,10 @@ export function batchRowTake(
 }
 
 const WRITE_SPEC = "uuuu";
-const WRITE = /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}${WGSL_ENT}
+const writeWgsl = (v: 1 | 4) =>
+  /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}${WGSL_ENT}
 ${uniformStruct(WRITE_SPEC, ["rows", "n", "rOff", "rescale"])}
-@group(0) @binding(0) var<storage, read> H: array<f32>;
-@group(0) @binding(1) var<storage, read> NORMS: array<f32>;
+${scanDecl(v)}
 @group(0) @binding(2) var<storage, read> ST: array<u32>;
 @group(0) @binding(3) var<storage, read> TAKE: array<u32>;
 @group(0) @binding(4) var<storage, read> RP: array<u32>;
@@ -399,19 +420,22 @@ fn main(${WGSL_ARGS}) {
   var p = RP[t];
   var ties = 0u;
   var mn = bitcast<f32>(0x7f800000u);
-  for (var i = 0u; i < u.n; i++) {
-    let key = keyOf(H[r * u.n + i], NORMS[i], u.rescale);
+  ${
+    rowScan(
+      v,
+      `let key = keyOf(h);
     var sel = key > tau;
     if (key == tau && key > 0u) { sel = ties < take; ties++; }
     if (sel) {
-      let v = bitcast<f32>(key);
+      let hs = bitcast<f32>(key);
       var e: Ent;
       e.idx = i; e.row = t; e.w = 0.0;
-      e.coef = select(v, v / NORMS[i], u.rescale == 1u);
+      e.coef = select(hs, hs / normAt(i), u.rescale == 1u);
       ENT[p] = e;
       p++;
-      mn = min(mn, v);
-    }
+      mn = min(mn, hs);
+    }`,
+    )
   }
   RMIN[t] = mn;
 }`;
@@ -430,7 +454,8 @@ export function batchRowWrite(
   rescale: boolean,
 ): void {
   const [rows, n] = h.shape;
-  const p = gpu.pipeline("tsae_batch_write", WRITE);
+  const v = widthOf(n);
+  const p = gpu.pipeline(`tsae_batch_write_v${v}`, writeWgsl(v));
   dispatchUnits(gpu, p, rows, [
     h,
     norms,

@@ -58,42 +58,90 @@ function levelUniform(fields: number[], widths: number[]): Uint32Array {
   return w;
 }
 
-const DECODE = /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
-${LEVEL_STRUCT(["B", "d", "csr", "stride", "base", "m", "bias", "pad"])}
-@group(0) @binding(0) var<storage, read> ENT: array<Ent>;
+/**
+ * WGSL: whether entry slot e holds a selected latent (main: below RP[B] and not INVALID; aux:
+ * within its row's AUXN count). Needs ENT (as `array<vec4<u32>>`), RP, AUXN and
+ * u.{auxBase, kA, B}.
+ */
+const VALID = /* wgsl */ `fn validEntry(e: u32) -> bool {
+  if (e >= u.auxBase) {
+    let q = e - u.auxBase;
+    return (q % u.kA) < AUXN[q / u.kA];
+  }
+  return e < RP[u.B] && ENT[e].x != ${INVALID}u;
+}`;
+
+/**
+ * WGSL for vectors of width `v` (4 when d_in is a multiple of 4, else 1): `T`, `vdot` and the
+ * zero `T0`. Rows of `[·, d]` matrices are then arrays of d/v values of T.
+ */
+export function wgslVec(v: 1 | 4): string {
+  return v === 4
+    ? "alias T = vec4<f32>;\nfn vdot(a: T, b: T) -> f32 { return dot(a, b); }\nconst T0 = vec4<f32>(0.0);"
+    : "alias T = f32;\nfn vdot(a: T, b: T) -> f32 { return a * b; }\nconst T0 = 0.0;";
+}
+
+/** Vector width for rows of `d` values. */
+export function vecWidth(d: number): 1 | 4 {
+  return d % 4 === 0 ? 4 : 1;
+}
+
+/** T-values per invocation of the decode. */
+const DEC_JB = 4;
+
+function decodeWgsl(v: 1 | 4): string {
+  const q = Array.from({ length: DEC_JB }, (_, i) => i);
+  const clamp = q.map((i) => `let cc${i} = min(c0 + ${i}u, u.dv - 1u);`).join(" ");
+  const init = q.map((i) => `var a${i} = T0; if (u.bias == 1u) { a${i} = BIAS[cc${i}]; }`).join(
+    "\n  ",
+  );
+  const flush = (lvl: string) =>
+    q.map((i) => `if (c0 + ${i}u < u.dv) { OUT[(${lvl} * u.B + b) * u.dv + c0 + ${i}u] = a${i}; }`)
+      .join(" ");
+  const fma = q.map((i) => `a${i} += w * WDEC[wb + cc${i}];`).join(" ");
+  return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
+${LEVEL_STRUCT(["B", "dv", "csr", "stride", "base", "m", "bias", "blocks"])}
+@group(0) @binding(0) var<storage, read> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
-@group(0) @binding(2) var<storage, read> WDEC: array<f32>;
-@group(0) @binding(3) var<storage, read> BIAS: array<f32>;
-@group(0) @binding(4) var<storage, read_write> OUT: array<f32>;
+@group(0) @binding(2) var<storage, read> WDEC: array<T>;
+@group(0) @binding(3) var<storage, read> BIAS: array<T>;
+@group(0) @binding(4) var<storage, read_write> OUT: array<T>;
 @group(0) @binding(5) var<uniform> u: U;
 @compute @workgroup_size(${WG})
 fn main(${WGSL_ARGS}) {
   let k = wgIndex(wid, nwg) * ${WG}u + lid;
-  if (k >= u.B * u.d) { return; }
-  let b = k / u.d; let j = k % u.d;
-  var e0 = u.base + b * u.stride; var e1 = e0 + u.stride;
+  if (k >= u.B * u.blocks) { return; }
+  let b = k / u.blocks;
+  let c0 = (k % u.blocks) * ${DEC_JB}u;
+  ${clamp}
+  var e0 = u.base + b * u.stride; var e1 = e0 + min(u.stride, RP[b]);
   if (u.csr == 1u) { e0 = RP[b]; e1 = RP[b + 1u]; }
-  var acc = 0.0;
-  if (u.bias == 1u) { acc = BIAS[j]; }
+  ${init}
   var lvl = 0u;
   for (var e = e0; e < e1; e++) {
     let en = ENT[e];
-    if (en.idx == ${INVALID}u) { continue; }
+    if (en.x == ${INVALID}u) { continue; }
     loop {
-      if (lvl + 1u >= u.m || en.idx < width(lvl)) { break; }
-      OUT[(lvl * u.B + b) * u.d + j] = acc;
+      if (lvl + 1u >= u.m || en.x < width(lvl)) { break; }
+      ${flush("lvl")}
       lvl++;
     }
-    acc += en.coef * WDEC[en.idx * u.d + j];
+    let w = bitcast<f32>(en.z);
+    let wb = en.x * u.dv;
+    ${fma}
   }
-  for (; lvl < u.m; lvl++) { OUT[(lvl * u.B + b) * u.d + j] = acc; }
+  for (; lvl < u.m; lvl++) { ${flush("lvl")} }
 }`;
+}
 
 /** Arguments of {@link decodeRows}. */
 export interface DecodeRowsArgs {
   ent: Tensor;
-  /** Row offsets `[B + 1]` (CSR), or null for fixed `stride` entries per row from `base`. */
-  rowPtr: Tensor | null;
+  /**
+   * Row offsets `[B + 1]` (CSR); or, with `stride`, per-row entry counts `[B]` of rows of
+   * `stride` slots from `base`.
+   */
+  rowPtr: Tensor;
   stride?: number;
   base?: number;
   wDec: Tensor;
@@ -108,15 +156,17 @@ export interface DecodeRowsArgs {
 
 /** Records the sparse decode (see the module doc). */
 export function decodeRows(gpu: Gpu, a: DecodeRowsArgs): void {
-  const d = a.wDec.shape[1];
-  const p = gpu.pipeline("tsae_decode", DECODE);
+  const d = a.wDec.shape[1], v = vecWidth(d), dv = d / v;
+  const blocks = Math.ceil(dv / DEC_JB);
+  const p = gpu.pipeline(`tsae_decode_v${v}`, decodeWgsl(v));
+  const csr = a.stride === undefined;
   const uni = levelUniform(
-    [a.B, d, a.rowPtr ? 1 : 0, a.stride ?? 0, a.base ?? 0, a.levels.length, a.bias ? 1 : 0, 0],
+    [a.B, dv, csr ? 1 : 0, a.stride ?? 0, a.base ?? 0, a.levels.length, a.bias ? 1 : 0, blocks],
     a.levels,
   );
-  dispatchUnits(gpu, p, a.B * d, [
+  dispatchUnits(gpu, p, a.B * blocks, [
     a.ent,
-    a.rowPtr ?? a.ent,
+    a.rowPtr,
     a.wDec,
     a.bias ?? a.wDec,
     a.out,
@@ -148,27 +198,64 @@ export function cumulativeLevels(gpu: Gpu, g: Tensor, m: number, count: number):
   dispatchUnits(gpu, p, count, [g, gpu.uniform(pack(CUM_SPEC, count, m, 0))]);
 }
 
-const DOTS = /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
-${LEVEL_STRUCT(["count", "d", "B", "m", "auxBase", "pad0", "pad1", "pad2"])}
-@group(0) @binding(0) var<storage, read_write> ENT: array<Ent>;
+/** Entries per chunk of the per-row dot kernel. */
+const DOT_CHUNK = 32;
+
+/**
+ * One invocation per token: its main entries (CSR range) then its aux entries, in chunks of
+ * DOT_CHUNK with one accumulator each; the token's upstream row is loaded once per column and
+ * reused by every entry of the chunk with the same source row (on llvmpipe, where every
+ * per-lane load is a gather, this halves the loads of a per-entry kernel).
+ */
+function dotsWgsl(v: 1 | 4): string {
+  return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
+${LEVEL_STRUCT(["dv", "B", "m", "auxBase", "kA", "useAux", "pad1", "pad2"])}
+@group(0) @binding(0) var<storage, read_write> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
-@group(0) @binding(2) var<storage, read> UPS: array<f32>;
-@group(0) @binding(3) var<storage, read> WDEC: array<f32>;
+@group(0) @binding(2) var<storage, read> UPS: array<T>;
+@group(0) @binding(3) var<storage, read> WDEC: array<T>;
 @group(0) @binding(4) var<uniform> u: U;
+@group(0) @binding(5) var<storage, read> AUXN: array<u32>;
+fn slotEntry(b: u32, slot: u32, nMain: u32) -> u32 {
+  if (slot < nMain) { return RP[b] + slot; }
+  return u.auxBase + b * u.kA + slot - nMain;
+}
 @compute @workgroup_size(${WG})
 fn main(${WGSL_ARGS}) {
-  let e = wgIndex(wid, nwg) * ${WG}u + lid;
-  if (e >= u.count) { return; }
-  let idx = ENT[e].idx;
-  if (idx == ${INVALID}u || (e < u.auxBase && e >= RP[u.B])) { ENT[e].w = 0.0; return; }
-  var src = u.m * u.B;
-  if (e < u.auxBase) { src = levelOf(idx) * u.B; }
-  src = (src + ENT[e].row) * u.d;
-  let wb = idx * u.d;
-  var s = 0.0;
-  for (var j = 0u; j < u.d; j++) { s += UPS[src + j] * WDEC[wb + j]; }
-  ENT[e].w = s;
+  let b = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (b >= u.B) { return; }
+  let nMain = RP[b + 1u] - RP[b];
+  var nAux = 0u;
+  if (u.useAux == 1u) { nAux = AUXN[b]; }
+  let total = nMain + nAux;
+  for (var base = 0u; base < total; base += ${DOT_CHUNK}u) {
+    let cnt = min(${DOT_CHUNK}u, total - base);
+    var acc: array<f32, ${DOT_CHUNK}>;
+    var wb: array<u32, ${DOT_CHUNK}>;
+    var sb: array<u32, ${DOT_CHUNK}>;
+    for (var t = 0u; t < cnt; t++) {
+      let slot = base + t;
+      let idx = ENT[slotEntry(b, slot, nMain)].x;
+      if (slot < nMain && idx == ${INVALID}u) { wb[t] = ${INVALID}u; continue; }
+      var src = u.m * u.B + b;
+      if (slot < nMain) { src = levelOf(idx) * u.B + b; }
+      wb[t] = idx * u.dv; sb[t] = src * u.dv;
+    }
+    for (var c = 0u; c < u.dv; c++) {
+      var last = ${INVALID}u;
+      var uv = T0;
+      for (var t = 0u; t < cnt; t++) {
+        if (wb[t] == ${INVALID}u) { continue; }
+        if (sb[t] != last) { last = sb[t]; uv = UPS[last + c]; }
+        acc[t] += vdot(uv, WDEC[wb[t] + c]);
+      }
+    }
+    for (var t = 0u; t < cnt; t++) {
+      if (wb[t] != ${INVALID}u) { ENT[slotEntry(b, base + t, nMain)].w = bitcast<u32>(acc[t]); }
+    }
+  }
 }`;
+}
 
 /** Arguments shared by the sparse backward kernels. */
 export interface SparseBackwardArgs {
@@ -183,36 +270,42 @@ export interface SparseBackwardArgs {
   n: number;
   /** First aux entry (= capacity of the main entries); `count` = all entry slots. */
   auxBase: number;
+  /** Aux slots per row and the u32 `[B]` number of valid ones per row (from `auxSelect`). */
+  kAux: number;
+  auxN: Tensor;
   count: number;
   levels: number[];
 }
 
 /** Records ∂L/∂h_raw (`ENT[e].w`) of every entry. */
 export function entryDots(gpu: Gpu, a: SparseBackwardArgs): void {
-  const p = gpu.pipeline("tsae_dots", DOTS);
-  const uni = levelUniform([a.count, a.d, a.B, a.levels.length, a.auxBase, 0, 0, 0], a.levels);
-  dispatchUnits(gpu, p, a.count, [a.ent, a.rowPtr, a.ups, a.wDec, gpu.uniform(uni)]);
+  const v = vecWidth(a.d);
+  const p = gpu.pipeline(`tsae_dots_v${v}`, dotsWgsl(v));
+  const useAux = a.count > a.auxBase ? 1 : 0;
+  const uni = levelUniform(
+    [a.d / v, a.B, a.levels.length, a.auxBase, a.kAux, useAux, 0, 0],
+    a.levels,
+  );
+  dispatchUnits(gpu, p, a.B, [a.ent, a.rowPtr, a.ups, a.wDec, gpu.uniform(uni), a.auxN]);
 }
 
-const SORT_SPEC = "uuuuuu";
-const SORT_HEAD = `${WGSL_HEAD}${WGSL_ENT}
-${uniformStruct(SORT_SPEC, ["count", "n", "chunk", "auxBase", "chunks", "B"])}
-fn valid(e: u32, idx: u32) -> bool {
-  return idx != ${INVALID}u && !(e < u.auxBase && e >= RP[u.B]);
-}`;
+const SORT_SPEC = "uuuuuuu";
+const SORT_HEAD = `${WGSL_HEAD}
+${uniformStruct(SORT_SPEC, ["count", "n", "chunk", "auxBase", "chunks", "B", "kA"])}
+${VALID}`;
 const COUNT = /* wgsl */ `${SORT_HEAD}
-@group(0) @binding(0) var<storage, read> ENT: array<Ent>;
+@group(0) @binding(0) var<storage, read> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
 @group(0) @binding(2) var<storage, read_write> CNT: array<u32>;
 @group(0) @binding(3) var<uniform> u: U;
+@group(0) @binding(4) var<storage, read> AUXN: array<u32>;
 @compute @workgroup_size(${WG})
 fn main(${WGSL_ARGS}) {
   let c = wgIndex(wid, nwg) * ${WG}u + lid;
   if (c >= u.chunks) { return; }
   let e1 = min(u.count, (c + 1u) * u.chunk);
   for (var e = c * u.chunk; e < e1; e++) {
-    let idx = ENT[e].idx;
-    if (valid(e, idx)) { CNT[c * u.n + idx] += 1u; }
+    if (validEntry(e)) { CNT[c * u.n + ENT[e].x] += 1u; }
   }
 }`;
 const CHUNKSCAN = /* wgsl */ `${WGSL_HEAD}
@@ -233,20 +326,21 @@ fn main(${WGSL_ARGS}) {
   TOT[i] = run;
 }`;
 const PLACE = /* wgsl */ `${SORT_HEAD}
-@group(0) @binding(0) var<storage, read> ENT: array<Ent>;
+@group(0) @binding(0) var<storage, read> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
 @group(0) @binding(2) var<storage, read_write> CNT: array<u32>;
 @group(0) @binding(3) var<uniform> u: U;
-@group(0) @binding(4) var<storage, read> START: array<u32>;
-@group(0) @binding(5) var<storage, read_write> LIST: array<u32>;
+@group(0) @binding(4) var<storage, read> AUXN: array<u32>;
+@group(0) @binding(5) var<storage, read> START: array<u32>;
+@group(0) @binding(6) var<storage, read_write> LIST: array<u32>;
 @compute @workgroup_size(${WG})
 fn main(${WGSL_ARGS}) {
   let c = wgIndex(wid, nwg) * ${WG}u + lid;
   if (c >= u.chunks) { return; }
   let e1 = min(u.count, (c + 1u) * u.chunk);
   for (var e = c * u.chunk; e < e1; e++) {
-    let idx = ENT[e].idx;
-    if (valid(e, idx)) {
+    if (validEntry(e)) {
+      let idx = ENT[e].x;
       let at = c * u.n + idx;
       LIST[START[idx] + CNT[at]] = e;
       CNT[at] += 1u;
@@ -275,13 +369,16 @@ export function sortChunks(count: number): { chunk: number; chunks: number } {
 /** Records the stable counting sort of the valid entries by latent into `s.list`. */
 export function sortEntries(gpu: Gpu, a: SparseBackwardArgs, s: SortScratch): void {
   const { chunk, chunks } = sortChunks(a.count);
-  const uni = gpu.uniform(pack(SORT_SPEC, a.count, a.n, chunk, a.auxBase, chunks, a.B));
+  const uni = gpu.uniform(
+    pack(SORT_SPEC, a.count, a.n, chunk, a.auxBase, chunks, a.B, a.kAux),
+  );
   gpu.clear(s.cnt.buffer, s.cnt.offset, s.cnt.byteLength);
   dispatchUnits(gpu, gpu.pipeline("tsae_sort_count", COUNT), chunks, [
     a.ent,
     a.rowPtr,
     s.cnt,
     uni,
+    a.auxN,
   ]);
   dispatchUnits(gpu, gpu.pipeline("tsae_sort_chunkscan", CHUNKSCAN), a.n, [
     s.cnt,
@@ -294,6 +391,7 @@ export function sortEntries(gpu: Gpu, a: SparseBackwardArgs, s: SortScratch): vo
     a.rowPtr,
     s.cnt,
     uni,
+    a.auxN,
     s.start,
     s.list,
   ]);
@@ -340,14 +438,32 @@ export function scanU32(gpu: Gpu, input: Tensor, input2: Tensor | null, out: Ten
   ], [1]);
 }
 
-const GATHER = /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
-${LEVEL_STRUCT(["n", "d", "B", "m", "auxBase", "pad0", "pad1", "pad2"])}
-@group(0) @binding(0) var<storage, read> ENT: array<Ent>;
+function gatherWgsl(v: 1 | 4, jb: number): string {
+  const q = Array.from({ length: jb }, (_, i) => i);
+  const clamp = q.map((i) => `let cc${i} = min(c0 + ${i}u, u.dv - 1u);`).join(" ");
+  const init = q.map((i) => `var d${i} = T0; var x${i} = T0;`).join(" ");
+  const acc = q.map((i) => `d${i} += coef * UPS[sb + cc${i}]; x${i} += w * XT[xb + cc${i}];`).join(
+    "\n        ",
+  );
+  const encStore = (i: number) =>
+    v === 4
+      ? Array.from(
+        { length: 4 },
+        (_, r) => `GWENC[((c0 + ${i}u) * 4u + ${r}u) * u.n + i] = x${i}[${r}];`,
+      )
+        .join(" ")
+      : `GWENC[(c0 + ${i}u) * u.n + i] = x${i};`;
+  const stores = q.map((i) =>
+    `if (c0 + ${i}u < u.dv) { GWDEC[i * u.dv + c0 + ${i}u] = d${i}; ${encStore(i)} }`
+  ).join("\n    ");
+  return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
+${LEVEL_STRUCT(["n", "dv", "B", "m", "auxBase", "pad0", "pad1", "pad2"])}
+@group(0) @binding(0) var<storage, read> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> LIST: array<u32>;
 @group(0) @binding(2) var<storage, read> START: array<u32>;
-@group(0) @binding(3) var<storage, read> UPS: array<f32>;
-@group(0) @binding(4) var<storage, read> XT: array<f32>;
-@group(0) @binding(5) var<storage, read_write> GWDEC: array<f32>;
+@group(0) @binding(3) var<storage, read> UPS: array<T>;
+@group(0) @binding(4) var<storage, read> XT: array<T>;
+@group(0) @binding(5) var<storage, read_write> GWDEC: array<T>;
 @group(0) @binding(6) var<storage, read_write> GWENC: array<f32>;
 @group(0) @binding(7) var<storage, read_write> LAT: array<f32>;
 @group(0) @binding(8) var<uniform> u: U;
@@ -358,29 +474,31 @@ fn main(${WGSL_ARGS}) {
   let lvlRow = levelOf(i) * u.B;
   let auxRow = u.m * u.B;
   let s0 = START[i]; let s1 = START[i + 1u];
-  for (var j = lid; j < u.d; j += ${WG}u) {
-    var accD = 0.0; var accE = 0.0;
+  for (var c0 = lid * ${jb}u; c0 < u.dv; c0 += ${WG * jb}u) {
+    ${clamp}
+    ${init}
     for (var p = s0; p < s1; p++) {
       let e = LIST[p];
       let en = ENT[e];
-      let src = select(auxRow, lvlRow, e < u.auxBase) + en.row;
-      accD += en.coef * UPS[src * u.d + j];
-      accE += en.w * XT[en.row * u.d + j];
+      let coef = bitcast<f32>(en.z); let w = bitcast<f32>(en.w);
+      let sb = (select(auxRow, lvlRow, e < u.auxBase) + en.y) * u.dv;
+      let xb = en.y * u.dv;
+      ${acc}
     }
-    GWDEC[i * u.d + j] = accD;
-    GWENC[j * u.n + i] = accE;
+    ${stores}
   }
   if (lid == 0u) {
     var benc = 0.0; var fired = 0.0;
     for (var p = s0; p < s1; p++) {
       let e = LIST[p];
-      benc += ENT[e].w;
+      benc += bitcast<f32>(ENT[e].w);
       if (e < u.auxBase) { fired += 1.0; }
     }
     LAT[i] = benc;
     LAT[u.n + i] = fired;
   }
 }`;
+}
 
 /**
  * Records, per latent, ∂W_dec rows, ∂W_enc columns (`gWEnc [d, n]`) and `lat [2, n]` =
@@ -395,8 +513,10 @@ export function latentGather(
   gWEnc: Tensor,
   lat: Tensor,
 ): void {
-  const p = gpu.pipeline("tsae_gather", GATHER);
-  const uni = levelUniform([a.n, a.d, a.B, a.levels.length, a.auxBase, 0, 0, 0], a.levels);
+  const v = vecWidth(a.d), dv = a.d / v;
+  const jb = Math.min(4, Math.max(1, Math.ceil(dv / WG)));
+  const p = gpu.pipeline(`tsae_gather_v${v}_${jb}`, gatherWgsl(v, jb));
+  const uni = levelUniform([a.n, dv, a.B, a.levels.length, a.auxBase, 0, 0, 0], a.levels);
   gpu.dispatch(p, [
     a.ent,
     s.list,
@@ -408,6 +528,40 @@ export function latentGather(
     lat,
     gpu.uniform(uni),
   ], grid1d(gpu, a.n));
+}
+
+const SCALE = /* wgsl */ `${WGSL_HEAD}
+${uniformStruct("uu", ["d", "n"])}
+@group(0) @binding(0) var<storage, read> W: array<f32>;
+@group(0) @binding(1) var<storage, read> BV: array<f32>;
+@group(0) @binding(2) var<storage, read> NORMS: array<f32>;
+@group(0) @binding(3) var<storage, read_write> WS: array<f32>;
+@group(0) @binding(4) var<storage, read_write> BS: array<f32>;
+@group(0) @binding(5) var<uniform> u: U;
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let k = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (k >= u.d * u.n) { return; }
+  let i = k % u.n;
+  WS[k] = W[k] * NORMS[i];
+  if (k < u.n) { BS[k] = BV[k] * NORMS[k]; }
+}`;
+
+/**
+ * Records W_enc·diag(n) `[d, n]` and b_enc·n `[n]`: with them the encoder GEMM yields the
+ * rescaled pre-activations hs = (x̃·W_enc + b_enc)·n directly.
+ */
+export function scaleEncoder(
+  gpu: Gpu,
+  wEnc: Tensor,
+  bEnc: Tensor,
+  norms: Tensor,
+  wOut: Tensor,
+  bOut: Tensor,
+): void {
+  const [d, n] = wEnc.shape;
+  const p = gpu.pipeline("tsae_scale_enc", SCALE);
+  dispatchUnits(gpu, p, d * n, [wEnc, bEnc, norms, wOut, bOut, gpu.uniform(pack("uu", d, n))]);
 }
 
 const THR = /* wgsl */ `

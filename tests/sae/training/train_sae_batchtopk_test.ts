@@ -41,13 +41,14 @@ const cases: {
   },
   { name: "k 9 (more than the positives)", fields: { k: 9 } },
   { name: "windows of 8 rows, 11 dead", fields: { k: 3 }, dead: MANY, windows: 8 },
+  { name: "scalar kernels (d_in 6, d_sae 18)", fields: { k: 3, dIn: 6, dSae: 18 }, dead: MANY },
 ];
 
 for (const c of cases) {
   Deno.test(`batchtopk step vs reference: ${c.name}`, async () => {
     const gpu = await getGpu();
     const pb = problem({ architecture: "batchtopk", ...c.fields }, 20, 31);
-    const dead = c.dead ? deadMask(16, c.dead) : null;
+    const dead = c.dead ? deadMask(pb.cfg.dSae, c.dead) : null;
     const g = await gpuStep(gpu, pb, [], dead, { maxWindowRows: c.windows });
     compareStep(pb, g, {}, dead);
     g.sae.dispose();

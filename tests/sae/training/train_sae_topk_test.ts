@@ -35,13 +35,18 @@ const cases: {
   },
   { name: "layer_norm, 11 dead", fields: { normalizeActivations: "layer_norm" }, dead: MANY },
   { name: "windows of 8 rows, 11 dead", fields: { k: 5 }, dead: MANY, windows: 8 },
+  {
+    name: "scalar kernels (d_in 6, d_sae 18), 11 dead",
+    fields: { dIn: 6, dSae: 18 },
+    dead: [...MANY, 17],
+  },
 ];
 
 for (const c of cases) {
   Deno.test(`topk step vs reference: ${c.name}`, async () => {
     const gpu = await getGpu();
     const pb = problem({ architecture: "topk", k: 3, ...c.fields }, 20, 21);
-    const dead = c.dead ? deadMask(16, c.dead) : null;
+    const dead = c.dead ? deadMask(pb.cfg.dSae, c.dead) : null;
     const g = await gpuStep(gpu, pb, [], dead, { maxWindowRows: c.windows });
     compareStep(pb, g, {}, dead);
     g.sae.dispose();
