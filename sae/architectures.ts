@@ -8,6 +8,7 @@
 
 import type { Tensor } from "../gpu/tensor.ts";
 import { unary } from "../gpu/kernels/elementwise.ts";
+import { matmul } from "../gpu/kernels/matmul.ts";
 import { ConfigError } from "../config/errors.ts";
 import type { SAEConfig } from "./config.ts";
 import { type ArchitectureSpec, listArchitectures, registerArchitecture } from "./registry.ts";
@@ -30,6 +31,12 @@ export interface EncodeContext {
    * that flows on: `t` itself, or a replacement, in which case `t` has been disposed.
    */
   hook(name: EncodeHookName, t: Tensor): Tensor;
+  /**
+   * False when no hook can run in this pass (`hook` is the identity), so ops may be fused past
+   * the hook points. Set it to true when calling another architecture's `encode` with a `hook`
+   * of your own.
+   */
+  hooksActive?: boolean;
 }
 
 /** A GPU implementation of one architecture. */
@@ -80,6 +87,13 @@ function affineEncode(ctx: EncodeContext, activate: (h: Tensor) => Tensor): Tens
 }
 
 const relu = (h: Tensor) => unary("relu", h);
+
+/** ReLU(x̃·W_enc + b_enc): fused into the product when no hook needs the pre-activation. */
+function reluEncode(ctx: EncodeContext): Tensor {
+  if (ctx.hooksActive !== false) return affineEncode(ctx, relu);
+  const { W_enc, b_enc } = ctx.params;
+  return matmul(ctx.x, W_enc, { bias: b_enc, activation: "relu" });
+}
 const jump = (p: Readonly<Record<string, Tensor>>) => (h: Tensor) => jumpRelu(h, p.threshold);
 
 function baseShapes(cfg: SAEConfig, dOut = cfg.dIn): Record<string, number[]> {
@@ -93,7 +107,7 @@ function baseShapes(cfg: SAEConfig, dOut = cfg.dIn): Record<string, number[]> {
 
 const standard: SaeArchitectureImpl = {
   paramShapes: (cfg) => baseShapes(cfg),
-  encode: (ctx) => affineEncode(ctx, relu),
+  encode: reluEncode,
   foldWDecNorm: () => ["b_enc"],
 };
 
@@ -166,7 +180,7 @@ const skipTerm = (_cfg: SAEConfig, p: Readonly<Record<string, Tensor>>, x: Tenso
 
 const transcoder: SaeArchitectureImpl = {
   paramShapes: transcoderShapes,
-  encode: (ctx) => affineEncode(ctx, relu),
+  encode: reluEncode,
   transcoder: true,
   foldWDecNorm: () => ["b_enc"],
 };
@@ -204,6 +218,7 @@ const impls = new Map<string, SaeArchitectureImpl>();
  * ```ts
  * import { registerSaeArchitecture, getSaeArchitecture } from "./architectures.ts";
  * import { unary } from "../gpu/kernels/elementwise.ts";
+import { matmul } from "../gpu/kernels/matmul.ts";
  * // A "shifted ReLU" SAE: f = ReLU(h − 1), with the standard tensors.
  * const standard = getSaeArchitecture("standard");
  * registerSaeArchitecture("doc_shifted_relu", {

@@ -137,6 +137,7 @@ export function encodeRows(
     params,
     x: xt,
     hook: (name, t) => passHook(runner, name, t, lead, true),
+    hooksActive: runner !== noHooks,
   });
   if (xt !== x) xt.dispose();
   if (acts.rank !== 2 || acts.shape[0] !== x.shape[0] || acts.shape[1] !== cfg.dSae) {

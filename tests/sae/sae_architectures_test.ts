@@ -39,6 +39,7 @@ Deno.test("architectures: a user architecture runs, saves and loads; duplicates 
       return standard.encode({
         ...ctx,
         params: p,
+        hooksActive: true,
         hook: (name, t) => {
           if (name !== "hook_sae_acts_pre") return id(name, t);
           // Replace ReLU's input by |h| so that ReLU(|h|) = |h|.
