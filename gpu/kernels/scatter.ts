@@ -17,6 +17,7 @@ import { WG } from "./_radix.ts";
 import { checkDims, checkTensor, sparseWindows } from "./_sparse_util.ts";
 import type { CountingSort } from "./counting_sort.ts";
 import {
+  DOT_SLOTS,
   gatherWgsl,
   layoutFor,
   scatterRowsWgsl,
@@ -153,15 +154,16 @@ export function sparseDot(
   const gpu = W.gpu;
   const lay = layoutFor(d, [W, G], vec4Ok);
   const pipeline = gpu.pipeline(`sparse_dot_${lay.key}`, sparseDotWgsl(lay));
+  const groups = Math.ceil(k / DOT_SLOTS);
   for (const rw of sparseWindows(gpu, rows, [d, k], [], options.windowRows)) {
     sparseWindows(gpu, dSae, [d], [], options.windowRows).forEach((ww, wi) => {
       gpu.dispatch(pipeline, [
-        uni(W, rw.count, k, lay.units, ww.start, ww.count, wi === 0 ? 1 : 0, dSae, 0),
+        uni(W, rw.count, k, lay.units, ww.start, ww.count, wi === 0 ? 1 : 0, dSae, groups),
         windowOf(G, rw.start * d, rw.count * d),
         windowOf(W, ww.start * d, ww.count * d),
         windowOf(idx, rw.start * k, rw.count * k),
         windowOf(out, rw.start * k, rw.count * k),
-      ], grid1d(gpu, Math.ceil((rw.count * k) / WG)));
+      ], grid1d(gpu, Math.ceil((rw.count * groups) / WG)));
     });
   }
   return out;

@@ -81,31 +81,49 @@ fn main(${WGSL_MAIN_ARGS}) {
 }`;
 }
 
-/** Bindings: U, G, W, IDX, OUT (rw). `first`: this dispatch also writes 0 for invalid ids. */
+/** Slots per invocation of `sparseDot` (one G load feeds this many dot products). */
+export const DOT_SLOTS = 4;
+
+/**
+ * Bindings: U, G, W, IDX, OUT (rw). One invocation per (row, group of {@link DOT_SLOTS} slots);
+ * `first`: this dispatch also writes 0 for invalid ids (a valid id is written by the dispatch
+ * of the latent window holding it).
+ */
 export function sparseDotWgsl(lay: Layout): string {
+  const slots = Array.from({ length: DOT_SLOTS }, (_, t) => t);
   return /* wgsl */ `${prelude(lay)}
-struct U { rows: u32, k: u32, units: u32, j0: u32, jn: u32, first: u32, dSae: u32, pad: u32 }
+struct U { rows: u32, k: u32, units: u32, j0: u32, jn: u32, first: u32, dSae: u32, groups: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> G: array<V>;
 @group(0) @binding(2) var<storage, read> W: array<V>;
 @group(0) @binding(3) var<storage, read> IDX: array<i32>;
 @group(0) @binding(4) var<storage, read_write> OUT: array<f32>;
 fn vdot(a: V, b: V) -> f32 { return ${lay.vec4 ? "dot(a, b)" : "a * b"}; }
+fn inWindow(j: i32) -> bool { return j >= i32(u.j0) && j < i32(u.j0 + u.jn); }
+fn finish(r: u32, s: u32, j: i32, acc: f32) {
+  if (s >= u.k) { return; }
+  if (inWindow(j)) { OUT[r * u.k + s] = acc; }
+  else if (u.first == 1u && (j < 0 || u32(j) >= u.dSae)) { OUT[r * u.k + s] = 0.0; }
+}
 @compute @workgroup_size(${WG})
 fn main(${WGSL_MAIN_ARGS}) {
   let id = wgIndex(wid, nwg) * ${WG}u + lid;
-  if (id >= u.rows * u.k) { return; }
-  let r = id / u.k;
-  let j = IDX[id];
-  if (j >= i32(u.j0) && j < i32(u.j0 + u.jn)) {
-    let gb = r * u.units;
-    let wb = (u32(j) - u.j0) * u.units;
-    var acc = 0.0;
-    for (var c = 0u; c < u.units; c++) { acc += vdot(G[gb + c], W[wb + c]); }
-    OUT[id] = acc;
-  } else if (u.first == 1u && (j < 0 || u32(j) >= u.dSae)) {
-    OUT[id] = 0.0;
+  if (id >= u.rows * u.groups) { return; }
+  let r = id / u.groups;
+  let s0 = (id - r * u.groups) * ${DOT_SLOTS}u;
+  let gb = r * u.units;
+  ${
+    slots.map((t) =>
+      `let j${t} = select(-1, IDX[r * u.k + min(s0 + ${t}u, u.k - 1u)], s0 + ${t}u < u.k);
+  let w${t} = select(0u, (u32(j${t}) - u.j0) * u.units, inWindow(j${t}));
+  var a${t} = 0.0;`
+    ).join("\n  ")
   }
+  for (var c = 0u; c < u.units; c++) {
+    let g = G[gb + c];
+    ${slots.map((t) => `a${t} += vdot(g, W[w${t} + c]);`).join("\n    ")}
+  }
+  ${slots.map((t) => `finish(r, s0 + ${t}u, j${t}, a${t});`).join("\n  ")}
 }`;
 }
 

@@ -8,7 +8,11 @@
 
 import { getGpu, GpuError } from "../../gpu/device.ts";
 import { readAll, Tensor } from "../../gpu/tensor.ts";
-import { CountingSort, countingSortRef } from "../../gpu/kernels/counting_sort.ts";
+import {
+  CountingSort,
+  countingSortRef,
+  exclusiveScanU32,
+} from "../../gpu/kernels/counting_sort.ts";
 import {
   gatherRowsWeighted,
   gatherRowsWeightedRef,
@@ -294,4 +298,21 @@ Deno.test("scatter GPU: shape and dtype errors name the argument", () => {
   using coeff = Tensor.from(new Float32Array(6), [3, 2]);
   assertThrows(() => scatterAddRows(sort, coeff, X), GpuError, "X has shape [2, 2]");
   assert(sort.maxSegment === 6, "maxSegment without distinctPerRow is rows·k");
+});
+
+Deno.test("exclusiveScanU32: three levels (1.1 M entries) match a host prefix sum", async () => {
+  const n = 1_100_000;
+  const r = rng(17);
+  const host = Uint32Array.from({ length: n }, () => Math.floor(r() * 4));
+  using input = Tensor.from(host);
+  using out = Tensor.empty([n + 1], "u32");
+  exclusiveScanU32(input, n, out);
+  const got = await out.toArray();
+  let run = 0, bad = -1;
+  for (let i = 0; i <= n; i++) {
+    if (got[i] !== run && bad < 0) bad = i;
+    if (i < n) run += host[i];
+  }
+  assertEquals(bad, -1, "first mismatch");
+  assertEquals(got[n], run, "total");
 });
