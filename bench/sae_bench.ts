@@ -1,0 +1,163 @@
+/**
+ * Benchmark of one SAE training step per architecture: `TrainingSAE.recordStep` (forward, losses,
+ * backward) plus an Adam update of every parameter through the shared `Adam` of
+ * `gpu/kernels/adam.ts` (the trainer's optimiser kernel; clipping, schedulers and bookkeeping
+ * are not included), one submit per step, with a dead mask that marks no latent dead (the
+ * trainer always passes one). Sizes: batch 4096, d_in 768, d_sae 6144 (k 32), and batch 512,
+ * d_in 128, d_sae 1024. Reports tokens/s.
+ *
+ * Run alone: `deno run -A bench/sae_bench.ts [--small] [--arch topk,...]`.
+ * @module
+ */
+
+import { getGpu, type Gpu } from "../gpu/device.ts";
+import { Adam } from "../gpu/kernels/adam.ts";
+import { Tensor } from "../gpu/tensor.ts";
+import { createTrainingConfig } from "../sae/config.ts";
+import { createRng } from "../sae/reference/rng.ts";
+import { TrainingSAE } from "../sae/training/train_sae.ts";
+
+/** Architectures the step supports, in bench order. */
+export const SAE_BENCH_ARCHS = [
+  "standard",
+  "gated",
+  "jumprelu",
+  "topk",
+  "batchtopk",
+  "matryoshka_batchtopk",
+] as const;
+
+/** One size of the benchmark. */
+export interface SaeBenchSize {
+  batch: number;
+  dIn: number;
+  dSae: number;
+  k: number;
+}
+
+/** The two sizes of the brief: GPT-2-small-like and small. */
+export const SAE_BENCH_SIZES: SaeBenchSize[] = [
+  { batch: 4096, dIn: 768, dSae: 6144, k: 32 },
+  { batch: 512, dIn: 128, dSae: 1024, k: 32 },
+];
+
+/** One measurement as printed (one JSON object per line). */
+export interface SaeBenchResult {
+  name: string;
+  architecture: string;
+  d_in: number;
+  d_sae: number;
+  k: number | null;
+  batch: number;
+  value: number;
+  unit: "tokens/s";
+  ms_per_step: number;
+  steps: number;
+  optimizer: string;
+  tags: string[];
+  adapter: string;
+}
+
+/** Times `iters` training steps (after `warmup`) of `arch` at `size`. */
+export async function benchSaeStep(
+  gpu: Gpu,
+  arch: string,
+  size: SaeBenchSize,
+  options: { warmup?: number; iters?: number } = {},
+): Promise<SaeBenchResult> {
+  const { batch, dIn, dSae, k } = size;
+  const topk = arch === "topk" || arch === "batchtopk" || arch === "matryoshka_batchtopk";
+  const cfg = createTrainingConfig({
+    architecture: arch,
+    dIn,
+    dSae,
+    ...(topk ? { k } : {}),
+    ...(arch === "matryoshka_batchtopk"
+      ? { matryoshkaWidths: [dSae / 8, dSae / 4, dSae / 2] }
+      : {}),
+  } as never);
+  const sae = TrainingSAE.create(cfg, { gpu, seed: 0 });
+  const rng = createRng(1);
+  const o = { gpu };
+  const x = Tensor.from(Float32Array.from({ length: batch * dIn }, () => rng.normal()), [
+    batch,
+    dIn,
+  ], o);
+  const nc = sae.coefficients().length;
+  const coef = Tensor.from(new Float32Array(nc).fill(arch === "jumprelu" ? 0.1 : 5), [nc], o);
+  const dead = Tensor.zeros([dSae], "u32", o);
+  const names = [...sae.params.keys()];
+  const adam = new Adam(names.map((n) => sae.params.get(n)!), { lr: 1e-4 });
+  const step = () => {
+    adam.prepare();
+    sae.recordStep(x, coef, dead);
+    adam.update(names.map((n) => sae.grads.get(n)!));
+  };
+  try {
+    const warmup = options.warmup ?? 1, iters = options.iters ?? 3;
+    for (let i = 0; i < warmup; i++) step();
+    await gpu.sync();
+    const t0 = performance.now();
+    for (let i = 0; i < iters; i++) step();
+    await gpu.sync();
+    const seconds = (performance.now() - t0) / 1e3 / iters;
+    return {
+      name: "sae_train_step",
+      architecture: arch,
+      d_in: dIn,
+      d_sae: dSae,
+      k: topk ? k : null,
+      batch,
+      value: batch / seconds,
+      unit: "tokens/s",
+      ms_per_step: seconds * 1e3,
+      steps: iters,
+      optimizer: "Adam (gpu/kernels/adam.ts), no clipping",
+      tags: ["sae"],
+      adapter: gpu.info.description,
+    };
+  } finally {
+    for (const t of [x, coef, dead]) t.dispose();
+    adam.dispose();
+    sae.dispose();
+  }
+}
+
+/** Steps timed per size: fewer for the large size (a dense step is tens of seconds on llvmpipe). */
+function itersFor(size: SaeBenchSize): { warmup: number; iters: number } {
+  return size.batch * size.dSae >= 1 << 24 ? { warmup: 1, iters: 1 } : { warmup: 1, iters: 5 };
+}
+
+/** A benchmark case as the suite runner (`bench/bench.ts`) takes it. */
+export interface SaeBenchCase {
+  name: string;
+  tags: string[];
+  run: (gpu: Gpu) => Promise<SaeBenchResult[]>;
+}
+
+/** The SAE training-step cases of the benchmark suite (tag "sae"). */
+export const cases: SaeBenchCase[] = SAE_BENCH_SIZES.map((size) => ({
+  name: `sae_train_step_${size.batch}x${size.dIn}x${size.dSae}`,
+  tags: ["sae"],
+  run: async (gpu: Gpu) => {
+    const results: SaeBenchResult[] = [];
+    for (const arch of SAE_BENCH_ARCHS) {
+      const r = await benchSaeStep(gpu, arch, size, itersFor(size));
+      console.log(JSON.stringify(r));
+      results.push(r);
+    }
+    return results;
+  },
+}));
+
+if (import.meta.main) {
+  const gpu = await getGpu();
+  const small = Deno.args.includes("--small");
+  const at = Deno.args.indexOf("--arch");
+  const archs = at >= 0 ? Deno.args[at + 1].split(",") : [...SAE_BENCH_ARCHS];
+  for (const size of small ? SAE_BENCH_SIZES.slice(1) : SAE_BENCH_SIZES) {
+    for (const arch of archs) {
+      console.log(JSON.stringify(await benchSaeStep(gpu, arch, size, itersFor(size))));
+    }
+  }
+}
