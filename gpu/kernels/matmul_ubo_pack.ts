@@ -1,7 +1,7 @@
 /**
  * Helpers of the uniform-tile matmul variants: the repacking kernel (any layout → zero-padded
  * row-major T×T tiles), the per-device scratch buffers that hold the packed operands, and the
- * cached tables of per-dispatch parameters bound as uniform windows.
+ * cached tables of per-dispatch parameters bound as storage windows.
  * @module
  */
 
@@ -95,7 +95,7 @@ export function releaseMatmulScratch(gpu: Gpu): void {
   scratches.delete(gpu);
 }
 
-/** Per-dispatch parameter entries in one uniform buffer. */
+/** Per-dispatch parameter entries in one storage buffer, bound one window per dispatch. */
 export interface TileTable {
   entry(index: number): BufferBinding;
 }
@@ -109,11 +109,11 @@ export function tileTable(gpu: Gpu, key: string, build: () => Uint32Array[]): Ti
   if (cached) return cached;
   const entries = build();
   const bytes = PARAM_WORDS * 4;
-  const stride = Math.ceil(bytes / gpu.device.limits.minUniformBufferOffsetAlignment) *
-    gpu.device.limits.minUniformBufferOffsetAlignment;
+  const align = gpu.bindingOffsetAlignment;
+  const stride = Math.ceil(bytes / align) * align;
   const buffer = gpu.device.createBuffer({
     size: Math.max(stride * entries.length, 16),
-    usage: GPUBufferUsage.UNIFORM,
+    usage: GPUBufferUsage.STORAGE,
     mappedAtCreation: true,
     label: "matmul tile table",
   });
