@@ -12,29 +12,32 @@ import {
   type MatmulLayout,
   type MatmulVariant,
 } from "./matmul_common.ts";
-import {
-  getMatmulVariant,
-  matmul,
-  MATMUL_VARIANTS,
-  setTunedMatmulVariant,
-  tunedMatmulVariant,
-} from "./matmul.ts";
+import { getMatmulVariant, matmul, setTunedMatmulVariant, tunedMatmulVariant } from "./matmul.ts";
 
 /** Options of {@link selectMatmulVariant}. */
 export interface TuneOptions {
-  /** Variant names to time (default: every variant from 3 on; 1 and 2 never win). */
+  /**
+   * Variant names to time (default: variants 3-7, likeliest winner first for the adapter kind;
+   * 1 and 2 never win).
+   */
   candidates?: string[];
-  /** Product to time, `[m, k, n]` (default `[256, 768, 512]`, K as in GPT-2 small). */
+  /** Representative product `[m, k, n]` (default `[1024, 768, 1024]`, K of GPT-2 small). */
   shape?: [number, number, number];
   /** Measure again even when a choice is cached. */
   force?: boolean;
 }
 
-/** What one tuning measured: GFLOP/s per candidate (NaN where it failed) and the choice. */
+/** What one tuning measured and chose. */
 export interface TuneResult {
   layout: MatmulLayout;
   variant: string;
+  /**
+   * GFLOP/s per candidate: on the representative product for the contenders, on the screening
+   * product for those screened out, NaN where unsupported.
+   */
   gflops: Record<string, number>;
+  /** Candidates not timed at full size (predicted over 3× slower than the best). */
+  screenedOut: string[];
   /** Seconds spent, compiling included. */
   seconds: number;
 }
@@ -88,11 +91,23 @@ function probeCall(
   };
 }
 
+/** Default candidates, likeliest winner first (so that slow ones are cut short sooner). */
+function defaultCandidates(gpu: Gpu): string[] {
+  return gpu.info.isFallbackAdapter
+    ? ["7_ubo_16x16", "6_ubo_8x16", "3_vec4_8x8", "5_tiled_128x128", "4_tiled_64x64"]
+    : ["5_tiled_128x128", "4_tiled_64x64", "3_vec4_8x8", "7_ubo_16x16", "6_ubo_8x16"];
+}
+
 /**
  * Times the candidates on `layout` once (first call per adapter and layout; later calls return
- * the cached choice) and makes the fastest the default of `matmul`. Each candidate runs once to
- * compile and warm up, then once or twice timed with `gpu.sync()`; a candidate 4× slower than
- * the best so far is not timed twice. About 1-2 s of GPU time on llvmpipe, plus compiling.
+ * the cached choice) and makes the fastest the default of `matmul`. Each candidate compiles on a
+ * `[1, k, 1]` product (the same pipelines, almost no work) and is screened once on a small
+ * product (128 × k × 256); then, fastest first, candidates are timed on the representative
+ * product (default 1024 × 768 × 1024) with `gpu.sync()`, skipping those 3× slower at screening
+ * whose screened speed predicts over 3× the best time so far, and re-timing those within
+ * 1.5×. On llvmpipe this is
+ * about 0.7 s per layout once compiled; the first tuning in a process adds the compiles (a few
+ * seconds, kept across processes by Mesa's shader cache).
  */
 export async function selectMatmulVariant(
   gpu: Gpu,
@@ -102,33 +117,65 @@ export async function selectMatmulVariant(
   const cached = tunedMatmulVariant(gpu, layout);
   if (cached && !options.force) return cached;
   const t0 = performance.now();
-  const [m, k, n] = options.shape ?? [256, 768, 512];
+  const [m, k, n] = options.shape ?? [1024, 768, 1024];
   const transA = layout[0] === "t", transB = layout[1] === "t";
-  const names = options.candidates ?? MATMUL_VARIANTS.slice(2).map((v) => v.name);
-  using a = randomTensor(gpu, transA ? [k, m] : [m, k]);
-  using b = randomTensor(gpu, transB ? [n, k] : [k, n]);
-  using out = Tensor.empty([m, n], "f32", { gpu });
+  const sm = Math.min(m, 128), sn = Math.min(n, 256);
+  const candidates = (options.candidates ?? defaultCandidates(gpu)).map(getMatmulVariant);
+  const operands = (rows: number, cols: number) => ({
+    a: randomTensor(gpu, transA ? [k, rows] : [rows, k]),
+    b: randomTensor(gpu, transB ? [cols, k] : [k, cols]),
+    out: Tensor.empty([rows, cols], "f32", { gpu }),
+  });
+  const time = async (v: MatmulVariant, ops: ReturnType<typeof operands>) => {
+    const start = performance.now();
+    matmul(ops.a, ops.b, { transA, transB, out: ops.out, variant: v.name });
+    await gpu.sync();
+    return (performance.now() - start) / 1000;
+  };
+  const tiny = operands(1, 1), small = operands(sm, sn);
+  const screen = new Map<MatmulVariant, number>();
   const gflops: Record<string, number> = {};
-  let best: MatmulVariant | undefined, bestSeconds = Infinity;
-  for (const name of names) {
-    const v = getMatmulVariant(name);
-    if (!v.supports(gpu, probeCall(gpu, m, k, n, transA, transB))) {
-      gflops[v.name] = NaN; // unsupported on this device: never chosen
-      continue;
+  try {
+    for (const v of candidates) {
+      if (!v.supports(gpu, probeCall(gpu, m, k, n, transA, transB))) {
+        gflops[v.name] = NaN; // unsupported on this device: never chosen
+        continue;
+      }
+      await time(v, tiny); // compiles
+      let seconds = await time(v, small);
+      if (seconds < 0.05) seconds = Math.min(seconds, await time(v, small)); // noise on fast ones
+      screen.set(v, seconds);
+      gflops[v.name] = (2 * sm * sn * k) / seconds / 1e9;
     }
-    const once = async () => {
-      const start = performance.now();
-      matmul(a, b, { transA, transB, out, variant: v.name });
-      await gpu.sync();
-      return (performance.now() - start) / 1000;
-    };
-    await once(); // compile + warm up
-    let seconds = await once();
-    if (seconds < 4 * bestSeconds) seconds = Math.min(seconds, await once());
-    gflops[v.name] = (2 * m * n * k) / seconds / 1e9;
-    if (seconds < bestSeconds) [best, bestSeconds] = [v, seconds];
+  } finally {
+    for (const t of [...Object.values(tiny), ...Object.values(small)]) t.dispose();
   }
-  if (!best) best = getMatmulVariant("2");
+  // Full-size timing, fastest screened first; a candidate 3× slower than the fastest at
+  // screening whose screened speed also predicts over 3× the best full-size time is skipped.
+  const order = [...screen].sort((x, y) => x[1] - y[1]);
+  const fastest = order[0]?.[1] ?? 0;
+  const scale = (m * n) / (sm * sn);
+  const skipped = new Set<string>();
+  let best = order[0]?.[0] ?? getMatmulVariant("2"), bestSeconds = Infinity;
+  if (order.length > 1) {
+    const full = operands(m, n);
+    try {
+      for (const [v, screened] of order) {
+        if (screened > 3 * fastest && screened * scale > 3 * bestSeconds) {
+          skipped.add(v.name);
+          continue;
+        }
+        let seconds = await time(v, full);
+        if (seconds < 1.5 * bestSeconds || bestSeconds === Infinity) {
+          seconds = Math.min(seconds, await time(v, full));
+        }
+        gflops[v.name] = (2 * m * n * k) / seconds / 1e9;
+        if (seconds < bestSeconds) [best, bestSeconds] = [v, seconds];
+      }
+    } finally {
+      for (const t of Object.values(full)) t.dispose();
+    }
+  }
   setTunedMatmulVariant(gpu, layout, best);
   let perGpu = results.get(gpu);
   if (!perGpu) results.set(gpu, perGpu = new Map());
@@ -136,6 +183,7 @@ export async function selectMatmulVariant(
     layout,
     variant: best.name,
     gflops,
+    screenedOut: [...skipped],
     seconds: (performance.now() - t0) / 1000,
   });
   return best;
