@@ -9,7 +9,7 @@
  * Only the `[rows, d_sae]` pre-activations are windowed (micro-batches of the encoder GEMM and
  * the selection); everything after works on sparse entries and `[B, d_in]` rows. BatchTopK keeps
  * the whole `[B, d_sae]` pre-activation (in one buffer, bound window by window) because its
- * threshold is global; it is found by a 4-pass radix select with integer atomics only.
+ * threshold is global; the shared `kthLargest` finds it (integer atomics only).
  * @module
  */
 
@@ -20,15 +20,9 @@ import { gemm } from "./kernels/_gemm.ts";
 import { rowsView } from "./kernels/_util.ts";
 import { assembleLosses, bDecGrad, SC_AUXW, SC_NDEAD, stepScalars } from "./kernels/latent.ts";
 import { prepRows, residualRows } from "./kernels/rows.ts";
-import {
-  auxSelect,
-  batchRowCount,
-  batchRowTake,
-  batchRowWrite,
-  radixHistogram,
-  radixPick,
-  topkSelect,
-} from "./kernels/select.ts";
+import { auxSelect, batchRowCount, batchRowWrite, topkSelect } from "./kernels/select.ts";
+import { fill } from "../../gpu/kernels/elementwise.ts";
+import { kthLargest } from "../../gpu/kernels/kth_largest.ts";
 import {
   cumulativeLevels,
   decodeRows,
@@ -96,11 +90,8 @@ interface SparseWs {
   lat: Tensor;
   csg: Tensor;
   sort: SortScratch;
-  state: Tensor;
-  hist: Tensor;
+  kth: Tensor;
   gt: Tensor;
-  eq: Tensor;
-  eqb: Tensor;
   rowMin: Tensor;
   fDebug: Tensor | null;
 }
@@ -189,15 +180,12 @@ export class SparseStep implements ArchStep {
         start: ws.alloc([n + 1], "u32"),
         list: ws.alloc([count], "u32"),
       },
-      state: ws.alloc([4], "u32"),
-      hist: ws.alloc([256], "u32"),
+      kth: ws.alloc([4], "u32"),
       gt: ws.alloc([B], "u32"),
-      eq: ws.alloc([B], "u32"),
-      eqb: ws.alloc([B + 1], "u32"),
       rowMin: ws.alloc([B]),
       fDebug: null,
     };
-    for (const t of [w.rowData, w.hist, w.latSums, w.ups]) {
+    for (const t of [w.rowData, w.latSums, w.ups]) {
       gpu.clear(t.buffer, t.offset, t.byteLength);
     }
     this.#ws = w;
@@ -261,26 +249,21 @@ export class SparseStep implements ArchStep {
         );
       }
     }
-    if (this.batch) {
-      for (const shift of [24, 16, 8, 0]) {
-        for (const win of w.windows) {
-          radixHistogram(gpu, hOf(win), w.state, w.hist, shift);
-        }
-        radixPick(gpu, w.state, w.hist, shift, w.mainCap);
-      }
-      for (const win of w.windows) {
-        batchRowCount(gpu, hOf(win), w.state, w.gt, w.eq, win.start);
-      }
-      scanU32(gpu, w.eq, null, w.eqb, B);
-      batchRowTake(gpu, w.state, w.eq, w.eqb, B);
-      scanU32(gpu, w.gt, w.eq, w.rowPtr, B);
+    if (this.batch && w.mainCap === 0) {
+      // ⌊k·B⌋ = 0: nothing is selected.
+      gpu.clear(w.rowPtr.buffer, w.rowPtr.offset, w.rowPtr.byteLength);
+      fill(w.rowMin, Infinity);
+    } else if (this.batch) {
+      // The ⌊k·B⌋-th largest hs of the whole batch (ties by lower flat index), then per-row lists.
+      kthLargest(w.h, w.mainCap, { out: w.kth });
+      for (const win of w.windows) batchRowCount(gpu, hOf(win), w.kth, w.gt, win.start);
+      scanU32(gpu, w.gt, null, w.rowPtr, B);
       for (const win of w.windows) {
         batchRowWrite(
           gpu,
           hOf(win),
           w.norms,
-          w.state,
-          w.eq,
+          w.kth,
           w.rowPtr,
           w.ent,
           w.rowMin,

@@ -11,18 +11,16 @@
  *   entries (TopK's ReLU), with a = hs/n (rescale) or hs.
  * - `auxSelect`: per token, the top k_aux = d_in // 2 dead latents by hs (raw values, no ReLU);
  *   all dead ones when N_dead ≤ k_aux; nothing when N_dead = 0; â = hs/n or hs.
- * - BatchTopK: `radixHistogram` + `radixPick` (4 passes of 8 bits over the f32 bit patterns of
- *   ReLU(hs), integer atomics only) find τ, the ⌊k·B⌋-th largest value and how many values equal
- *   to τ are needed; `batchRowCount`, `batchRowTake` and `batchRowWrite` then emit the selected
- *   entries in row-major order (ties at τ taken in flat index order), with per-row offsets from
- *   an exclusive scan and each row's smallest selected value (for the threshold EMA).
+ * - BatchTopK: the shared `kthLargest` finds the ⌊k·B⌋-th largest hs of the batch (ties by lower
+ *   flat index); `batchRowCount` and `batchRowWrite` then emit the selected positive entries in
+ *   row-major order, with per-row offsets from an exclusive scan (`scanU32`) and each row's
+ *   smallest selected value (for the threshold EMA).
  *
- * Every kernel is one invocation per token except the radix passes. References: `select_ref.ts`.
+ * Every kernel is one invocation per token. References: `select_ref.ts`.
  * @module
  */
 
 import type { Gpu } from "../../../gpu/device.ts";
-import { grid1d } from "../../../gpu/kernel.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
 import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
 
@@ -218,235 +216,94 @@ export function auxSelect(
   dispatchUnits(gpu, p, rows, [h, norms, dead, scalars, ent, gpu.uniform(uni), auxN]);
 }
 
-/** WGSL: the radix key of ReLU(hs): its f32 bits when positive, else 0 (order-preserving). */
-const WGSL_KEY = /* wgsl */ `
-fn keyOf(v: f32) -> u32 { return select(0u, bitcast<u32>(v), v > 0.0); }`;
-
-/** Elements per workgroup of the radix histogram. */
-const HIST_BLOCK = WG * 16;
-const HIST_SPEC = "uuuu";
-const histWgsl = (v: 1 | 4) =>
-  /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}
-${uniformStruct(HIST_SPEC, ["count", "pad", "shift", "pad2"])}
-@group(0) @binding(0) var<storage, read> H: array<${v === 4 ? "vec4<f32>" : "f32"}>;
-@group(0) @binding(1) var<storage, read> ST: array<u32>;
-@group(0) @binding(2) var<storage, read_write> HIST: array<atomic<u32>>;
-@group(0) @binding(3) var<uniform> u: U;
-var<workgroup> lh: array<atomic<u32>, 256>;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  for (var b = lid; b < 256u; b += ${WG}u) { atomicStore(&lh[b], 0u); }
-  workgroupBarrier();
-  let base = wgIndex(wid, nwg) * ${HIST_BLOCK}u;
-  let prefix = ST[0];
-  let hiShift = u.shift + 8u;
-  // count is in units of H elements (vec4 when v = 4).
-  for (var q = 0u; q < ${HIST_BLOCK / WG}u; q++) {
-    let k = base + q * ${WG}u + lid;
-    if (k < u.count) {
-      let hv = H[k];
-      for (var c = 0u; c < ${v}u; c++) {
-        let key = keyOf(${v === 4 ? "hv[c]" : "hv"});
-        // Only keys that match the bits already decided (hiShift = 32: none decided yet).
-        if (hiShift >= 32u || (key >> hiShift) == (prefix >> hiShift)) {
-          atomicAdd(&lh[(key >> u.shift) & 255u], 1u);
-        }
-      }
-    }
-  }
-  workgroupBarrier();
-  for (var b = lid; b < 256u; b += ${WG}u) {
-    let c = atomicLoad(&lh[b]);
-    if (c > 0u) { atomicAdd(&HIST[b], c); }
-  }
-}`;
-
-const PICK_SPEC = "uuu";
-const PICK = /* wgsl */ `
-${uniformStruct(PICK_SPEC, ["shift", "first", "K"])}
-@group(0) @binding(0) var<storage, read_write> ST: array<u32>;
-@group(0) @binding(1) var<storage, read_write> HIST: array<u32>;
-@group(0) @binding(2) var<uniform> u: U;
-@compute @workgroup_size(1)
-fn main() {
-  // ST = [decided key bits, rank still wanted among keys with those bits]
-  var rem = ST[1];
-  if (u.first == 1u) { rem = u.K; ST[0] = 0u; }
-  var cum = 0u;
-  var chosen = 0u;
-  for (var b = 255i; b >= 0i; b--) {
-    let c = HIST[u32(b)];
-    if (cum + c >= rem) { chosen = u32(b); rem = rem - cum; break; }
-    cum += c;
-  }
-  ST[0] = ST[0] | (chosen << u.shift);
-  ST[1] = rem;
-  for (var b = 0u; b < 256u; b++) { HIST[b] = 0u; }
-}`;
-
 /**
- * Records one radix pass over the windowed hs `[rows, n]` (call for every window, then
- * {@link radixPick}): a histogram of 8 bits at `shift` of the keys that match the decided prefix.
+ * WGSL: whether hs = v at flat index f is one of the ⌊k·B⌋ largest of the batch, given the K-th
+ * entry from `kthLargest` (KTH = [order key, flat index, value bits, 0]; ties by lower flat
+ * index), and positive (BatchTopK's ReLU).
  */
-export function radixHistogram(
-  gpu: Gpu,
-  h: Tensor,
-  state: Tensor,
-  hist: Tensor,
-  shift: number,
-): void {
-  const [rows, n] = h.shape;
-  const v = widthOf(n);
-  const count = (rows * n) / v;
-  const p = gpu.pipeline(`tsae_radix_hist_v${v}`, histWgsl(v));
-  gpu.dispatch(
-    p,
-    [h, state, hist, gpu.uniform(pack(HIST_SPEC, count, 0, shift, 0))],
-    grid1d(gpu, Math.ceil(count / HIST_BLOCK)),
-  );
-}
-
-/**
- * Records the choice of the bin holding the wanted rank (`K` on the first pass, shift 24) and
- * clears the histogram. After the pass at shift 0, `state = [τ bits, ties needed]`.
- */
-export function radixPick(
-  gpu: Gpu,
-  state: Tensor,
-  hist: Tensor,
-  shift: number,
-  K: number,
-): void {
-  const p = gpu.pipeline("tsae_radix_pick", PICK);
-  const first = shift === 24 ? 1 : 0;
-  gpu.dispatch(p, [state, hist, gpu.uniform(pack(PICK_SPEC, shift, first, K))], [1]);
-}
+const WGSL_BATCH_SEL = /* wgsl */ `
+fn batchSel(v: f32, f: u32) -> bool {
+  let kv = bitcast<f32>(KTH[2]);
+  return v > 0.0 && (v > kv || (v == kv && f <= KTH[1]));
+}`;
 
 const ROWCNT_SPEC = "uuuu";
 const rowCountWgsl = (v: 1 | 4) =>
-  /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}
+  /* wgsl */ `${WGSL_HEAD}${WGSL_BATCH_SEL}
 ${uniformStruct(ROWCNT_SPEC, ["rows", "n", "rOff", "pad"])}
 @group(0) @binding(0) var<storage, read> H: array<${v === 4 ? "vec4<f32>" : "f32"}>;
-@group(0) @binding(1) var<storage, read> ST: array<u32>;
-@group(0) @binding(2) var<storage, read_write> GT: array<u32>;
-@group(0) @binding(3) var<storage, read_write> EQ: array<u32>;
-@group(0) @binding(4) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
-  if (r >= u.rows) { return; }
-  let tau = ST[0];
-  var gt = 0u; var eq = 0u;
-  ${
-    rowScan(
-      v,
-      "let key = keyOf(h); if (key > tau) { gt++; } else if (key == tau && key > 0u) { eq++; }",
-    )
-  }
-  GT[u.rOff + r] = gt;
-  EQ[u.rOff + r] = eq;
-}`;
-
-/** Records per-token counts of keys above τ (`gt`) and equal to a positive τ (`eq`). */
-export function batchRowCount(
-  gpu: Gpu,
-  h: Tensor,
-  state: Tensor,
-  gt: Tensor,
-  eq: Tensor,
-  rOff: number,
-): void {
-  const [rows, n] = h.shape;
-  const v = widthOf(n);
-  const p = gpu.pipeline(`tsae_batch_rowcount_v${v}`, rowCountWgsl(v));
-  dispatchUnits(gpu, p, rows, [
-    h,
-    state,
-    gt,
-    eq,
-    gpu.uniform(pack(ROWCNT_SPEC, rows, n, rOff, 0)),
-  ]);
-}
-
-const TAKE_SPEC = "u";
-const TAKE = /* wgsl */ `${WGSL_HEAD}
-${uniformStruct(TAKE_SPEC, ["B"])}
-@group(0) @binding(0) var<storage, read> ST: array<u32>;
-@group(0) @binding(1) var<storage, read_write> EQ: array<u32>;
-@group(0) @binding(2) var<storage, read> EQB: array<u32>;
+@group(0) @binding(1) var<storage, read> KTH: array<u32>;
+@group(0) @binding(2) var<storage, read_write> CNT: array<u32>;
 @group(0) @binding(3) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let t = wgIndex(wid, nwg) * ${WG}u + lid;
-  if (t >= u.B) { return; }
-  let need = ST[1];
-  let before = EQB[t];
-  var take = 0u;
-  if (need > before) { take = min(need - before, EQ[t]); }
-  // EQ becomes the number of ties this row takes (its entry count is GT + EQ).
-  EQ[t] = take;
-}`;
-
-/** Records, per token, how many τ ties it takes (`eq` in place) given `eqBefore` (scan of eq). */
-export function batchRowTake(
-  gpu: Gpu,
-  state: Tensor,
-  eq: Tensor,
-  eqBefore: Tensor,
-  B: number,
-): void {
-  const p = gpu.pipeline("tsae_batch_take", TAKE);
-  dispatchUnits(gpu, p, B, [state, eq, eqBefore, gpu.uniform(pack(TAKE_SPEC, B))]);
-}
-
-const WRITE_SPEC = "uuuu";
-const writeWgsl = (v: 1 | 4) =>
-  /* wgsl */ `${WGSL_HEAD}${WGSL_KEY}${WGSL_ENT}
-${uniformStruct(WRITE_SPEC, ["rows", "n", "rOff", "rescale"])}
-${scanDecl(v)}
-@group(0) @binding(2) var<storage, read> ST: array<u32>;
-@group(0) @binding(3) var<storage, read> TAKE: array<u32>;
-@group(0) @binding(4) var<storage, read> RP: array<u32>;
-@group(0) @binding(5) var<storage, read_write> ENT: array<Ent>;
-@group(0) @binding(6) var<storage, read_write> RMIN: array<f32>;
-@group(0) @binding(7) var<uniform> u: U;
 @compute @workgroup_size(${WG})
 fn main(${WGSL_ARGS}) {
   let r = wgIndex(wid, nwg) * ${WG}u + lid;
   if (r >= u.rows) { return; }
   let t = u.rOff + r;
-  let tau = ST[0];
-  let take = TAKE[t];
+  var c = 0u;
+  ${rowScan(v, "if (batchSel(h, t * u.n + i)) { c++; }")}
+  CNT[t] = c;
+}`;
+
+/**
+ * Records, per token of the windowed hs `h [rows, n]` (tokens `rOff…`), how many of its latents
+ * BatchTopK selects, given `kth` (u32 `[4]` from `kthLargest` over the whole batch).
+ */
+export function batchRowCount(
+  gpu: Gpu,
+  h: Tensor,
+  kth: Tensor,
+  counts: Tensor,
+  rOff: number,
+): void {
+  const [rows, n] = h.shape;
+  const v = widthOf(n);
+  const p = gpu.pipeline(`tsae_batch_rowcount_v${v}`, rowCountWgsl(v));
+  dispatchUnits(gpu, p, rows, [h, kth, counts, gpu.uniform(pack(ROWCNT_SPEC, rows, n, rOff, 0))]);
+}
+
+const WRITE_SPEC = "uuuu";
+const writeWgsl = (v: 1 | 4) =>
+  /* wgsl */ `${WGSL_HEAD}${WGSL_BATCH_SEL}${WGSL_ENT}
+${uniformStruct(WRITE_SPEC, ["rows", "n", "rOff", "rescale"])}
+${scanDecl(v)}
+@group(0) @binding(2) var<storage, read> KTH: array<u32>;
+@group(0) @binding(3) var<storage, read> RP: array<u32>;
+@group(0) @binding(4) var<storage, read_write> ENT: array<Ent>;
+@group(0) @binding(5) var<storage, read_write> RMIN: array<f32>;
+@group(0) @binding(6) var<uniform> u: U;
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+  if (r >= u.rows) { return; }
+  let t = u.rOff + r;
   var p = RP[t];
-  var ties = 0u;
   var mn = bitcast<f32>(0x7f800000u);
   ${
     rowScan(
       v,
-      `let key = keyOf(h);
-    var sel = key > tau;
-    if (key == tau && key > 0u) { sel = ties < take; ties++; }
-    if (sel) {
-      let hs = bitcast<f32>(key);
+      `if (batchSel(h, t * u.n + i)) {
       var e: Ent;
       e.idx = i; e.row = t; e.w = 0.0;
-      e.coef = select(hs, hs / normAt(i), u.rescale == 1u);
+      e.coef = select(h, h / normAt(i), u.rescale == 1u);
       ENT[p] = e;
       p++;
-      mn = min(mn, hs);
+      mn = min(mn, h);
     }`,
     )
   }
   RMIN[t] = mn;
 }`;
 
-/** Records the BatchTopK entries of the rows of `h` at `ent[rowPtr[t]…]` and each row's minimum. */
+/**
+ * Records the BatchTopK entries of the rows of `h` at `ent[rowPtr[t]…]` (column order) and each
+ * row's smallest selected value (∞ if none), for the threshold EMA.
+ */
 export function batchRowWrite(
   gpu: Gpu,
   h: Tensor,
   norms: Tensor,
-  state: Tensor,
-  take: Tensor,
+  kth: Tensor,
   rowPtr: Tensor,
   ent: Tensor,
   rowMin: Tensor,
@@ -459,8 +316,7 @@ export function batchRowWrite(
   dispatchUnits(gpu, p, rows, [
     h,
     norms,
-    state,
-    take,
+    kth,
     rowPtr,
     ent,
     rowMin,

@@ -6,12 +6,12 @@
  */
 import { assertAllClose, assertEquals } from "../../assert.ts";
 import { getGpu, type Gpu } from "../../../gpu/device.ts";
+import { kthLargest } from "../../../gpu/kernels/kth_largest.ts";
 import { readAll, Tensor } from "../../../gpu/tensor.ts";
 import {
   auxSelect,
   auxSelectRef,
   batchRowCount,
-  batchRowTake,
   batchRowWrite,
   batchTopKSelectRef,
   cumulativeLevels,
@@ -21,8 +21,6 @@ import {
   entryDots,
   INVALID,
   latentGather,
-  radixHistogram,
-  radixPick,
   scanU32,
   scanU32Ref,
   sortChunks,
@@ -111,28 +109,21 @@ async function batchSelect(
   const K = Math.trunc(k * rows);
   const g = o(gpu);
   const th = Tensor.from(hs, [rows, n], g), tn = Tensor.from(norms, [n], g);
-  const state = Tensor.zeros([4], "u32", g), hist = Tensor.zeros([256], "u32", g);
-  const gt = Tensor.zeros([rows], "u32", g), eq = Tensor.zeros([rows], "u32", g);
-  const eqb = Tensor.zeros([rows + 1], "u32", g), rp = Tensor.zeros([rows + 1], "u32", g);
+  const cnt = Tensor.zeros([rows], "u32", g), rp = Tensor.zeros([rows + 1], "u32", g);
   const ent = Tensor.zeros([Math.max(K, 1), 4], "u32", g), rmin = Tensor.zeros([rows], "f32", g);
-  for (const shift of [24, 16, 8, 0]) {
-    radixHistogram(gpu, th, state, hist, shift);
-    radixPick(gpu, state, hist, shift, K);
-  }
-  batchRowCount(gpu, th, state, gt, eq, 0);
-  scanU32(gpu, eq, null, eqb, rows);
-  batchRowTake(gpu, state, eq, eqb, rows);
-  scanU32(gpu, gt, eq, rp, rows);
-  batchRowWrite(gpu, th, tn, state, eq, rp, ent, rmin, 0, rescale);
+  const kth = kthLargest(th, Math.min(K, rows * n));
+  batchRowCount(gpu, th, kth, cnt, 0);
+  scanU32(gpu, cnt, null, rp, rows);
+  batchRowWrite(gpu, th, tn, kth, rp, ent, rmin, 0, rescale);
   const [w, p, m] = await readAll([ent, rp, rmin]);
-  for (const t of [th, tn, state, hist, gt, eq, eqb, rp, ent, rmin]) t.dispose();
+  for (const t of [th, tn, cnt, rp, ent, rmin, kth]) t.dispose();
   return {
     sel: rowsOf(w as Uint32Array, rows, (t) => [p[t], p[t + 1]]),
     rowMin: m as Float32Array,
   };
 }
 
-Deno.test("BatchTopK selection (radix select, ties in flat order) vs batchTopKSelectRef", async () => {
+Deno.test("BatchTopK selection (kthLargest, ties in flat order) vs batchTopKSelectRef", async () => {
   const gpu = await getGpu();
   const rng = createRng(8);
   // Hand case: two rows, k = 1.5 → 3 largest of ReLU: 8, 6, 3.
