@@ -126,3 +126,28 @@ Deno.test("TrainingSAE: argument errors name what was wrong", async () => {
   assertThrows(() => sae.recordStep(x8, c2, null), Error, "coefficientValues must be f32 [1]");
   sae.dispose();
 });
+
+Deno.test("every architecture: the same step twice gives bit-identical outputs", async () => {
+  const gpu = await getGpu();
+  const archs: [string, Record<string, unknown>, number[]][] = [
+    ["standard", {}, [2]],
+    ["gated", {}, [2]],
+    ["jumprelu", { jumpreluSparsityLossMode: "tanh", preActLossCoefficient: 0.5 }, [0.5]],
+    ["topk", { k: 3 }, []],
+    ["batchtopk", { k: 3 }, []],
+    ["matryoshka_batchtopk", { k: 3, matryoshkaWidths: [4, 8] }, []],
+  ];
+  for (const [architecture, fields, coef] of archs) {
+    const pb = problem({ architecture, ...fields }, 40, 17);
+    const dead = deadMask(16, [1, 5, 6, 9, 12]);
+    const a = await gpuStep(gpu, pb, coef, dead, { maxWindowRows: 16 });
+    const b = await gpuStep(gpu, pb, coef, dead, { maxWindowRows: 16 });
+    assertEquals(a.losses, b.losses, `${architecture} losses`);
+    for (const k of Object.keys(a.grads)) {
+      assertEquals(a.grads[k], b.grads[k], `${architecture} ${k}`);
+    }
+    assertEquals(a.metrics, b.metrics, `${architecture} metrics`);
+    a.sae.dispose();
+    b.sae.dispose();
+  }
+});
