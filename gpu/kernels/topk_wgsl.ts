@@ -275,7 +275,12 @@ fn main(${WGSL_MAIN_ARGS}) {
   }
 }`;
 
-/** See {@link SORT_BLOCK_WGSL}. */
+/**
+ * See {@link SORT_BLOCK_WGSL}. Merge path: lane t writes output slots [t·C, (t + 1)·C) of the row
+ * (C = ⌈S / 64⌉); per merged block it finds how many of its first outputs come from the upper
+ * half by one binary search, then merges sequentially (S + 64·log w steps per level instead of
+ * S·log w).
+ */
 export const SORT_MERGE_WGSL = /* wgsl */ `${WGSL_WG}${WGSL_P}${WGSL_BEFORE}
 @group(0) @binding(1) var<storage, read> CNT: array<u32>;
 @group(0) @binding(2) var<storage, read> SRC: array<vec2<u32>>;
@@ -287,18 +292,28 @@ fn main(${WGSL_MAIN_ARGS}) {
   let s = min(CNT[row], p.cap);
   let cb = row * p.p2;
   let w = p.w;
-  for (var i = lid; i < s; i += ${WG}u) {
-    let e = SRC[cb + i];
-    let base = i & ~(2u * w - 1u);
-    let upper = (i & w) != 0u;
-    let sib = cb + base + select(w, 0u, upper);
-    var lo = 0u;
-    var hi = w;
+  let per = (s + ${WG - 1}u) / ${WG}u;
+  var o = lid * per;
+  let oEnd = min(o + per, s);
+  while (o < oEnd) {
+    let base = o & ~(2u * w - 1u);
+    let a = cb + base;
+    let b = a + w;
+    let d = o - base;
+    let stop = min(oEnd, base + 2u * w) - base;
+    var lo = select(0u, d - w, d > w);
+    var hi = min(d, w);
     while (lo < hi) {
       let mid = (lo + hi) / 2u;
-      if (before(SRC[sib + mid], e)) { lo = mid + 1u; } else { hi = mid; }
+      if (before(SRC[a + mid], SRC[b + d - mid - 1u])) { lo = mid + 1u; } else { hi = mid; }
     }
-    DST[cb + base + (i & (w - 1u)) + lo] = e;
+    var i = lo;
+    var j = d - lo;
+    for (var t = d; t < stop; t++) {
+      let takeA = j >= w || (i < w && before(SRC[a + i], SRC[b + j]));
+      if (takeA) { DST[a + t] = SRC[a + i]; i++; } else { DST[a + t] = SRC[b + j]; j++; }
+    }
+    o = base + stop;
   }
 }`;
 
