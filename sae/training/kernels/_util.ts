@@ -48,13 +48,6 @@ export function uniformStruct(spec: string, names: string[]): string {
   return `struct U { ${names.map((n, k) => `${n}: ${ty[spec[k]]}`).join(", ")} }`;
 }
 
-/** A binding of elements `[start, start + count)` of `t` (offset must be 256-byte aligned). */
-export function elems(t: Tensor, start: number, count: number): BufferBinding {
-  if (start === 0 && count === t.size) return t.binding();
-  const offset = t.offset + start * 4;
-  return { buffer: t.buffer, offset, size: Math.max(4, count * 4) };
-}
-
 /** A tensor view of rows `[start, start + count)` of a row-major `[rows, cols]` tensor. */
 export function rowsView(t: Tensor, start: number, count: number): Tensor {
   const cols = t.shape[t.shape.length - 1];
@@ -72,20 +65,4 @@ export function dispatchUnits(
 ): void {
   if (count === 0) return;
   gpu.dispatch(pipeline, bindings, grid1d(gpu, Math.ceil(count / wg)));
-}
-
-/** Throws unless `t` is a live tensor of `dtype` with exactly `shape`. */
-export function expect(
-  t: Tensor,
-  shape: readonly number[],
-  what: string,
-  dtype: "f32" | "u32" | "i32" = "f32",
-): void {
-  if (t.disposed) throw new TrainSaeError(`${what}: ${t} was used after dispose()`);
-  if (t.dtype !== dtype) throw new TrainSaeError(`${what}: expected ${dtype}, got ${t}`);
-  if (t.shape.length !== shape.length || t.shape.some((d, k) => d !== shape[k])) {
-    throw new TrainSaeError(
-      `${what}: has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`,
-    );
-  }
 }
