@@ -136,7 +136,23 @@ export class TrainingSAE {
       throw new TrainSaeError(`useGhostGrads: only the standard architecture has ghost grads`);
     }
     const gpu = this.gpu;
-    const upload = (name: string): Tensor => {
+    const batch = arch === "batchtopk" || arch === "matryoshka_batchtopk";
+    this.metricKeys = batch ? ["topk_threshold"] : [];
+    // The step validates the configuration before any GPU memory is allocated; it reads the
+    // maps and outputs only when recording.
+    const ctx: StepContext = {
+      gpu,
+      cfg,
+      params: this.params,
+      grads: this.grads,
+      buffers: this.buffers,
+      extras: this.extras,
+      maxWindowRows: opts.maxWindowRows,
+      outputs: undefined as unknown as StepOutputs,
+    };
+    this.lossKeys = TOPK_FAMILY.has(arch) ? sparseLossKeys(ctx) : denseLossKeys(ctx);
+    this.#step = TOPK_FAMILY.has(arch) ? new SparseStep(ctx) : new DenseStep(ctx);
+    const check = (name: string): void => {
       const shape = shapeOf(cfg, name), v = params[name];
       const size = shape.reduce((a, b) => a * b, 1);
       if (!v) throw new TrainSaeError(`params.${name}: missing (needed by ${arch})`);
@@ -145,25 +161,22 @@ export class TrainingSAE {
           `params.${name}: expected [${shape.join(", ")}] (${size} values), got ${v.length}`,
         );
       }
-      return Tensor.from(v, shape, { gpu });
     };
+    // Every check before the first upload, so a bad tensor leaves nothing allocated.
+    for (const name of [...names, ...(batch && params.topk_threshold ? ["topk_threshold"] : [])]) {
+      check(name);
+    }
+    const upload = (name: string) => Tensor.from(params[name], shapeOf(cfg, name), { gpu });
     for (const name of names) {
       this.params.set(name, upload(name));
       this.grads.set(name, Tensor.zeros(shapeOf(cfg, name), "f32", { gpu }));
     }
-    const batch = arch === "batchtopk" || arch === "matryoshka_batchtopk";
     if (batch) {
       this.buffers.set(
         "topk_threshold",
         params.topk_threshold ? upload("topk_threshold") : Tensor.zeros([1], "f32", { gpu }),
       );
     }
-    this.metricKeys = batch ? ["topk_threshold"] : [];
-    const ctxBase = { gpu, cfg, params: this.params, grads: this.grads, buffers: this.buffers };
-    const partial = { ...ctxBase, extras: this.extras, maxWindowRows: opts.maxWindowRows };
-    this.lossKeys = TOPK_FAMILY.has(arch)
-      ? sparseLossKeys(partial as StepContext)
-      : denseLossKeys(partial as StepContext);
     this.#outputs = {
       losses: Tensor.zeros([1 + this.lossKeys.length], "f32", { gpu }),
       firedCounts: Tensor.zeros([cfg.dSae], "f32", { gpu }),
@@ -171,8 +184,7 @@ export class TrainingSAE {
       l0Sum: Tensor.zeros([1], "f32", { gpu }),
       metrics: Tensor.zeros([this.metricKeys.length], "f32", { gpu }),
     };
-    const ctx: StepContext = { ...partial, outputs: this.#outputs };
-    this.#step = TOPK_FAMILY.has(arch) ? new SparseStep(ctx) : new DenseStep(ctx);
+    ctx.outputs = this.#outputs;
   }
 
   /** A new training SAE with SAELens' training initialisation (§3.0), seeded. */
