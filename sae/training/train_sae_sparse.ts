@@ -27,16 +27,18 @@ import {
   cumulativeLevels,
   decodeRows,
   densify,
-  entryDots,
-  latentGather,
   scaleEncoder,
   scanU32,
+  thresholdUpdate,
+} from "./kernels/sparse_decode.ts";
+import {
+  entryDots,
+  latentGather,
   sortChunks,
   sortEntries,
   type SortScratch,
   type SparseBackwardArgs,
-  thresholdUpdate,
-} from "./kernels/sparse.ts";
+} from "./kernels/sparse_backward.ts";
 import {
   type ArchStep,
   checkInput,

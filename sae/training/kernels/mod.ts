@@ -10,4 +10,6 @@ export * from "./rows.ts";
 export * from "./dense_acts.ts";
 export * from "./latent.ts";
 export * from "./select.ts";
-export * from "./sparse.ts";
+export * from "./sparse_decode.ts";
+export * from "./sparse_backward.ts";
+export { MAX_LEVELS, vecWidth, wgslVec } from "./_levels.ts";
