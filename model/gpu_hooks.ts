@@ -58,7 +58,7 @@ export function disposeCache(cache: Map<string, Tensor>): void {
 /** Hook bookkeeping of one forward pass. */
 export class GpuHookContext {
   /** Cached values by hook name, in first-firing order. */
-  readonly cache = new Map<string, Tensor>();
+  readonly cache: Map<string, Tensor> = new Map();
   readonly #hooks: { match: (n: string) => boolean; fn: ModelHookFn }[];
   readonly #keep: (name: string) => boolean;
   readonly #splices: ReadonlyMap<string, HookSplice>;

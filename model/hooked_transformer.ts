@@ -173,7 +173,13 @@ export class HookedTransformer {
   }
 
   /** Runs with a hook context; returns logits/residual (owned by the caller). */
-  protected async run(tokens: TokensInput, opts: RunOptions, ctx: GpuHookContext) {
+  protected async run(
+    tokens: TokensInput,
+    opts: RunOptions,
+    ctx: GpuHookContext,
+  ): Promise<
+    { logits: Tensor | null; residual: Tensor | null; tokens: Tensor; ownTokens: boolean }
+  > {
     const { t, own } = this.tokensTensor(tokens, opts.prependBos);
     try {
       const r = await gpuForward(this.model, t, { ctx, stopAtLayer: opts.stopAtLayer });

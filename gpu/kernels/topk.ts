@@ -84,8 +84,8 @@ export interface TopkResult {
  * using x = Tensor.from(new Float32Array([0.5, -2, 3, 3, 1, 0]), [2, 3]);
  * const { values, indices } = topkRows(x, 2, { relu: true });
  * const [v, i] = await readAll([values, indices]);
- * // v = [0.5, 0, 3, 1], i = [0, 1, 0, 1]
- * if (i[2] !== 0 || v[1] !== 0) throw new Error("unexpected");
+ * // v = [3, 0.5, 3, 1], i = [2, 0, 0, 1]
+ * if (i[0] !== 2 || v[1] !== 0.5 || i[2] !== 0) throw new Error("unexpected");
  * values.dispose();
  * indices.dispose();
  * ```

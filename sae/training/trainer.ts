@@ -62,8 +62,8 @@ export class SAETrainer {
   readonly dataProvider: DataProvider;
   readonly lrScheduler: LrScheduler;
   /** One per entry of `sae.coefficients()`, by name. */
-  readonly coefficientSchedulers = new Map<string, CoefficientScheduler>();
-  readonly activationScaler = new ActivationScaler();
+  readonly coefficientSchedulers: Map<string, CoefficientScheduler> = new Map();
+  readonly activationScaler: ActivationScaler = new ActivationScaler();
   readonly optimizer: TrainerOptimizer;
   readonly options: SAETrainerOptions;
   nTrainingSteps = 0;

@@ -86,8 +86,8 @@ export class TrainerOptimizer {
   /** Optimiser steps taken (advanced by the trainer after each recorded step). */
   step = 0;
   readonly options: Required<AdamOptions>;
-  readonly expAvg = new Map<string, Tensor>();
-  readonly expAvgSq = new Map<string, Tensor>();
+  readonly expAvg: Map<string, Tensor> = new Map();
+  readonly expAvgSq: Map<string, Tensor> = new Map();
   /** Global-norm clipping: its `factor` ([1]) scales the gradients inside the Adam kernel. */
   readonly clipper: GradNormClipper;
 
