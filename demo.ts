@@ -4,6 +4,8 @@
  * 1. Opens the WebGPU device and prints the adapter.
  * 2. Runs matmul in every layout with a fused epilogue and checks it against the plain-TS
  *    reference.
+ * 3. Trains an SAE on a real (tiny) GPT-2's activations and shows its features
+ *    (`demo_shakespeare.ts`).
  *
  * Exits non-zero when a check fails.
  * @module
@@ -13,6 +15,7 @@ import { getGpu } from "./gpu/device.ts";
 import { Tensor } from "./gpu/tensor.ts";
 import { matmul, matmulRef } from "./gpu/kernels/matmul.ts";
 import { createRng } from "./sae/reference/rng.ts";
+import { runShakespeareDemo } from "./demo_shakespeare.ts";
 
 function randn(n: number, rng: { normal(): number }): Float32Array {
   const out = new Float32Array(n);
@@ -80,6 +83,10 @@ if (import.meta.main) {
     `  limits: maxBufferSize ${gpu.maxBufferSize}, maxStorageBufferBindingSize ${gpu.maxBindingSize}`,
   );
   const ok = await matmulCheck();
+  if (ok) {
+    console.log("Training an SAE on a real model's activations:");
+    await runShakespeareDemo(gpu);
+  }
   gpu.destroy();
   if (!ok) {
     console.error("demo: a GPU result did not match the reference");
