@@ -6,7 +6,8 @@
  *
  * The large product is slow on llvmpipe: a variant runs there only when its speed at the small
  * size predicts at most `SAEFLOW_BENCH_MAX_S` seconds (default 120) per run, else a record with
- * `skipped` says why. Run: `deno task bench matmul`.
+ * `skipped` says why. `SAEFLOW_BENCH_VARIANTS=6,7` times only those variants.
+ * Run: `deno task bench matmul`.
  * @module
  */
 
@@ -21,6 +22,17 @@ export const MATMUL_BENCH_SHAPES: [number, number, number][] = [
   [4096, 768, 24576],
 ];
 const LAYOUTS: MatmulLayout[] = ["nn", "nt", "tn"];
+
+/** Variants to time: env `SAEFLOW_BENCH_VARIANTS` (comma-separated names or numbers) or all. */
+function variants() {
+  let only: string[] = [];
+  try {
+    only = (Deno.env.get("SAEFLOW_BENCH_VARIANTS") ?? "").split(",").filter(Boolean);
+  } catch { /* no env permission: all */ }
+  return only.length
+    ? MATMUL_VARIANTS.filter((v) => only.some((o) => v.name === o || v.name.split("_")[0] === o))
+    : MATMUL_VARIANTS;
+}
 
 function maxSeconds(): number {
   try {
@@ -58,7 +70,7 @@ async function* benchShape(
   const out = Tensor.empty([m, n], "f32", { gpu });
   const cores = navigator.hardwareConcurrency || 1;
   try {
-    for (const v of MATMUL_VARIANTS) {
+    for (const v of variants()) {
       const base = { name: `matmul_${m}x${k}x${n}_${layout}`, m, k, n, layout, variant: v.name };
       const known = seen.get(`${layout}/${v.name}`);
       if (large && known !== undefined && flops / known / 1e9 > maxSeconds()) {
