@@ -189,7 +189,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   return out;
 }
 
-export { selectMatmulVariant, tuneMatmul } from "./matmul_tune.ts";
+export {
+  matmulTuneResults,
+  selectMatmulVariant,
+  tuneMatmul,
+  type TuneOptions,
+  type TuneResult,
+} from "./matmul_tune.ts";
 export { releaseMatmulScratch } from "./matmul_ubo_pack.ts";
 export { applyActivation, geluTanh, matmulRef, type MatmulRefOptions } from "./matmul_ref.ts";
 export {
