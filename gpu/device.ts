@@ -34,6 +34,7 @@ const REQUESTED_LIMITS = [
   "maxComputeWorkgroupSizeY",
   "maxComputeWorkgroupsPerDimension",
   "maxUniformBufferBindingSize",
+  "maxUniformBuffersPerShaderStage",
 ] as const;
 
 const OPTIONAL_FEATURES = ["shader-f16", "timestamp-query", "subgroups"] as const;
