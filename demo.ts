@@ -13,7 +13,7 @@
 
 import { getGpu } from "./gpu/device.ts";
 import { Tensor } from "./gpu/tensor.ts";
-import { matmul, matmulRef } from "./gpu/kernels/matmul.ts";
+import { matmul, matmulRef, tuneMatmul } from "./gpu/kernels/matmul.ts";
 import { createRng } from "./sae/reference/rng.ts";
 import { runShakespeareDemo } from "./demo_shakespeare.ts";
 
@@ -81,6 +81,13 @@ if (import.meta.main) {
   );
   console.log(
     `  limits: maxBufferSize ${gpu.maxBufferSize}, maxStorageBufferBindingSize ${gpu.maxBindingSize}`,
+  );
+  const t0 = performance.now();
+  const tuned = await tuneMatmul(gpu);
+  console.log(
+    `  matmul variants chosen by measurement (${((performance.now() - t0) / 1000).toFixed(1)} s): ${
+      tuned.map((r) => `${r.layout} → ${r.variant}`).join(", ")
+    }`,
   );
   const ok = await matmulCheck();
   if (ok) {
