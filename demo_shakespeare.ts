@@ -13,7 +13,7 @@
  */
 
 import type { Gpu } from "./gpu/device.ts";
-import { readAll, Tensor } from "./gpu/tensor.ts";
+import { readAll, type Tensor } from "./gpu/tensor.ts";
 import { HookedTransformer } from "./model/hooked_transformer.ts";
 import { disposeCache } from "./model/mod.ts";
 import { createTrainingConfig } from "./sae/config.ts";
