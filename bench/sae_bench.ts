@@ -142,21 +142,16 @@ function itersFor(size: SaeBenchSize): { warmup: number; iters: number } {
 export interface SaeBenchCase {
   name: string;
   tags: string[];
-  run: (gpu: Gpu) => Promise<SaeBenchResult[]>;
+  run: (gpu: Gpu) => AsyncIterable<SaeBenchResult>;
 }
 
 /** The SAE training-step cases of the benchmark suite (tag "sae"). */
 export const cases: SaeBenchCase[] = SAE_BENCH_SIZES.map((size) => ({
   name: `sae_train_step_${size.batch}x${size.dIn}x${size.dSae}`,
   tags: ["sae"],
-  run: async (gpu: Gpu) => {
-    const results: SaeBenchResult[] = [];
-    for (const arch of SAE_BENCH_ARCHS) {
-      const r = await benchSaeStep(gpu, arch, size, itersFor(size));
-      console.log(JSON.stringify(r));
-      results.push(r);
-    }
-    return results;
+  // A generator, so the runner prints each architecture's line as soon as it is measured.
+  run: async function* (gpu: Gpu) {
+    for (const arch of SAE_BENCH_ARCHS) yield await benchSaeStep(gpu, arch, size, itersFor(size));
   },
 }));
 
