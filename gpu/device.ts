@@ -15,8 +15,11 @@ export class GpuError extends SaeflowError {}
 
 /** A buffer (or window into one) that a kernel binds. */
 export interface BufferBinding {
+  /** The GPU buffer. */
   buffer: GPUBuffer;
+  /** Byte offset into the buffer (default 0). */
   offset?: number;
+  /** Byte size of the window (default: the rest of the buffer). */
   size?: number;
 }
 
@@ -43,7 +46,9 @@ const OPTIONAL_FEATURES = ["shader-f16", "timestamp-query", "subgroups"] as cons
 export interface GpuInfo {
   /** Adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "NVIDIA H100". */
   description: string;
+  /** Adapter vendor name. */
   vendor: string;
+  /** Adapter architecture name. */
   architecture: string;
   /** True for software adapters such as Mesa's llvmpipe. */
   isFallbackAdapter: boolean;

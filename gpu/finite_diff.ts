@@ -78,7 +78,9 @@ export async function centralDifferenceAsync(
 
 /** Tolerances of {@link checkGradient}: `|a − n| ≤ atol + rtol·|n|` per coordinate. */
 export interface GradientTolerance {
+  /** Absolute tolerance (default 1e-5). */
   atol?: number;
+  /** Relative tolerance, times |numeric| (default 1e-3). */
   rtol?: number;
   /** Only these coordinates; default: all. */
   indices?: readonly number[];
@@ -86,6 +88,7 @@ export interface GradientTolerance {
 
 /** Outcome of {@link checkGradient}: whether all coordinates pass and the worst one. */
 export interface GradientCheck {
+  /** True when every checked coordinate is within tolerance. */
   ok: boolean;
   /** Index of the coordinate with the largest excess over its tolerance (−1 if none checked). */
   worstIndex: number;
@@ -93,7 +96,9 @@ export interface GradientCheck {
   worstError: number;
   /** The error minus the allowed tolerance at `worstIndex` (≤ 0 when it passes). */
   worstExcess: number;
+  /** Analytic gradient at `worstIndex`. */
   analytic: number;
+  /** Numeric (finite-difference) gradient at `worstIndex`. */
   numeric: number;
   /** Number of coordinates compared. */
   checked: number;

@@ -30,7 +30,9 @@ fn linearWorkgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 
 /** A window of rows `[start, start + count)` of a row-major matrix. */
 export interface RowWindow {
+  /** First row of the window. */
   start: number;
+  /** Number of rows in the window. */
   count: number;
 }
 

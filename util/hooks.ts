@@ -19,7 +19,7 @@ export type HookFn = (value: Tensor, context: { name: string }) => Tensor | void
 export type HookRunner = (name: string, value: Tensor) => Tensor;
 
 /** A runner that changes nothing (the fast path when no hook is attached). */
-export const noHooks: HookRunner = (_name, value) => value;
+export const noHooks: HookRunner = (_name, value): Tensor => value;
 
 /**
  * Named hook functions, several per name, run in the order they were added.

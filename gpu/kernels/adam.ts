@@ -27,11 +27,15 @@ import {
 
 /** Hyperparameters of one Adam step. Defaults are torch's (and SAELens'). */
 export interface AdamScalars {
+  /** Learning rate. */
   lr: number;
   /** The step number t, counting from 1 for the first update. */
   step: number;
+  /** First-moment decay (default 0.9). */
   beta1?: number;
+  /** Second-moment decay (default 0.999). */
   beta2?: number;
+  /** Denominator epsilon (default 1e-8). */
   eps?: number;
 }
 
@@ -217,10 +221,15 @@ export function adamRef(
 
 /** Options of {@link Adam}. */
 export interface AdamOptions {
+  /** Learning rate. */
   lr: number;
+  /** First-moment decay (default 0.9). */
   beta1?: number;
+  /** Second-moment decay (default 0.999). */
   beta2?: number;
+  /** Denominator epsilon (default 1e-8). */
   eps?: number;
+  /** Ascend the gradient instead of descending (default false). */
   maximize?: boolean;
 }
 

@@ -17,7 +17,9 @@ import { reduceAll } from "./reduce.ts";
 
 /** The total gradient norm and the factor to multiply gradients by, both `[1]` GPU tensors. */
 export interface ClipResult {
+  /** Global L2 norm of all gradients, `[1]`. */
   totalNorm: Tensor;
+  /** Factor to scale gradients by, `[1]`. */
   factor: Tensor;
 }
 

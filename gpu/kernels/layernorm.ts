@@ -47,15 +47,21 @@ export interface LayerNormOptions {
 
 /** Result of {@link layerNorm}: the normalised tensor and, when asked, the per-row scale. */
 export interface LayerNormResult {
+  /** The normalised tensor. */
   y: Tensor;
+  /** Per-row scale when requested, else null. */
   scale: Tensor | null;
 }
 
 /** Options of {@link layerNormRef}. */
 export interface LayerNormRefOptions {
+  /** Per-column gain (default none). */
   weight?: Float32Array;
+  /** Per-column bias (default none). */
   bias?: Float32Array;
+  /** Added to the variance before the square root (default 1e-5). */
   eps?: number;
+  /** RMSNorm instead of LayerNorm (no mean subtraction). */
   rms?: boolean;
 }
 

@@ -37,7 +37,13 @@ import {
   variantKey,
 } from "./topk_wgsl.ts";
 
-export { kthLargestRef, orderKey, topkRowsRef } from "./topk_ref.ts";
+export {
+  kthLargestRef,
+  type KthRef,
+  orderKey,
+  type TopkRefOptions,
+  topkRowsRef,
+} from "./topk_ref.ts";
 
 /** Largest k {@link topkRows} accepts. */
 export const TOPK_MAX_K = 1024;
@@ -67,7 +73,9 @@ export interface TopkOptions {
 
 /** Per-row top-k result: values f32 and indices i32, both `[...lead, k]`. */
 export interface TopkResult {
+  /** Top-k values, f32 `[...lead, k]`. */
   values: Tensor;
+  /** Column indices of the values, i32 `[...lead, k]`. */
   indices: Tensor;
 }
 

@@ -65,11 +65,15 @@ export interface CheckpointContents {
 
 /** Inputs of {@link writeCheckpointFolder}. */
 export interface CheckpointWrite {
+  /** SAE config dict (`cfg.json`). */
   cfg: Record<string, unknown>;
+  /** SAE weights by SAELens name. */
   weights: Map<string, StTensor>;
   /** log10 feature sparsity, f32 [dSae]. */
   logSparsity: Float32Array;
+  /** Trainer state to save. */
   state: TrainerState;
+  /** Activation scaling factor, or null. */
   scalingFactor: number | null;
   /**
    * Called with the folder being assembled, after saeflow's files are written and before the

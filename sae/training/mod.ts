@@ -23,20 +23,27 @@ export {
   trainerConfigFromRunner,
   trainerConfigToDict,
 } from "./trainer_config.ts";
-export { NonFiniteStepError, type TrainerLogger } from "./trainer_log.ts";
+export { NonFiniteStepError, type SnapshotLayout, type TrainerLogger } from "./trainer_log.ts";
 export { type DataProvider } from "./trainer_data.ts";
 export {
   CHECKPOINT_FILES,
   type CheckpointContents,
+  type CheckpointWrite,
   readCheckpointFolder,
   writeCheckpointFolder,
 } from "./checkpoint.ts";
+export { type AdamOptions as TrainerAdamOptions, TrainerOptimizer } from "./trainer_optim.ts";
+export { TrainerGpuState } from "./trainer_gpu.ts";
+export type { StepWord } from "./trainer_kernels.ts";
+export type { LoadableState } from "./trainer_checkpoint.ts";
+export type { RefSaeConfig } from "../reference/common.ts";
 export { saveInferenceModel } from "./checkpoint_export.ts";
 export {
   type AdamState,
   TRAINER_STATE_FORMAT,
   TRAINER_STATE_VERSION,
   type TrainerState,
+  type TrainerStateFiles,
   trainerStateFromFiles,
   trainerStateToFiles,
 } from "./state.ts";

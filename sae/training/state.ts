@@ -23,8 +23,11 @@ export const TRAINER_STATE_VERSION = 1;
 export interface AdamState {
   /** Optimiser steps taken (torch's per-parameter `step`). */
   step: number;
+  /** Adam β₁. */
   beta1: number;
+  /** Adam β₂. */
   beta2: number;
+  /** Adam epsilon. */
   eps: number;
   /** First moments by parameter name. */
   expAvg: Map<string, Float32Array>;
@@ -36,7 +39,9 @@ export interface AdamState {
 
 /** Everything `SAETrainer` needs to continue a run (besides SAE weights and the scaler). */
 export interface TrainerState {
+  /** Training samples seen. */
   nTrainingSamples: number;
+  /** Training steps taken. */
   nTrainingSteps: number;
   /** SAELens `started_fine_tuning` (always false in v6; kept for the format). */
   startedFineTuning: boolean;
@@ -46,7 +51,9 @@ export interface TrainerState {
   nForwardPassesSinceFired: Float32Array;
   /** `n_frac_active_samples`. */
   nFracActiveSamples: number;
+  /** Adam state. */
   optimizer: AdamState;
+  /** Learning-rate scheduler state. */
   lrScheduler: LrSchedulerState;
   /** `{name: {currentStep}}` per coefficient scheduler. */
   coefficientSchedulers: Record<string, { currentStep: number }>;
@@ -56,7 +63,9 @@ export interface TrainerState {
 
 /** The two files of a saved {@link TrainerState}. */
 export interface TrainerStateFiles {
+  /** Tensors for the safetensors file. */
   tensors: Map<string, StTensor>;
+  /** Everything else, for the JSON file. */
   json: Record<string, unknown>;
 }
 

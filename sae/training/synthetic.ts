@@ -40,7 +40,9 @@ export interface SyntheticOptions {
 export class SyntheticActivations {
   /** Row-major `[nFeatures, dIn]` unit-norm feature directions. */
   readonly dictionary: Float32Array;
+  /** Activation width. */
   readonly dIn: number;
+  /** Number of ground-truth features. */
   readonly nFeatures: number;
   readonly #p: number;
   readonly #lo: number;
@@ -48,6 +50,7 @@ export class SyntheticActivations {
   /** The sample stream's generator (its state is checkpointable via `getState`/`setState`). */
   readonly rng: Mulberry32;
 
+  /** Draws the dictionary and seeds the sample stream from `options`. */
   constructor(options: SyntheticOptions) {
     const { dIn, nFeatures } = options;
     const meanActive = options.meanActive ?? 3;

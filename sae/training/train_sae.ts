@@ -50,6 +50,7 @@ export const TRAINABLE_PARAMS: Readonly<Record<string, readonly string[]>> = {
 
 /** Options of {@link TrainingSAE.create} and {@link TrainingSAE.fromParams}. */
 export interface TrainingSAEOptions extends TrainingExtras {
+  /** GPU to allocate on and run with. */
   gpu: Gpu;
   /** Seed of the §3.0 initialisation (create only; default 0). */
   seed?: number;
@@ -92,6 +93,7 @@ export function refConfigOf(cfg: TrainingSAEConfig, extras: TrainingExtras = {})
  * ```
  */
 export class TrainingSAE {
+  /** The SAE's training config. */
   readonly cfg: TrainingSAEConfig;
   /** Trainable parameters under SAELens names and shapes. */
   readonly params: Map<string, Tensor> = new Map();
@@ -103,7 +105,9 @@ export class TrainingSAE {
   readonly lossKeys: string[];
   /** Metric names (`topk_threshold` for the BatchTopK family). */
   readonly metricKeys: string[];
+  /** GPU that holds the tensors and runs the steps. */
   readonly gpu: Gpu;
+  /** Training-only options given at construction. */
   readonly extras: TrainingExtras;
   #outputs: StepOutputs;
   #step: ArchStep;

@@ -16,8 +16,11 @@ export { TrainSaeError };
 
 /** One coefficient of SAELens `get_coefficients()`: name ("l1", "l0"), final value, warm-up steps. */
 export interface CoefficientSpec {
+  /** SAELens coefficient name. */
   name: string;
+  /** Final coefficient value. */
   value: number;
+  /** Steps of linear warm-up to `value`. */
   warmUpSteps: number;
 }
 
@@ -67,7 +70,9 @@ export interface StepContext {
 
 /** Tensors of the last step kept for inspection (tests): x̂ and, for one window, f. */
 export interface StepDebug {
+  /** Reconstruction x̂ of the last step, or null. */
   saeOut: Tensor | null;
+  /** Feature activations f of one window, or null. */
   featureActs: Tensor | null;
 }
 

@@ -56,19 +56,31 @@ export type { Evaluator, SAETrainerOptions, TrainerLogger };
  * ```
  */
 export class SAETrainer {
+  /** Trainer config. */
   readonly cfg: SAETrainerConfig;
+  /** The SAE being trained. */
   readonly sae: TrainableSAE;
+  /** GPU of the SAE. */
   readonly gpu: Gpu;
+  /** Source of activation batches. */
   readonly dataProvider: DataProvider;
+  /** Learning-rate schedule. */
   readonly lrScheduler: LrScheduler;
   /** One per entry of `sae.coefficients()`, by name. */
   readonly coefficientSchedulers: Map<string, CoefficientScheduler> = new Map();
+  /** Activation normalisation (SAELens `ActivationScaler`). */
   readonly activationScaler: ActivationScaler = new ActivationScaler();
+  /** Clipped Adam over the SAE's parameters. */
   readonly optimizer: TrainerOptimizer;
+  /** Options given at construction. */
   readonly options: SAETrainerOptions;
+  /** Training steps taken. */
   nTrainingSteps = 0;
+  /** Training samples seen. */
   nTrainingSamples = 0;
+  /** SAELens `n_frac_active_samples`. */
   nFracActiveSamples = 0;
+  /** SAELens `started_fine_tuning`. */
   startedFineTuning = false;
   /** Remaining sample counts after which a checkpoint is written. */
   checkpointThresholds: number[];
@@ -78,6 +90,7 @@ export class SAETrainer {
   readonly #it: BatchIterator;
   readonly #logs: LogQueue;
 
+  /** Sets up schedulers, optimiser and GPU state for training `sae` on `dataProvider`. */
   constructor(
     cfg: SAETrainerConfig,
     sae: TrainableSAE,

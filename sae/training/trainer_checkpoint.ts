@@ -23,7 +23,9 @@ export interface CheckpointSnapshot {
 
 /** What restoring a trainer needs (a checkpoint's state and scaling factor). */
 export interface LoadableState {
+  /** The checkpoint's trainer state. */
   state: TrainerState;
+  /** The checkpoint's activation scaling factor, or null. */
   scalingFactor: number | null;
 }
 

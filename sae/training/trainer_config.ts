@@ -19,10 +19,15 @@ export interface SAETrainerConfig {
   lrEnd: number | null;
   /** `constant` | `cosineannealing` | `cosineannealingwarmrestarts` (case-insensitive). */
   lrSchedulerName: string;
+  /** Steps of linear learning-rate warm-up. */
   lrWarmUpSteps: number;
+  /** Steps of learning-rate decay at the end. */
   lrDecaySteps: number;
+  /** Cycles of `cosineannealingwarmrestarts`. */
   nRestartCycles: number;
+  /** Adam β₁. */
   adamBeta1: number;
+  /** Adam β₂. */
   adamBeta2: number;
   /** Steps without firing after which a feature counts as dead. */
   deadFeatureWindow: number;

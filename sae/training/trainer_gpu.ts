@@ -43,6 +43,7 @@ export class TrainerGpuState {
   readonly flag: Tensor;
   /** f32 [nCoefficients] view of the params buffer. */
   readonly coefficients: Tensor;
+  /** Buffer of the step index and coefficient values kernels read. */
   readonly paramsBuffer: GPUBuffer;
   readonly #host: ArrayBuffer;
   readonly #f32: Float32Array;
@@ -50,6 +51,7 @@ export class TrainerGpuState {
   readonly #scaled = new Map<number, Tensor>();
   #snapshot: Tensor | null = null;
 
+  /** Allocates the firing counters, flags and params buffer for `dSae` features. */
   constructor(readonly gpu: Gpu, readonly dSae: number, readonly nCoefficients: number) {
     this.passes = Tensor.zeros([dSae], "f32", { gpu });
     this.actFreq = Tensor.zeros([dSae], "f32", { gpu });
@@ -194,6 +196,7 @@ export class TrainerGpuState {
     this.gpu.write(this.actFreq.buffer, this.actFreq.offset, actFreq);
   }
 
+  /** Frees the GPU tensors and buffers. */
   dispose(): void {
     for (
       const t of [this.passes, this.actFreq, this.deadMask, this.flag, ...this.#scaled.values()]

@@ -16,6 +16,7 @@ import { NO_BAD_STEP } from "./trainer_kernels.ts";
 
 /** Thrown when a step saw NaN/±Inf in its input batch or its loss; `step` is that step. */
 export class NonFiniteStepError extends TrainingError {
+  /** `step`: the bad step; `kind`: whether the input or the loss was non-finite. */
   constructor(readonly step: number, readonly kind: "input" | "loss") {
     super(
       `training step ${step}: ${
@@ -29,9 +30,13 @@ export class NonFiniteStepError extends TrainingError {
 
 /** Offsets (in f32 words) of the parts of a log snapshot. */
 export interface SnapshotLayout {
+  /** Start of the losses (overall loss, then the parts). */
   losses: number;
+  /** Start of the 4 reconstruction statistics. */
   recon: number;
+  /** The L0 sum word. */
   l0Sum: number;
+  /** Start of the metrics. */
   metrics: number;
   /** Σ passes since fired, then the dead-feature count. */
   passes: number;

@@ -31,8 +31,11 @@ export const MAX_GRAD_NORM = 1.0;
 
 /** Adam hyper-parameters (SAELens: betas from the config, eps 1e-8, no weight decay). */
 export interface AdamOptions {
+  /** Adam β₁. */
   beta1: number;
+  /** Adam β₂. */
   beta2: number;
+  /** Adam epsilon (default 1e-8). */
   eps?: number;
 }
 
@@ -85,12 +88,16 @@ export function adamSkipRef(
 export class TrainerOptimizer {
   /** Optimiser steps taken (advanced by the trainer after each recorded step). */
   step = 0;
+  /** Adam hyper-parameters with defaults filled in. */
   readonly options: Required<AdamOptions>;
+  /** First moments by parameter name. */
   readonly expAvg: Map<string, Tensor> = new Map();
+  /** Second moments by parameter name. */
   readonly expAvgSq: Map<string, Tensor> = new Map();
   /** Global-norm clipping: its `factor` ([1]) scales the gradients inside the Adam kernel. */
   readonly clipper: GradNormClipper;
 
+  /** Allocates zero moments for `params` and the clipper. */
   constructor(
     readonly gpu: Gpu,
     readonly params: Map<string, Tensor>,

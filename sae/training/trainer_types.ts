@@ -18,6 +18,7 @@ export type { CoefficientSpec, StepOutputs };
 
 /** The training SAE as the trainer sees it (see the module doc). */
 export interface TrainableSAE {
+  /** The SAE's training config. */
   readonly cfg: TrainingSAEConfig;
   /** Trainable parameters under SAELens names and shapes. */
   readonly params: Map<string, Tensor>;
