@@ -21,9 +21,13 @@ export type FieldKind =
 
 /** One config field: snake_case `name`, accepted `kind`, and a `default` unless `required`. */
 export interface FieldSpec {
+  /** The snake_case config key. */
   name: string;
+  /** The accepted value kind. */
   kind: FieldKind;
+  /** Value used when the key is absent (unless `required`). */
   default?: unknown;
+  /** Whether the key must be present. */
   required?: boolean;
 }
 

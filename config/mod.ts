@@ -43,5 +43,5 @@ export {
   RUNNER_FIELDS,
   RUNNER_SAE_LENS_VERSION,
 } from "./runner_fields.ts";
-export { DROPPED_LEGACY_KEYS, flatToNested } from "./runner_legacy.ts";
+export { DROPPED_LEGACY_KEYS, type FlatConversion, flatToNested } from "./runner_legacy.ts";
 export { loadConfigFile, loadRunnerConfig, parseConfigText } from "./load.ts";

@@ -29,80 +29,141 @@ import type { SpecialToken } from "../sae/metadata.ts";
 
 /** SAELens `LoggingConfig` (W&B settings; saeflow records them for `runner_cfg.json`). */
 export interface LoggingConfig {
+  /** SAELens `log_to_wandb` (default true). */
   logToWandb: boolean;
+  /** SAELens `log_activations_store_to_wandb` (default false). */
   logActivationsStoreToWandb: boolean;
+  /** SAELens `log_optimizer_state_to_wandb` (default false). */
   logOptimizerStateToWandb: boolean;
+  /** SAELens `wandb_project` (default "sae_lens_training"). */
   wandbProject: string;
+  /** SAELens `wandb_id` (default null). */
   wandbId: string | null;
   /** Filled with the default run name when not given. */
   runName: string | null;
+  /** SAELens `wandb_entity` (default null). */
   wandbEntity: string | null;
+  /** SAELens `wandb_log_frequency` (default 10). */
   wandbLogFrequency: number;
+  /** SAELens `eval_every_n_wandb_logs` (default 100). */
   evalEveryNWandbLogs: number;
 }
 
 /** SAELens 6.18 `LanguageModelSAERunnerConfig`, camelCase; defaults as in §1.6. */
 export interface RunnerConfig {
+  /** SAELens `sae`: the nested training SAE config. */
   sae: TrainingSAEConfig;
+  /** SAELens `model_name` (default "gelu-2l"). */
   modelName: string;
+  /** SAELens `model_class_name` (default "HookedTransformer"). */
   modelClassName: string;
+  /** SAELens `hook_name` (default "blocks.0.hook_mlp_out"). */
   hookName: string;
+  /** SAELens `hook_eval` (default "NOT_IN_USE"). */
   hookEval: string;
+  /** SAELens `hook_head_index` (default null). */
   hookHeadIndex: number | null;
+  /** SAELens `dataset_path` (default ""). */
   datasetPath: string;
+  /** SAELens `dataset_trust_remote_code` (default true). */
   datasetTrustRemoteCode: boolean;
+  /** SAELens `streaming` (default true). */
   streaming: boolean;
+  /** SAELens `is_dataset_tokenized` (default true). */
   isDatasetTokenized: boolean;
+  /** SAELens `context_size` (default 128). */
   contextSize: number;
+  /** SAELens `use_cached_activations` (default false). */
   useCachedActivations: boolean;
+  /** SAELens `cached_activations_path` (default null). */
   cachedActivationsPath: string | null;
+  /** SAELens `from_pretrained_path` (default null). */
   fromPretrainedPath: string | null;
+  /** SAELens `n_batches_in_buffer` (default 20). */
   nBatchesInBuffer: number;
+  /** SAELens `training_tokens` (default 2000000). */
   trainingTokens: number;
+  /** SAELens `store_batch_size_prompts` (default 32). */
   storeBatchSizePrompts: number;
+  /** SAELens `seqpos_slice` (default `[null]`). */
   seqposSlice: (number | null)[];
+  /** SAELens `disable_concat_sequences` (default false). */
   disableConcatSequences: boolean;
+  /** SAELens `sequence_separator_token` (default "bos"). */
   sequenceSeparatorToken: SpecialToken;
+  /** SAELens `device` (default "cpu"). */
   device: string;
   /** Resolved: `"with_model"` becomes `device`. */
   actStoreDevice: string;
+  /** SAELens `seed` (default 42). */
   seed: number;
+  /** SAELens `dtype` (default "float32"). */
   dtype: Dtype;
+  /** SAELens `prepend_bos` (default true). */
   prependBos: boolean;
+  /** SAELens `autocast` (default false). */
   autocast: boolean;
+  /** SAELens `autocast_lm` (default false). */
   autocastLm: boolean;
+  /** SAELens `compile_llm` (default false). */
   compileLlm: boolean;
+  /** SAELens `llm_compilation_mode` (default null). */
   llmCompilationMode: string | null;
+  /** SAELens `compile_sae` (default false). */
   compileSae: boolean;
+  /** SAELens `sae_compilation_mode` (default null). */
   saeCompilationMode: string | null;
+  /** SAELens `train_batch_size_tokens` (default 4096). */
   trainBatchSizeTokens: number;
+  /** SAELens `adam_beta1` (default 0.9). */
   adamBeta1: number;
+  /** SAELens `adam_beta2` (default 0.999). */
   adamBeta2: number;
+  /** SAELens `lr` (default 3e-4). */
   lr: number;
+  /** SAELens `lr_scheduler_name` (default "constant"). */
   lrSchedulerName: string;
+  /** SAELens `lr_warm_up_steps` (default 0). */
   lrWarmUpSteps: number;
   /** Resolved: defaults to `lr / 10`. */
   lrEnd: number;
+  /** SAELens `lr_decay_steps` (default 0). */
   lrDecaySteps: number;
+  /** SAELens `n_restart_cycles` (default 1). */
   nRestartCycles: number;
+  /** SAELens `dead_feature_window` (default 1000). */
   deadFeatureWindow: number;
+  /** SAELens `feature_sampling_window` (default 2000). */
   featureSamplingWindow: number;
+  /** SAELens `dead_feature_threshold` (default 1e-8). */
   deadFeatureThreshold: number;
+  /** SAELens `n_eval_batches` (default 10). */
   nEvalBatches: number;
+  /** SAELens `eval_batch_size_prompts` (default null). */
   evalBatchSizePrompts: number | null;
+  /** SAELens `logger`: the nested W&B logging config. */
   logger: LoggingConfig;
+  /** SAELens `n_checkpoints` (default 0). */
   nCheckpoints: number;
   /** With the run id appended (`checkpoints/<id>`) unless read back from a saved config. */
   checkpointPath: string | null;
+  /** SAELens `save_final_checkpoint` (default false). */
   saveFinalCheckpoint: boolean;
+  /** SAELens `output_path` (default "output"). */
   outputPath: string | null;
+  /** SAELens `resume_from_checkpoint` (default null). */
   resumeFromCheckpoint: string | null;
+  /** SAELens `verbose` (default true). */
   verbose: boolean;
+  /** SAELens `model_kwargs` (default `{}`). */
   modelKwargs: Record<string, unknown>;
   /** Resolved: `{center_writing_weights: false}` for HookedTransformer, else `{}`. */
   modelFromPretrainedKwargs: Record<string, unknown>;
+  /** SAELens `sae_lens_version` (default "6.18.0"). */
   saeLensVersion: string;
+  /** SAELens `sae_lens_training_version` (default "6.18.0"). */
   saeLensTrainingVersion: string;
+  /** SAELens `exclude_special_tokens` (default false). */
   excludeSpecialTokens: boolean | number[];
 }
 

@@ -53,7 +53,9 @@ const LOGGER_KEYS = new Set(LOGGER_FIELDS.map((f) => f.name));
 
 /** Result of {@link flatToNested}: the nested snake_case dict and the legacy keys ignored. */
 export interface FlatConversion {
+  /** The nested v6 snake_case config dict. */
   nested: Record<string, unknown>;
+  /** Legacy keys that were dropped. */
   ignored: string[];
 }
 

@@ -21,6 +21,7 @@ export type EncodeHookName = "hook_sae_acts_pre" | "hook_sae_acts_post";
 
 /** What an architecture's `encode` gets. */
 export interface EncodeContext {
+  /** The SAE's config. */
   cfg: SAEConfig;
   /** The SAE's tensors by SAELens name. */
   params: Readonly<Record<string, Tensor>>;

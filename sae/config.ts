@@ -38,13 +38,21 @@ export type ReshapeActivations = "none" | "hook_z";
 export interface SAEConfig {
   /** Registry key: `standard`, `gated`, `jumprelu`, `topk`, `transcoder`, … */
   architecture: string;
+  /** SAELens `d_in`: input (activation) width. */
   dIn: number;
+  /** SAELens `d_sae`: number of latents. */
   dSae: number;
+  /** SAELens `dtype`. */
   dtype: Dtype;
+  /** SAELens `device`. */
   device: string;
+  /** SAELens `apply_b_dec_to_input`: subtract `b_dec` from the input before encoding. */
   applyBDecToInput: boolean;
+  /** SAELens `normalize_activations`. */
   normalizeActivations: NormalizeActivations;
+  /** SAELens `reshape_activations`. */
   reshapeActivations: ReshapeActivations;
+  /** SAELens `metadata` (model, hook and dataset info). */
   metadata: SAEMetadata;
   /** topk (inference default 100) and the TopK-family training configs. */
   k?: number;
@@ -64,15 +72,23 @@ export interface TrainingSAEConfig extends SAEConfig {
   lpNorm?: number;
   /** standard, gated */
   l1WarmUpSteps?: number;
+  /** jumprelu: SAELens `jumprelu_init_threshold`. */
   jumpreluInitThreshold?: number;
+  /** jumprelu: SAELens `jumprelu_bandwidth`. */
   jumpreluBandwidth?: number;
+  /** jumprelu: SAELens `jumprelu_sparsity_loss_mode`. */
   jumpreluSparsityLossMode?: "step" | "tanh";
+  /** jumprelu: SAELens `l0_coefficient`. */
   l0Coefficient?: number;
+  /** jumprelu: SAELens `l0_warm_up_steps`. */
   l0WarmUpSteps?: number;
+  /** jumprelu: SAELens `pre_act_loss_coefficient`. */
   preActLossCoefficient?: number | null;
+  /** jumprelu: SAELens `jumprelu_tanh_scale`. */
   jumpreluTanhScale?: number;
   /** topk family */
   useSparseActivations?: boolean;
+  /** topk family: SAELens `aux_loss_coefficient`. */
   auxLossCoefficient?: number;
   /** batchtopk family */
   topkThresholdLr?: number;

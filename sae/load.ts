@@ -45,10 +45,13 @@ export interface PretrainedOptions extends Omit<LoadFromDiskOptions, "converter"
 
 /** Loaded components. */
 export interface LoadedSae {
+  /** The loaded SAE config. */
   cfg: SAEConfig;
   /** The v6 cfg dict of the loaded config (before any fold). */
   cfgDict: Record<string, unknown>;
+  /** The SAE's tensors by SAELens name. */
   state: HostStateDict;
+  /** log10 feature sparsity, or null when the folder has none. */
   logSparsity: Float32Array | null;
   /** Weights file (path or `repo/path`) for error messages. */
   source: string;
@@ -56,6 +59,7 @@ export interface LoadedSae {
 
 /** Loaded components plus the registry's norm scaling factor to fold (or null). */
 export interface PretrainedResult extends LoadedSae {
+  /** Norm scaling factor from the registry, or null. */
   normScalingFactor: number | null;
 }
 

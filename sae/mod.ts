@@ -74,6 +74,7 @@ export {
   checkStateDict,
   type HostStateDict,
   type HostTensor,
+  type HostTensor as SaeHostTensor,
   logSparsityOf,
   processLegacyStateDict,
   readJsonObject,

@@ -15,7 +15,9 @@ export class PretrainedLookupError extends SaeflowError {}
 
 /** One release of the registry (SAELens `PretrainedSAELookup`, camelCase). */
 export interface PretrainedSAELookup {
+  /** Release name (registry key). */
   release: string;
+  /** Hugging Face repo id. */
   repoId: string;
   /** TransformerLens / HF model name. */
   model: string;
@@ -41,6 +43,7 @@ export interface PretrainedSAELookup {
 export interface ResolvedPretrained {
   /** The registry release, or null when `release` was used as a raw HF repo id. */
   release: string | null;
+  /** Hugging Face repo id. */
   repoId: string;
   /** Folder (or file) inside the repo. */
   folder: string;

@@ -22,7 +22,9 @@ export const SPARSITY_FILENAME = "sparsity.safetensors";
 
 /** One tensor on the host, f32. */
 export interface HostTensor {
+  /** Tensor shape. */
   shape: number[];
+  /** Values, row-major. */
   data: Float32Array;
 }
 
@@ -176,7 +178,9 @@ function toStored(t: HostTensor, dtype: Dtype): StTensor {
 
 /** Paths written by {@link writeSaeFolder}. */
 export interface SavedSaePaths {
+  /** Path of the written weights file. */
   weightsPath: string;
+  /** Path of the written config file. */
   cfgPath: string;
   /** Present when a sparsity tensor was written. */
   sparsityPath?: string;

@@ -8,7 +8,7 @@
 import { type HostStateDict, readStateDict } from "../sae_io.ts";
 import { SaeLoadError } from "../sae_errors.ts";
 import { readNpz } from "./npz.ts";
-import { download, repoPath, type SaeLoader, take } from "./types.ts";
+import { download, repoPath, type SaeLoader, type SaeLoaderResult, take } from "./types.ts";
 
 function layerOf(folder: string, source: string, embeddingOk = false): number {
   const m = /layer_(\d+)/.exec(folder);
@@ -23,7 +23,7 @@ function layerOf(folder: string, source: string, embeddingOk = false): number {
  * Shapes come from the weights. The model name is read from the repo id
  * (`google/gemma-scope-2-1b-pt` → `google/gemma-3-1b-pt`).
  */
-export const gemma3Loader: SaeLoader = async (ctx) => {
+export const gemma3Loader: SaeLoader = async (ctx): Promise<SaeLoaderResult> => {
   const source = `${ctx.repoId}/${repoPath(ctx.folder, "params.safetensors")}`;
   const raw = await readStateDict(await download(ctx, "params.safetensors"));
   const layer = layerOf(ctx.folder, source);
@@ -102,7 +102,7 @@ const GEMMA2_MODELS: [string, string, number][] = [
  * `width_*`, layer from `layer_N`, model and d_in from the repo id, hook from res/mlp/att; keys
  * `w_*` become `W_*`; embedding SAEs get W_enc/√d_in and W_dec·√d_in.
  */
-export const gemma2Loader: SaeLoader = async (ctx) => {
+export const gemma2Loader: SaeLoader = async (ctx): Promise<SaeLoaderResult> => {
   const { repoId, folder } = ctx;
   const source = `${repoId}/${repoPath(folder, "params.npz")}`;
   const dSae = GEMMA2_WIDTHS.find(([k]) => folder.includes(k))?.[1] ?? null;

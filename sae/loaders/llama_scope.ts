@@ -14,6 +14,7 @@ import {
   numberField,
   repoPath,
   type SaeLoader,
+  type SaeLoaderResult,
   stringField,
   take,
   transpose,
@@ -55,7 +56,7 @@ const COMMON = {
  * `dataset_average_activation_norm.in` is the norm scaling factor the registry folds into the
  * weights (the threshold must scale with it; newest SAELens).
  */
-export const llamaScopeLoader: SaeLoader = async (ctx) => {
+export const llamaScopeLoader: SaeLoader = async (ctx): Promise<SaeLoaderResult> => {
   const hpPath = await download(ctx, "hyperparams.json");
   const hp = await readJsonObject(hpPath);
   const dIn = numberField(hp, "d_model", hpPath);
@@ -86,7 +87,7 @@ export const llamaScopeLoader: SaeLoader = async (ctx) => {
 };
 
 /** `llama_scope_r1_distill`: d_sae = d_model · expansion_factor, threshold = exp(log_jumprelu_threshold). */
-export const llamaScopeR1DistillLoader: SaeLoader = async (ctx) => {
+export const llamaScopeR1DistillLoader: SaeLoader = async (ctx): Promise<SaeLoaderResult> => {
   const cfgPath = await download(ctx, "config.json");
   const hf = await readJsonObject(cfgPath);
   const dIn = numberField(hf, "d_model", cfgPath);

@@ -47,7 +47,7 @@ async function fromFiles(
 }
 
 /** Hub loader of the native format (SAELens `sae_lens_huggingface_loader`). */
-export const saeLensLoader: SaeLoader = async (ctx) => {
+export const saeLensLoader: SaeLoader = async (ctx): Promise<SaeLoaderResult> => {
   const cfgPath = await download(ctx, SAE_CFG_FILENAME);
   const weightsPath = await download(ctx, SAE_WEIGHTS_FILENAME);
   const sparsityPath = await downloadOptional(ctx, repoPath(ctx.folder, SPARSITY_FILENAME));
@@ -56,7 +56,7 @@ export const saeLensLoader: SaeLoader = async (ctx) => {
 };
 
 /** Disk loader of the native format (SAELens `sae_lens_disk_loader`); sparsity is not read. */
-export const saeLensDiskLoader: SaeDiskLoader = async (dir, options) => {
+export const saeLensDiskLoader: SaeDiskLoader = async (dir, options): Promise<SaeLoaderResult> => {
   const weightsPath = join(dir, SAE_WEIGHTS_FILENAME);
   return await fromFiles(
     join(dir, SAE_CFG_FILENAME),

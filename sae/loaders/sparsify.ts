@@ -104,7 +104,7 @@ function convert(
 }
 
 /** Hub loader of sparsify SAEs. */
-export const sparsifyLoader: SaeLoader = async (ctx) => {
+export const sparsifyLoader: SaeLoader = async (ctx): Promise<SaeLoaderResult> => {
   const raw = await readJsonObject(await download(ctx, "cfg.json"));
   const folder = ctx.folder.replace(/\/+$/, "");
   const parentDir = folder.includes("/") ? dirname(folder) : "";
@@ -125,7 +125,7 @@ export const sparsifyLoader: SaeLoader = async (ctx) => {
 };
 
 /** Disk loader of a sparsify folder (`dir/cfg.json`, `dir/sae.safetensors`, `dir/../config.json`). */
-export const sparsifyDiskLoader: SaeDiskLoader = async (dir, options) => {
+export const sparsifyDiskLoader: SaeDiskLoader = async (dir, options): Promise<SaeLoaderResult> => {
   const raw = await readJsonObject(join(dir, "cfg.json"));
   const parentPath = join(dirname(dir.replace(/\/+$/, "")), "config.json");
   const parent = await exists(parentPath) ? await readJsonObject(parentPath) : {};
