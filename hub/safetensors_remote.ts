@@ -13,8 +13,11 @@ import { describeRepo, makeHubFetch, type RequestContext, toHubError } from "./h
 
 /** One tensor entry of a safetensors header. */
 export interface SafetensorsTensorInfo {
+  /** Safetensors dtype string, e.g. `"F32"`. */
   dtype: string;
+  /** Tensor shape. */
   shape: number[];
+  /** Byte range `[begin, end)` relative to the start of the data section. */
   data_offsets: [number, number];
 }
 
@@ -30,7 +33,9 @@ export interface SafetensorsHeaderInfo {
 
 /** Options of the remote header functions. */
 export interface RemoteHeaderOptions extends HubOptions {
+  /** Git revision (branch, tag or commit). */
   revision?: string;
+  /** Repository type. */
   repoType?: RepoType;
 }
 

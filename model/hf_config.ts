@@ -31,8 +31,9 @@ export interface HfConfigOptions {
   nCtx?: number;
 }
 
+/** A parsed Hugging Face `config.json` object. */
 // deno-lint-ignore no-explicit-any
-type Json = Record<string, any>;
+export type Json = Record<string, any>;
 
 /**
  * Converts a parsed HF `config.json` into a TL-style {@link ModelConfig} (unprocessed: LN/RMS).

@@ -50,6 +50,7 @@ export function lmCrossEntropyLoss(
   perToken: true,
   opts?: LossOptions,
 ): HostTensor;
+/** Mean per-token loss (a number, float64) when `perToken` is false or omitted. */
 export function lmCrossEntropyLoss(
   logits: HostTensor,
   tokens: number[][],

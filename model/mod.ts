@@ -18,7 +18,12 @@ export {
   type PositionalEmbeddingType,
   validateModelConfig,
 } from "./config.ts";
-export { type HfConfigOptions, modelConfigFromHf, SUPPORTED_MODEL_TYPES } from "./hf_config.ts";
+export {
+  type HfConfigOptions,
+  type Json as HfConfigJson,
+  modelConfigFromHf,
+  SUPPORTED_MODEL_TYPES,
+} from "./hf_config.ts";
 export { convertHfWeights, type ConvertOptions } from "./weights.ts";
 export { expectedParamShapes, getParam, validateParams } from "./params.ts";
 export {
@@ -64,6 +69,8 @@ export {
   resolveStop,
   uploadTokens,
 } from "./gpu_forward.ts";
+export type { GpuLayer, GpuNorm, GpuParams } from "./gpu_params.ts";
+export type { EmbedTable, LinearWeight } from "./kernels/mod.ts";
 export {
   disposeCache,
   type FwdHook,

@@ -124,8 +124,11 @@ export function softmaxRows(x: Float32Array, rows: number, n: number): void {
 
 /** Rotary sin/cos tables `[nPos, rotaryDim]` (row p = position p). */
 export interface RotaryTables {
+  /** Sine table, `[nPos, rotaryDim]` row-major. */
   sin: Float32Array;
+  /** Cosine table, `[nPos, rotaryDim]` row-major. */
   cos: Float32Array;
+  /** Number of rotated dimensions per head. */
   rotaryDim: number;
 }
 

@@ -23,9 +23,9 @@ import {
 } from "./matmul_ssbo.ts";
 import { matmulUbo16x16, matmulUbo8x16 } from "./matmul_ubo.ts";
 
-export type { MatmulCall, MatmulLayout, MatmulVariant } from "./matmul_common.ts";
+export type { MatmulCall, MatmulLayout, MatmulRun, MatmulVariant } from "./matmul_common.ts";
 export type { MatmulActivation } from "./matmul_ref.ts";
-export { resolveShape } from "./matmul_plan.ts";
+export { type MatmulShape, resolveShape } from "./matmul_plan.ts";
 
 /** Every variant, in number order. */
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = [

@@ -37,30 +37,47 @@ export function activationCode(activation: MatmulActivation): number {
  * C(i, j) = c[cOff + i·ldc + j].
  */
 export interface MatmulCall {
+  /** Rows of C. */
   m: number;
+  /** Columns of C. */
   n: number;
+  /** Inner (reduction) dimension. */
   k: number;
+  /** True when A is stored transposed. */
   transA: boolean;
+  /** True when B is stored transposed. */
   transB: boolean;
+  /** The A operand binding. */
   a: BufferBinding;
+  /** Row stride of A in elements. */
   lda: number;
+  /** Element offset of A within its binding. */
   aOff: number;
+  /** The B operand binding. */
   b: BufferBinding;
+  /** Row stride of B in elements. */
   ldb: number;
+  /** Element offset of B within its binding. */
   bOff: number;
+  /** The output C binding. */
   c: BufferBinding;
+  /** Row stride of C in elements. */
   ldc: number;
+  /** Element offset of C within its binding. */
   cOff: number;
   /** The bias binding (a 4-byte dummy when there is no bias). */
   bias: BufferBinding;
+  /** Element offset of the bias within its binding. */
   biasOff: number;
   /** FLAG_* bits and the activation code. */
   flags: number;
+  /** Scale applied to the product A·B. */
   alpha: number;
 }
 
 /** State shared by the sub-problems of one `matmul` call (variants may memoise in it). */
 export interface MatmulRun {
+  /** Per-call memo; keys are prefixed by the variant (e.g. `"ubo/packedB"`). */
   memo: Map<string, unknown>;
 }
 

@@ -25,9 +25,13 @@ import type { MatmulActivation } from "./matmul_ref.ts";
 
 /** Resolved dimensions of a matmul. */
 export interface MatmulShape {
+  /** Rows of the product. */
   m: number;
+  /** Inner (reduction) dimension. */
   k: number;
+  /** Columns of the product. */
   n: number;
+  /** Layout derived from the transpose flags. */
   layout: MatmulLayout;
   /** Shape of the result tensor. */
   outShape: number[];

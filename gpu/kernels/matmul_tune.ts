@@ -29,7 +29,9 @@ export interface TuneOptions {
 
 /** What one tuning measured and chose. */
 export interface TuneResult {
+  /** The layout that was tuned. */
   layout: MatmulLayout;
+  /** Name of the chosen variant. */
   variant: string;
   /**
    * GFLOP/s per candidate: on the representative product for the contenders, on the screening
