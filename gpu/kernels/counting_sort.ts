@@ -18,7 +18,7 @@ import { CPU_LOOP_BUDGET, packUniform, WGSL_MAIN_ARGS, WGSL_WG } from "./_op_uti
 import { WG } from "./_radix.ts";
 import { checkInt, checkTensor } from "./_sparse_util.ts";
 
-export { countingSortRef } from "./scatter_ref.ts";
+export { type CountingSortRef, countingSortRef } from "./scatter_ref.ts";
 
 const WGSL_U = /* wgsl */ `
 struct U { rows: u32, k: u32, dSae: u32, blocks: u32, rowsPerBlock: u32, a: u32, b: u32, c: u32 }
@@ -184,6 +184,7 @@ export class CountingSort {
   readonly counts: Tensor<"u32">;
   /** Rows and slots of the sorted index list. */
   readonly rows: number;
+  /** Slots per row. */
   readonly k: number;
   /** Number of latents. */
   readonly dSae: number;

@@ -47,15 +47,19 @@ export type NormalizeActivations =
 export interface RefSaeConfig {
   /** One of {@link RefArchitecture}. */
   architecture: string;
+  /** Input width (SAELens `d_in`). */
   dIn: number;
+  /** Number of latents (SAELens `d_sae`). */
   dSae: number;
   /** Transcoders only: output width. */
   dOut?: number;
+  /** Subtract b_dec from the input before encoding (SAELens `apply_b_dec_to_input`). */
   applyBDecToInput: boolean;
   /** One of {@link NormalizeActivations}. */
   normalizeActivations: string;
   /** TopK: integer k per token; BatchTopK: average k (may be fractional). */
   k?: number;
+  /** TopK family: scale pre-activations by decoder row norms (SAELens `rescale_acts_by_decoder_norm`). */
   rescaleActsByDecoderNorm?: boolean;
   /** Standard: p of the sparsity norm (default 1). */
   lpNorm?: number;
