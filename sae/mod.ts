@@ -74,7 +74,6 @@ export {
   checkStateDict,
   type HostStateDict,
   type HostTensor,
-  type HostTensor as SaeHostTensor,
   logSparsityOf,
   processLegacyStateDict,
   readJsonObject,

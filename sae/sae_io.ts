@@ -12,6 +12,7 @@ import { join } from "../util/path.ts";
 import { configWarn } from "../config/errors.ts";
 import type { Dtype, SAEConfig } from "./config.ts";
 import { SaeLoadError } from "./sae_errors.ts";
+import type { HostTensor } from "../model/tensor.ts";
 
 /** File names of an SAE folder (SAELens constants). */
 export const SAE_CFG_FILENAME = "cfg.json";
@@ -20,13 +21,8 @@ export const SAE_WEIGHTS_FILENAME = "sae_weights.safetensors";
 /** Optional log10 feature sparsity file of an SAE folder. */
 export const SPARSITY_FILENAME = "sparsity.safetensors";
 
-/** One tensor on the host, f32. */
-export interface HostTensor {
-  /** Tensor shape. */
-  shape: number[];
-  /** Values, row-major. */
-  data: Float32Array;
-}
+/** One f32 tensor on the host: the same type the model code uses. */
+export type { HostTensor };
 
 /** Tensors by name on the host (a state dict). */
 export type HostStateDict = Record<string, HostTensor>;
