@@ -92,15 +92,14 @@ export const cases: AdamBenchCase[] = [
   {
     name: "adam",
     tags: ["kernels"],
-    run: async (gpu: Gpu) => {
-      const results = [await benchAdam(gpu), await benchAdam(gpu, ROWS, COLS, { clip: true })];
-      for (const r of results) console.log(JSON.stringify(r));
-      return results;
-    },
+    run: async (gpu: Gpu) => [
+      await benchAdam(gpu),
+      await benchAdam(gpu, ROWS, COLS, { clip: true }),
+    ],
   },
 ];
 
 if (import.meta.main) {
   const gpu = await getGpu();
-  for (const c of cases) await c.run(gpu);
+  for (const c of cases) for (const r of await c.run(gpu)) console.log(JSON.stringify(r));
 }

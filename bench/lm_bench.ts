@@ -131,9 +131,7 @@ export async function benchLmForward(
 async function runShape(gpu: Gpu, shape: LmBenchShape, iters: { warmup: number; iters: number }) {
   const cfg = gpt2SmallConfig(shape.nLayers);
   using model = await HookedTransformer.fromParams({ cfg, params: randomParams(cfg), gpu });
-  const results = await benchLmForward(gpu, model, shape, iters);
-  for (const r of results) console.log(JSON.stringify(r));
-  return results;
+  return await benchLmForward(gpu, model, shape, iters);
 }
 
 /** The LM forward cases of the benchmark suite (tag "lm"). */
@@ -148,5 +146,8 @@ export const cases: { name: string; tags: string[]; run: (gpu: Gpu) => Promise<u
 if (import.meta.main) {
   const gpu = await getGpu();
   const small = Deno.args.includes("--small");
-  await runShape(gpu, small ? SMALL_SHAPE : GPT2_SMALL_SHAPE, { warmup: 1, iters: small ? 3 : 1 });
+  const shape = small ? SMALL_SHAPE : GPT2_SMALL_SHAPE;
+  for (const r of await runShape(gpu, shape, { warmup: 1, iters: small ? 3 : 1 })) {
+    console.log(JSON.stringify(r));
+  }
 }
