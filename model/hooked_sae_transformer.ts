@@ -64,21 +64,21 @@ class SaeSplice implements HookSplice {
  */
 export class HookedSAETransformer extends HookedTransformer {
   /** Attached SAEs by hook name (SAELens `acts_to_saes`). */
-  readonly accToSaes: Map<string, SAE> = new Map();
+  readonly actsToSaes: Map<string, SAE> = new Map();
   /** Each SAE's `useErrorTerm` before `addSae` changed it. */
   readonly #originalErrorTerm = new Map<SAE, boolean>();
 
   /** Every hook point name: an attached SAE's hook is replaced by its six `hook_sae_*` names. */
   override hookNames(): string[] {
     return super.hookNames().flatMap((n) =>
-      this.accToSaes.has(n) ? SAE_HOOK_NAMES.map((s) => `${n}.${s}`) : [n]
+      this.actsToSaes.has(n) ? SAE_HOOK_NAMES.map((s) => `${n}.${s}`) : [n]
     );
   }
 
   /** The run's hook context, with every attached SAE spliced at its hook. */
   protected override hookContext(opts: HookContextOptions): GpuHookContext {
     const splices = new Map<string, HookSplice>();
-    for (const [name, sae] of this.accToSaes) splices.set(name, new SaeSplice(name, sae));
+    for (const [name, sae] of this.actsToSaes) splices.set(name, new SaeSplice(name, sae));
     return new GpuHookContext({ ...opts, splices });
   }
 
@@ -89,7 +89,7 @@ export class HookedSAETransformer extends HookedTransformer {
    */
   addSae(sae: SAE, opts: { useErrorTerm?: boolean } = {}): void {
     const hook = sae.cfg.metadata.hookName;
-    if (!hook || !(this.accToSaes.has(hook) || super.hookNames().includes(hook))) {
+    if (!hook || !(this.actsToSaes.has(hook) || super.hookNames().includes(hook))) {
       console.warn(`No hook found for ${hook}. Skipping. Check model.hookNames() for valid hooks.`);
       return;
     }
@@ -100,7 +100,7 @@ export class HookedSAETransformer extends HookedTransformer {
       if (!this.#originalErrorTerm.has(sae)) this.#originalErrorTerm.set(sae, sae.useErrorTerm);
       sae.useErrorTerm = opts.useErrorTerm;
     }
-    this.accToSaes.set(hook, sae);
+    this.actsToSaes.set(hook, sae);
   }
 
   /**
@@ -109,7 +109,7 @@ export class HookedSAETransformer extends HookedTransformer {
    * A name without an SAE logs a warning and is skipped, as in SAELens.
    */
   resetSaes(hookNames?: readonly string[], prevSaes?: readonly (SAE | null)[]): void {
-    const names = hookNames ?? [...this.accToSaes.keys()];
+    const names = hookNames ?? [...this.actsToSaes.keys()];
     if (prevSaes && prevSaes.length !== names.length) {
       throw new ModelError(
         `resetSaes: ${prevSaes.length} previous SAEs for ${names.length} hook names`,
@@ -117,7 +117,7 @@ export class HookedSAETransformer extends HookedTransformer {
     }
     // Last first, so that a hook named twice ends with what it had before the first.
     for (let i = names.length - 1; i >= 0; i--) {
-      const name = names[i], sae = this.accToSaes.get(name);
+      const name = names[i], sae = this.actsToSaes.get(name);
       if (!sae) {
         console.warn(`No SAE is attached to ${name}. Skipping.`);
         continue;
@@ -128,8 +128,8 @@ export class HookedSAETransformer extends HookedTransformer {
         this.#originalErrorTerm.delete(sae);
       }
       const prev = prevSaes?.[i];
-      if (prev) this.accToSaes.set(name, prev);
-      else this.accToSaes.delete(name);
+      if (prev) this.actsToSaes.set(name, prev);
+      else this.actsToSaes.delete(name);
     }
   }
 
@@ -147,9 +147,9 @@ export class HookedSAETransformer extends HookedTransformer {
     try {
       for (const sae of saes) {
         const hook = sae.cfg.metadata.hookName ?? "";
-        const attached = this.accToSaes.get(hook) ?? null;
+        const attached = this.actsToSaes.get(hook) ?? null;
         this.addSae(sae, { useErrorTerm: opts.useErrorTerm });
-        if (this.accToSaes.get(hook) === sae) {
+        if (this.actsToSaes.get(hook) === sae) {
           names.push(hook);
           prev.push(attached);
         }

@@ -57,7 +57,7 @@ Deno.test("hooked sae transformer: no SAEs ⇒ the model's logits; an SAE ⇒ di
   assertAllClose(await logitsOf(model.runWithSaes(tokens, { saes: [] })), clean, 0);
   const withSae = await logitsOf(model.runWithSaes(tokens, { saes: [saeA] }));
   assert(differs(withSae, clean), "splicing a random SAE changes the logits");
-  assertEquals(model.accToSaes.size, 0, "runWithSaes detaches afterwards");
+  assertEquals(model.actsToSaes.size, 0, "runWithSaes detaches afterwards");
   // Attached for good, the forward uses it too.
   model.addSae(saeA);
   assertAllClose(await logitsOf(model.forward(tokens)), withSae, 1e-5);
@@ -67,23 +67,23 @@ Deno.test("hooked sae transformer: no SAEs ⇒ the model's logits; an SAE ⇒ di
 
 Deno.test("hooked sae transformer: add / overwrite / reset / prevSaes / unknown hooks", () => {
   model.addSae(saeA);
-  assertEquals(model.accToSaes.get(RESID), saeA);
+  assertEquals(model.actsToSaes.get(RESID), saeA);
   assert(model.hookNames().includes(`${RESID}.hook_sae_acts_post`));
   assert(!model.hookNames().includes(RESID), "the SAE replaces the hook point");
   model.addSae(saeB);
-  assertEquals(model.accToSaes.get(RESID), saeB, "overwritten");
+  assertEquals(model.actsToSaes.get(RESID), saeB, "overwritten");
   model.addSae(saeZ);
   model.resetSaes([RESID]);
-  assertEquals([...model.accToSaes.keys()], ["blocks.0.attn.hook_z"]);
+  assertEquals([...model.actsToSaes.keys()], ["blocks.0.attn.hook_z"]);
   model.resetSaes(["blocks.0.attn.hook_z"], [saeA as SAE]);
   // prevSaes puts saeA back at the reset name (SAELens replaces by position).
-  assertEquals(model.accToSaes.get("blocks.0.attn.hook_z"), saeA);
+  assertEquals(model.actsToSaes.get("blocks.0.attn.hook_z"), saeA);
   model.resetSaes();
-  assertEquals(model.accToSaes.size, 0);
+  assertEquals(model.actsToSaes.size, 0);
   assertThrows(() => model.resetSaes([RESID], []), ModelError, "previous SAEs");
   const bogus = { ...saeA, cfg: { ...saeA.cfg, metadata: { hookName: "blocks.9.hook_nope" } } };
   const w = warnings(() => model.addSae(bogus as unknown as SAE));
-  assertEquals(model.accToSaes.size, 0, "unknown hook: no-op");
+  assertEquals(model.actsToSaes.size, 0, "unknown hook: no-op");
   assert(w.some((m) => m.includes("blocks.9.hook_nope")), "with a warning");
 });
 
@@ -91,10 +91,10 @@ Deno.test("hooked sae transformer: withSaes restores the previous state, also af
   model.addSae(saeA, { useErrorTerm: false });
   saeB.useErrorTerm = false;
   await model.withSaes([saeB], (m) => {
-    assertEquals(m.accToSaes.get(RESID), saeB);
+    assertEquals(m.actsToSaes.get(RESID), saeB);
     assertEquals(saeB.useErrorTerm, true);
   }, { useErrorTerm: true });
-  assertEquals(model.accToSaes.get(RESID), saeA, "previous SAE back");
+  assertEquals(model.actsToSaes.get(RESID), saeA, "previous SAE back");
   assertEquals(saeB.useErrorTerm, false, "useErrorTerm restored");
   await assertRejects(
     () =>
@@ -104,8 +104,8 @@ Deno.test("hooked sae transformer: withSaes restores the previous state, also af
     Error,
     "boom",
   );
-  assertEquals(model.accToSaes.get(RESID), saeA);
-  assert(!model.accToSaes.has("blocks.0.attn.hook_z"));
+  assertEquals(model.actsToSaes.get(RESID), saeA);
+  assert(!model.actsToSaes.has("blocks.0.attn.hook_z"));
   assertEquals(saeB.useErrorTerm, false, "restored after the exception");
   assertEquals(saeZ.useErrorTerm, false);
   model.resetSaes();
@@ -132,7 +132,7 @@ Deno.test("hooked sae transformer: runWithCacheWithSaes caches hook_sae_* values
   assert(names.indexOf(`${RESID}.hook_sae_output`) < names.indexOf("blocks.1.ln1.hook_scale"));
   run.logits!.dispose();
   disposeCache(run.cache);
-  assertEquals(model.accToSaes.size, 0);
+  assertEquals(model.actsToSaes.size, 0);
 });
 
 Deno.test("hooked sae transformer: useErrorTerm ⇒ the original logits; latent edits still change them", async () => {
