@@ -1,4 +1,4 @@
-// With the GPU TrainingSAE: the log dict of each logged step equals `trainStepLogDict` computed
+// With the GPU TrainingSAE (every trainable architecture; no fallback): the log dict of each logged step equals `trainStepLogDict` computed
 // from the reference forward pass on the same parameters, batch, coefficients and dead mask; and
 // the GPU firing counters equal FiringStats fed with the SAE's per-step firing counts.
 
@@ -18,12 +18,18 @@ import {
 } from "../../../training/metrics.ts";
 import { assertClose, assertEquals } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
-import { gpuSupports } from "./_sae_impls.ts";
+import { TRAINABLE_ARCHITECTURES } from "./_sae_impls.ts";
 
 const gpu = await getGpu();
 const D_IN = 6, D_SAE = 12, N = 8, LOG_EVERY = 3;
 
-for (const arch of ["standard", "gated", "jumprelu", "topk", "batchtopk"]) {
+const ARCHS = ["standard", "gated", "jumprelu", "topk", "batchtopk", "matryoshka_batchtopk"];
+
+Deno.test("the log-dict table covers every trainable architecture", () => {
+  assertEquals([...ARCHS].sort(), [...TRAINABLE_ARCHITECTURES].sort());
+});
+
+for (const arch of ARCHS) {
   const cfg = createTrainingConfig({
     architecture: arch,
     dIn: D_IN,
@@ -33,10 +39,10 @@ for (const arch of ["standard", "gated", "jumprelu", "topk", "batchtopk"]) {
     l1WarmUpSteps: 4,
     l0Coefficient: 0.2,
     l0WarmUpSteps: 4,
+    ...(arch === "matryoshka_batchtopk" ? { matryoshkaWidths: [4, 9, 12] } : {}),
   });
   Deno.test({
     name: `GPU TrainingSAE ${arch}: logged dicts match the reference; counters match FiringStats`,
-    ignore: !gpuSupports(cfg, gpu),
     fn: async () => {
       const sae = TrainingSAE.create(cfg, { gpu, seed: 3 });
       const logs = new Map<number, Record<string, unknown>>();

@@ -1,5 +1,5 @@
 // SAETrainer's loop: loss decrease (§8), schedulers driving Adam's lr, norm-scaling folding and
-// bad input with the GPU TrainingSAE (where it supports the architecture); firing bookkeeping
+// bad input with the GPU TrainingSAE (every trainable architecture); firing bookkeeping
 // against FiringStats and whole-run log dicts against a host re-implementation of the loop with
 // the reference-backed stand-in SAE, where the host loop can match it exactly.
 
@@ -16,7 +16,7 @@ import type { FiringStats } from "../../../training/firing_stats.ts";
 import { assert, assertAllClose, assertClose, assertEquals, assertRejects } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
 import { RefTrainingSAE } from "./_ref_training_sae.ts";
-import { createTestSAE } from "./_sae_impls.ts";
+import { createTestSAE, TRAINABLE_ARCHITECTURES } from "./_sae_impls.ts";
 import type { TrainableSAE } from "../../../sae/training/trainer_types.ts";
 import { hostLoop } from "./_host_loop.ts";
 
@@ -41,8 +41,14 @@ async function hostParams(sae: TrainableSAE): Promise<Record<string, Float32Arra
 }
 
 Deno.test("5 steps on the same batch strictly decrease the loss (every architecture)", async () => {
-  for (const arch of ["standard", "gated", "jumprelu", "topk", "batchtopk"]) {
-    const cfg = saeCfg({ architecture: arch, k: 3, l1Coefficient: 0.1, l0Coefficient: 0.1 });
+  for (const arch of TRAINABLE_ARCHITECTURES) {
+    const cfg = saeCfg({
+      architecture: arch,
+      k: 3,
+      l1Coefficient: 0.1,
+      l0Coefficient: 0.1,
+      ...(arch === "matryoshka_batchtopk" ? { matryoshkaWidths: [4, 12] } : {}),
+    });
     const sae = createTestSAE(cfg, gpu, 1);
     const x = batchesOf(2, 1, 8, 6)[0];
     const losses: number[] = [];
