@@ -13,7 +13,7 @@
 
 import { getGpu } from "./gpu/device.ts";
 import { Tensor } from "./gpu/tensor.ts";
-import { matmul, matmulRef, tuneMatmul } from "./gpu/kernels/matmul.ts";
+import { defaultMatmulTuningPath, matmul, matmulRef, tuneMatmul } from "./gpu/kernels/matmul.ts";
 import { createRng } from "./sae/reference/rng.ts";
 import { runShakespeareDemo } from "./demo_shakespeare.ts";
 
@@ -83,9 +83,12 @@ if (import.meta.main) {
     `  limits: maxBufferSize ${gpu.maxBufferSize}, maxStorageBufferBindingSize ${gpu.maxBindingSize}`,
   );
   const t0 = performance.now();
-  const tuned = await tuneMatmul(gpu);
+  const tuned = await tuneMatmul(gpu, undefined, { cache: true });
+  const when = tuned.every((r) => r.fromCache)
+    ? `recorded ${tuned[0]?.measuredAt.slice(0, 10)} in ${defaultMatmulTuningPath()}`
+    : `${((performance.now() - t0) / 1000).toFixed(1)} s`;
   console.log(
-    `  matmul variants chosen by measurement (${((performance.now() - t0) / 1000).toFixed(1)} s): ${
+    `  matmul variants chosen by measurement (${when}): ${
       tuned.map((r) => `${r.layout} → ${r.variant}`).join(", ")
     }`,
   );

@@ -11,6 +11,7 @@
 
 import process from "node:process";
 import { getGpu, type Gpu } from "../gpu/device.ts";
+import { tuneMatmul } from "../gpu/kernels/matmul.ts";
 
 /** One benchmark case. */
 export interface BenchCase {
@@ -141,8 +142,18 @@ export async function runBenchmarks(filter?: string, gpu?: Gpu): Promise<number>
   const device = gpu ?? await getGpu();
   const date = new Date().toISOString();
   let count = 0;
+  let tuned = false;
   for (const { file, cases } of await loadCases()) {
     for (const c of cases.filter((x) => matchesFilter(x, filter))) {
+      if (!tuned) {
+        // What the library would use: the variants measured fastest on this adapter (read from
+        // the tuning file, measured and recorded there when missing). Matmul cases name theirs.
+        const choice = await tuneMatmul(device, undefined, { cache: true });
+        console.error(
+          `matmul variants: ${choice.map((r) => `${r.layout} ${r.variant}`).join(", ")}`,
+        );
+        tuned = true;
+      }
       const result = await c.run(device);
       const records = Symbol.asyncIterator in result
         ? result as AsyncIterable<Record<string, unknown>>

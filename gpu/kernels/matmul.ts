@@ -22,6 +22,7 @@ import {
   matmulVec4,
 } from "./matmul_ssbo.ts";
 import { matmulUbo16x16, matmulUbo8x16 } from "./matmul_ubo.ts";
+import { readMatmulTuning } from "./matmul_tune_cache.ts";
 
 export type { MatmulCall, MatmulLayout, MatmulRun, MatmulVariant } from "./matmul_common.ts";
 export type { MatmulActivation } from "./matmul_ref.ts";
@@ -91,6 +92,19 @@ export function tunedMatmulVariant(gpu: Gpu, layout: MatmulLayout): MatmulVarian
   return tuned.get(gpu)?.get(layout);
 }
 
+const stored = new WeakMap<Gpu, Partial<Record<MatmulLayout, string>> | null>();
+
+/** `layout`'s variant from the tuning file's entry for `gpu` (read once per device). */
+function storedMatmulVariant(gpu: Gpu, layout: MatmulLayout): MatmulVariant | undefined {
+  let variants = stored.get(gpu);
+  if (variants === undefined) {
+    variants = readMatmulTuning(gpu)?.variants ?? null;
+    stored.set(gpu, variants);
+  }
+  const name = variants?.[layout];
+  return name ? MATMUL_VARIANTS.find((v) => v.name === name) : undefined;
+}
+
 function envVariant(): string | undefined {
   try {
     return Deno.env.get("SAEFLOW_MATMUL_VARIANT") || undefined;
@@ -101,9 +115,11 @@ function envVariant(): string | undefined {
 
 /**
  * The variant `matmul` uses for a product of this size and layout: `opts.variant`, else env
- * `SAEFLOW_MATMUL_VARIANT`, else variant 2 for small products, else the tuned variant, else a
- * default by adapter kind (the uniform-tile variant 7 on software adapters, the 128×128
- * workgroup-tiled variant 5 on GPUs) until {@link tuneMatmul} has measured.
+ * `SAEFLOW_MATMUL_VARIANT`, else variant 2 for small products, else the variant tuned in this
+ * process, else the one measured fastest on this adapter earlier (the tuning file written by
+ * `deno task tune`, the demo or the benchmarks: `defaultMatmulTuningPath()`), else a default by
+ * adapter kind (the uniform-tile variant 7 on software adapters, the 128×128 workgroup-tiled
+ * variant 5 on GPUs).
  */
 export function chooseMatmulVariant(
   gpu: Gpu,
@@ -114,7 +130,7 @@ export function chooseMatmulVariant(
   const name = forced ?? envVariant();
   if (name) return getMatmulVariant(name);
   if (macs < SMALL_MATMUL_MACS) return matmulRegblock;
-  return tunedMatmulVariant(gpu, layout) ??
+  return tunedMatmulVariant(gpu, layout) ?? storedMatmulVariant(gpu, layout) ??
     (gpu.info.isFallbackAdapter ? matmulUbo16x16 : matmulTiled128);
 }
 
@@ -196,6 +212,16 @@ export {
   type TuneOptions,
   type TuneResult,
 } from "./matmul_tune.ts";
+export {
+  adapterKey,
+  defaultMatmulTuningPath,
+  MATMUL_TUNING_FILENAME,
+  type MatmulTuningEntry,
+  type MatmulTuningFile,
+  readMatmulTuning,
+  readMatmulTuningFile,
+  writeMatmulTuning,
+} from "./matmul_tune_cache.ts";
 export { releaseMatmulScratch } from "./matmul_ubo_pack.ts";
 export { applyActivation, geluTanh, matmulRef, type MatmulRefOptions } from "./matmul_ref.ts";
 export {

@@ -13,6 +13,12 @@ import {
   type MatmulVariant,
 } from "./matmul_common.ts";
 import { getMatmulVariant, matmul, setTunedMatmulVariant, tunedMatmulVariant } from "./matmul.ts";
+import {
+  defaultMatmulTuningPath,
+  type MatmulTuningEntry,
+  readMatmulTuning,
+  writeMatmulTuning,
+} from "./matmul_tune_cache.ts";
 
 /** Options of {@link selectMatmulVariant}. */
 export interface TuneOptions {
@@ -23,8 +29,15 @@ export interface TuneOptions {
   candidates?: string[];
   /** Representative product `[m, k, n]` (default `[1024, 768, 1024]`, K of GPT-2 small). */
   shape?: [number, number, number];
-  /** Measure again even when a choice is cached. */
+  /** Measure again even when a choice is cached (in this process or in the tuning file). */
   force?: boolean;
+  /**
+   * The tuning file ({@link tuneMatmul} only): `true` for the default
+   * (`defaultMatmulTuningPath()`), or a path. Layouts this adapter already has an entry for (at
+   * the same representative shape) are taken from it without measuring; what is measured is
+   * written back atomically. Default: no file.
+   */
+  cache?: boolean | string;
 }
 
 /** What one tuning measured and chose. */
@@ -40,8 +53,12 @@ export interface TuneResult {
   gflops: Record<string, number>;
   /** Candidates not timed at full size (predicted over 3× slower than the best). */
   screenedOut: string[];
-  /** Seconds spent, compiling included. */
+  /** Seconds spent, compiling included (0 when taken from the tuning file). */
   seconds: number;
+  /** When the choice was measured: now, or the date stored in the tuning file. */
+  measuredAt: string;
+  /** True when the choice came from the tuning file rather than a measurement now. */
+  fromCache: boolean;
 }
 
 const results = new WeakMap<Gpu, Map<MatmulLayout, TuneResult>>();
@@ -187,17 +204,69 @@ export async function selectMatmulVariant(
     gflops,
     screenedOut: [...skipped],
     seconds: (performance.now() - t0) / 1000,
+    measuredAt: new Date().toISOString(),
+    fromCache: false,
   });
   return best;
 }
 
-/** Tunes every layout in `layouts` (default A·B, A·Bᵀ and Aᵀ·B); see {@link selectMatmulVariant}. */
+/**
+ * Tunes every layout in `layouts` (default A·B, A·Bᵀ and Aᵀ·B); see {@link selectMatmulVariant}.
+ * With `options.cache`, choices measured earlier on this adapter are read from the tuning file
+ * and new measurements are written to it, so later processes (which read the file on their first
+ * large product) use the measured variants too.
+ */
 export async function tuneMatmul(
   gpu: Gpu,
   layouts: MatmulLayout[] = ["nn", "nt", "tn"],
   options: TuneOptions = {},
 ): Promise<TuneResult[]> {
-  for (const layout of layouts) await selectMatmulVariant(gpu, layout, options);
-  const perGpu = results.get(gpu);
-  return layouts.map((l) => perGpu?.get(l)).filter((r): r is TuneResult => !!r);
+  const path = options.cache === true ? defaultMatmulTuningPath() : options.cache || undefined;
+  const shape = options.shape ?? [1024, 768, 1024];
+  const stored = path && !options.force ? readMatmulTuning(gpu, path) : undefined;
+  const usable = stored && stored.shape.join() === shape.join() ? stored : undefined;
+  let perGpu = results.get(gpu);
+  if (!perGpu) results.set(gpu, perGpu = new Map());
+  const measured: MatmulTuningEntry = {
+    date: new Date().toISOString(),
+    shape,
+    variants: {},
+    gflops: {},
+  };
+  for (const layout of layouts) {
+    const storedName = usable?.variants[layout];
+    const storedVariant = storedName && !tunedMatmulVariant(gpu, layout)
+      ? knownVariant(storedName)
+      : undefined;
+    if (storedVariant) {
+      setTunedMatmulVariant(gpu, layout, storedVariant);
+      perGpu.set(layout, {
+        layout,
+        variant: storedVariant.name,
+        gflops: usable!.gflops?.[layout] ?? {},
+        screenedOut: [],
+        seconds: 0,
+        measuredAt: usable!.date,
+        fromCache: true,
+      });
+      continue;
+    }
+    const before = perGpu.get(layout);
+    await selectMatmulVariant(gpu, layout, { ...options, shape });
+    const result = perGpu.get(layout)!;
+    if (result !== before && !result.fromCache) {
+      measured.variants[layout] = result.variant;
+      measured.gflops[layout] = result.gflops;
+    }
+  }
+  if (path && Object.keys(measured.variants).length) await writeMatmulTuning(gpu, measured, path);
+  return layouts.map((l) => perGpu.get(l)).filter((r): r is TuneResult => !!r);
+}
+
+function knownVariant(name: string) {
+  try {
+    return getMatmulVariant(name);
+  } catch {
+    return undefined; // a variant this version no longer has: measure again
+  }
 }

@@ -1,14 +1,19 @@
-import { getGpu, GpuError } from "../../gpu/device.ts";
+import { getGpu, Gpu, GpuError } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
 import {
+  adapterKey,
   chooseMatmulVariant,
+  defaultMatmulTuningPath,
   getMatmulVariant,
   matmul,
   MATMUL_VARIANTS,
   type MatmulActivation,
   matmulRef,
+  readMatmulTuningFile,
   selectMatmulVariant,
   SMALL_MATMUL_MACS,
+  tuneMatmul,
+  writeMatmulTuning,
 } from "../../gpu/kernels/matmul.ts";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../assert.ts";
 
@@ -286,4 +291,92 @@ Deno.test("matmul: variant choice (forced, env, small, tuned) and autotune cachi
   // would throw if it measured).
   const again = await selectMatmulVariant(gpu, "nt", { candidates: ["nope"] });
   assert(again === picked, "cached choice");
+});
+
+Deno.test("matmul: tuning file: measured choices are written, read back by a new device, and used", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/matmul_tuning.json`;
+  const shape: [number, number, number] = [32, 64, 64];
+  const first = await Gpu.create();
+  const second = await Gpu.create();
+  const third = await Gpu.create();
+  try {
+    const measured = await tuneMatmul(first, ["nt"], {
+      candidates: ["2", "3"],
+      shape,
+      cache: path,
+    });
+    assertEquals(measured.map((r) => [r.layout, r.fromCache]), [["nt", false]]);
+    const file = readMatmulTuningFile(path)!;
+    const entry = file.adapters[adapterKey(first)];
+    assertEquals(entry.shape, shape);
+    assertEquals(entry.variants, { nt: measured[0].variant });
+    assert(Object.keys(entry.gflops.nt!).length === 2, "both candidates timed");
+    // A fresh device takes the stored choice without measuring (an unknown candidate would
+    // throw if it measured).
+    const reused = await tuneMatmul(second, ["nt"], { candidates: ["nope"], shape, cache: path });
+    assertEquals(reused[0].variant, measured[0].variant);
+    assert(reused[0].fromCache && reused[0].measuredAt === entry.date, "from the file");
+    assertEquals(chooseMatmulVariant(second, "nt", SMALL_MATMUL_MACS * 4).name, entry.variants.nt);
+    // Another shape is measured again and replaces the entry's layouts.
+    const other = await tuneMatmul(second, ["nn"], {
+      candidates: ["3"],
+      shape: [16, 64, 64],
+      cache: path,
+    });
+    assertEquals(other[0].fromCache, false);
+    assertEquals(readMatmulTuningFile(path)!.adapters[adapterKey(second)].variants, {
+      nn: "3_vec4_8x8",
+    });
+    // Without tuning in-process, matmul reads the default tuning file once per device.
+    await writeMatmulTuning(third, {
+      date: "2026-01-01T00:00:00.000Z",
+      shape,
+      variants: { tn: "4_tiled_64x64" },
+      gflops: {},
+    }, `${dir}/cache/matmul_tuning.json`);
+    Deno.env.set("SAEFLOW_CACHE_DIR", `${dir}/cache`);
+    try {
+      assertEquals(defaultMatmulTuningPath(), `${dir}/cache/matmul_tuning.json`);
+      assertEquals(chooseMatmulVariant(third, "tn", SMALL_MATMUL_MACS * 4).name, "4_tiled_64x64");
+    } finally {
+      Deno.env.delete("SAEFLOW_CACHE_DIR");
+    }
+  } finally {
+    for (const g of [first, second, third]) g.destroy();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("matmul: a malformed tuning file is ignored with a message naming it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cases = [
+      "{not json",
+      '{"version": 2, "adapters": {}}',
+      '{"version": 1, "adapters": {"x": {"date": "d", "shape": [1, 2], "variants": {}}}}',
+    ];
+    const messages: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => messages.push(args.join(" "));
+    try {
+      for (const [i, text] of cases.entries()) {
+        await Deno.writeTextFile(`${dir}/t${i}.json`, text);
+        assertEquals(readMatmulTuningFile(`${dir}/t${i}.json`), undefined);
+        assertEquals(readMatmulTuningFile(`${dir}/t${i}.json`), undefined); // reported once
+      }
+      assertEquals(readMatmulTuningFile(`${dir}/missing.json`), undefined);
+    } finally {
+      console.error = original;
+    }
+    assertEquals(messages.length, 3);
+    for (const [i, problem] of ["not JSON", "no version 1 header", 'entry "x" lacks'].entries()) {
+      assert(
+        messages[i].includes(`${dir}/t${i}.json`) && messages[i].includes(problem),
+        messages[i],
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
