@@ -242,17 +242,24 @@ export async function readTensor(
 export async function readSafetensors(path: string): Promise<SafetensorsContents> {
   // Validate the header first, so a hostile file fails before its bulk is read.
   const header = await readSafetensorsHeader(path);
+  // The size check stays outside the try below, so its message names the file once.
+  let size: number;
+  try {
+    size = (await Deno.stat(path)).size;
+  } catch (err) {
+    fail(path, `cannot stat: ${(err as Error)?.message ?? err}`, err);
+  }
+  if (size !== header.byteLength) {
+    fail(path, `file is ${size} bytes but its header describes ${header.byteLength}`);
+  }
   let bytes: Uint8Array;
   try {
-    const size = (await Deno.stat(path)).size;
-    if (size !== header.byteLength) {
-      fail(path, `file is ${size} bytes but its header describes ${header.byteLength}`);
-    }
     bytes = await Deno.readFile(path);
   } catch (err) {
     fail(path, `cannot read: ${(err as Error)?.message ?? err}`, err);
   }
   if (bytes.length !== header.byteLength) {
+    // The file changed between the stat and the read.
     fail(path, `file is ${bytes.length} bytes but its header describes ${header.byteLength}`);
   }
   return _parseWhole(bytes, path, true);

@@ -105,7 +105,12 @@ Deno.test("hostile: header claims are checked before anything is allocated or re
   try {
     const path = `${dir}/big.safetensors`;
     await Deno.writeFile(path, bytes);
-    await assertRejects(() => readSafetensors(path), SafetensorsError, `${path}: file is`);
+    const whole = await assertRejects(() => readSafetensors(path), SafetensorsError);
+    // The message names the file once (it used to be wrapped in a second "<path>: cannot read").
+    assertEquals(
+      whole.message,
+      `${path}: file is ${bytes.length} bytes but its header describes ${header.byteLength}`,
+    );
     await assertRejects(() => readTensor(path, "big"), SafetensorsError, "header describes");
     // Header length prefix beyond the file: rejected before allocating it.
     await Deno.writeFile(path, rawFile("{}", 0, 90_000_000));
