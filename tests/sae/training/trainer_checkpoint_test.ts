@@ -20,7 +20,7 @@ import { NonFiniteStepError } from "../../../sae/training/trainer_log.ts";
 import { Mulberry32 } from "../../../training/rng.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
-import { createTestSAE, type TestSAE } from "./_sae_impls.ts";
+import { createTestSAE, type TestSAE, TRAINABLE_ARCHITECTURES } from "./_sae_impls.ts";
 
 const gpu = await getGpu();
 const D_IN = 5, D_SAE = 10;
@@ -125,7 +125,7 @@ Deno.test("no checkpoint files (and no callback) when checkpointPath is null", a
   sae.dispose();
 });
 
-/** Trains with checkpoints under `dir`; returns the final host params and Adam state. */
+/** Trains with checkpoints under `dir` (then disposes `sae`); returns final host params and Adam state. */
 async function run(
   tcfg: SAETrainerConfig,
   sae: TestSAE,
@@ -147,15 +147,45 @@ async function run(
   const params = Object.fromEntries(await sae.stateDict());
   const adam = await trainer.optimizer.state();
   trainer.dispose();
+  sae.dispose();
   return { params, adam, trainer };
 }
 
-for (const arch of ["standard", "batchtopk"]) {
+/** One row of the resume table: an architecture, its config fields and a parameter that must train. */
+interface ResumeCase {
+  arch: string;
+  fields: Record<string, unknown>;
+  /** A parameter or buffer whose value must differ between the initial SAE and the end. */
+  moves: string;
+}
+
+const RESUME_CASES: ResumeCase[] = [
+  {
+    arch: "standard",
+    fields: { normalizeActivations: "expected_average_only_in" },
+    moves: "b_enc",
+  },
+  { arch: "gated", fields: { normalizeActivations: "expected_average_only_in" }, moves: "r_mag" },
+  // θ trained directly; a wide bandwidth so that every step moves it.
+  { arch: "jumprelu", fields: { jumpreluBandwidth: 1, l0Coefficient: 0.5 }, moves: "threshold" },
+  { arch: "topk", fields: { k: 2 }, moves: "b_enc" },
+  { arch: "batchtopk", fields: { k: 2 }, moves: "topk_threshold" },
+  {
+    arch: "matryoshka_batchtopk",
+    fields: { k: 2, matryoshkaWidths: [3, 6, D_SAE] },
+    moves: "topk_threshold",
+  },
+];
+
+Deno.test("the resume table covers every trainable architecture", () => {
+  assertEquals(RESUME_CASES.map((c) => c.arch).sort(), [...TRAINABLE_ARCHITECTURES].sort());
+});
+
+for (const { arch, fields, moves } of RESUME_CASES) {
   Deno.test(`resume (${arch}): 3 steps + checkpoint + resume + 3 steps == 6 straight steps, bit for bit`, async () => {
     const root = await Deno.makeTempDir();
-    const norm = arch === "standard" ? "expected_average_only_in" : "none";
-    const cfg = () =>
-      saeCfg({ architecture: arch, k: 2, l1WarmUpSteps: 4, normalizeActivations: norm });
+    const norm = (fields.normalizeActivations as string | undefined) ?? "none";
+    const cfg = () => saeCfg({ architecture: arch, l1WarmUpSteps: 4, l0WarmUpSteps: 4, ...fields });
     const tcfg = (path: string) =>
       createTrainerConfig({
         totalTrainingSamples: 48,
@@ -175,12 +205,12 @@ for (const arch of ["standard", "batchtopk"]) {
     const est = norm === "none" ? [] : hostBatches(7, 2, 8);
     const batches = hostBatches(8, 6, 8);
     const rngA = new Mulberry32(5);
-    const a = await run(
-      tcfg(`${root}/a`),
-      createTestSAE(cfg(), gpu, 3),
-      [...est, ...batches],
-      undefined,
-      rngA,
+    const saeA = createTestSAE(cfg(), gpu, 3);
+    const initial = await saeA.stateDict();
+    const a = await run(tcfg(`${root}/a`), saeA, [...est, ...batches], undefined, rngA);
+    assert(
+      [...a.params[moves]].some((v, i) => v !== initial.get(moves)![i]),
+      `${arch}: ${moves} must change during training`,
     );
     assertEquals(
       await listTree(`${root}/a`),
@@ -273,3 +303,58 @@ Deno.test("a NaN batch with a logger: logs before it arrive, the error comes at 
   trainer.dispose();
   sae.dispose();
 });
+
+for (const arch of ["batchtopk", "matryoshka_batchtopk"]) {
+  Deno.test(`${arch} checkpoint: topk_threshold is an F64 scalar of shape [] (SAELens' buffer), other tensors F32`, async () => {
+    const dir = await Deno.makeTempDir();
+    const sae = createTestSAE(
+      saeCfg({ architecture: arch, k: 2, matryoshkaWidths: [4, D_SAE] }),
+      gpu,
+      1,
+    );
+    const trainer = new SAETrainer(
+      createTrainerConfig({
+        totalTrainingSamples: 16,
+        trainBatchSizeSamples: 8,
+        checkpointPath: dir,
+        saveFinalCheckpoint: true,
+        lr: 0.05,
+      }),
+      sae,
+      upload(hostBatches(3, 2, 8)),
+    );
+    await trainer.fit();
+    const path = `${dir}/final_16/sae_weights.safetensors`;
+    // The raw header, independent of the reader: 8 bytes of little-endian header length + JSON.
+    const bytes = await Deno.readFile(path);
+    const len = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len)));
+    assertEquals(Object.keys(header).filter((k) => k !== "__metadata__").sort(), [
+      "W_dec",
+      "W_enc",
+      "b_dec",
+      "b_enc",
+      "topk_threshold",
+    ]);
+    assertEquals(header.topk_threshold.dtype, "F64");
+    assertEquals(header.topk_threshold.shape, []);
+    const [lo, hi] = header.topk_threshold.data_offsets;
+    assertEquals(hi - lo, 8, "one float64");
+    for (const k of ["W_enc", "b_enc", "W_dec", "b_dec"]) assertEquals(header[k].dtype, "F32", k);
+    assertEquals(header.W_enc.shape, [D_IN, D_SAE]);
+    assertEquals(header.W_dec.shape, [D_SAE, D_IN]);
+    // The stored value is the trained buffer (nonzero after training), widened exactly.
+    const theta = new DataView(bytes.buffer, 8 + len + lo, 8).getFloat64(0, true);
+    const [buf] = await sae.buffers.get("topk_threshold")!.toArray();
+    assert(buf > 0, `threshold trained: ${buf}`);
+    assertEquals(theta, buf);
+    const st = (await readSafetensors(path)).tensors.get("topk_threshold")!;
+    assertEquals([st.dtype, st.shape, [...st.data as Float64Array]], ["F64", [], [buf]]);
+    // And it reads back as the SAE's [1] buffer.
+    const ck = await readCheckpointFolder(`${dir}/final_16`);
+    assertEquals([...ck.weights.get("topk_threshold")!], [buf]);
+    trainer.dispose();
+    sae.dispose();
+    await Deno.remove(dir, { recursive: true });
+  });
+}
