@@ -10,6 +10,7 @@ import { getGpu, type Gpu } from "../gpu/device.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { toSingleToken, toStrTokens, toTokens, type ToTokensOptions } from "../hub/to_tokens.ts";
 import type { Tokenizer } from "../hub/tokenizer.ts";
+import type { SAEMetadata } from "../sae/metadata.ts";
 import type { ModelConfig } from "./config.ts";
 import { gpuForward, GpuModel, uploadTokens } from "./gpu_forward.ts";
 import {
@@ -21,7 +22,7 @@ import {
 import type { NamesFilter } from "./hooks.ts";
 import { hookNames } from "./hook_names.ts";
 import { lmLossPerToken } from "./kernels/loss.ts";
-import { loadPretrained, type PretrainedModelOptions } from "./load.ts";
+import { loadPretrained, normalizeModelOptions, type PretrainedModelOptions } from "./load.ts";
 import { TL_DEFAULT_PROCESSING } from "./processing.ts";
 import { ModelError, type ParamMap } from "./tensor.ts";
 
@@ -67,6 +68,15 @@ export interface CacheRun {
   /** Hook values by name, in TL's first-firing order (free with `disposeCache`). */
   cache: Map<string, Tensor>;
 }
+
+/**
+ * What {@link HookedTransformer.fromPretrainedForSae} reads the model from: an SAE (inference
+ * or training: anything with `cfg.metadata`), or an SAE's metadata itself.
+ */
+export type SaeModelSource = { readonly cfg: { readonly metadata: SAEMetadata } } | SAEMetadata;
+
+/** Model classes whose hook names are TransformerLens's, so a `HookedTransformer` can stand in. */
+const TL_MODEL_CLASSES = new Set(["HookedTransformer", "HookedSAETransformer"]);
 
 type Ctor<T> = new (init: HookedTransformerInit) => T;
 
@@ -141,6 +151,71 @@ export class HookedTransformer {
     };
     const m = await loadPretrained(nameOrPath, none, rest);
     return new this({ ...m, gpu: gpu ?? await getGpu() });
+  }
+
+  /**
+   * Loads the model an SAE was trained on, the way SAELens's `load_model` does for training and
+   * evaluation: `fromPretrainedNoProcessing(metadata.model_name,
+   * **metadata.model_from_pretrained_kwargs)`. For example gpt2-small-res-jb's kwargs
+   * `{center_writing_weights: true}` give a model with centred writing weights. `opts` (camelCase
+   * or snake_case) override the SAE's kwargs key by key and add hub options and `gpu`. Called on
+   * `HookedSAETransformer`, it returns one.
+   *
+   * Throws a `ModelError` when the metadata names no model, or names a `model_class_name` other
+   * than `HookedTransformer` / `HookedSAETransformer` (e.g. `AutoModelForCausalLM`, whose hook
+   * names are not TransformerLens's); unknown kwargs are rejected as by `fromPretrained`.
+   *
+   * @example
+   * ```ts
+   * import { HookedSAETransformer } from "./hooked_sae_transformer.ts";
+   * import { SAE } from "../sae/sae.ts";
+   * const sae = await SAE.fromConfig({ architecture: "standard", dIn: 128, dSae: 256, metadata: {
+   *   modelName: "data/tiny-shakespeare-gpt2", hookName: "blocks.1.hook_resid_pre",
+   *   modelFromPretrainedKwargs: { center_writing_weights: true } } });
+   * const model = await HookedSAETransformer.fromPretrainedForSae(sae, { gpu: sae.gpu });
+   * const logits = await model.runWithSaes(model.toTokens("Hi"), { saes: [sae] });
+   * logits.dispose();
+   * model.dispose();
+   * ```
+   */
+  static async fromPretrainedForSae<T>(
+    this: Ctor<T>,
+    sae: SaeModelSource,
+    opts: PretrainedModelOptions & { gpu?: Gpu } = {},
+  ): Promise<T> {
+    const metadata = "cfg" in sae ? sae.cfg.metadata : sae;
+    const modelName = metadata.modelName;
+    if (typeof modelName !== "string" || modelName.trim() === "") {
+      throw new ModelError(
+        `fromPretrainedForSae: the SAE's metadata has no model_name (got ${
+          JSON.stringify(modelName)
+        }); set metadata.modelName, or load the model with fromPretrainedNoProcessing(name)`,
+      );
+    }
+    const modelClass = metadata.modelClassName;
+    if (modelClass !== null && !TL_MODEL_CLASSES.has(modelClass)) {
+      throw new ModelError(
+        `fromPretrainedForSae: the SAE's metadata.model_class_name is ${
+          JSON.stringify(modelClass)
+        }; only HookedTransformer / HookedSAETransformer models load here`,
+      );
+    }
+    const kwargs = metadata.modelFromPretrainedKwargs ?? {};
+    if (typeof kwargs !== "object" || Array.isArray(kwargs)) {
+      throw new ModelError(
+        `fromPretrainedForSae: metadata.model_from_pretrained_kwargs must be an object, got ${
+          JSON.stringify(kwargs)
+        }`,
+      );
+    }
+    // Normalised apart, so that a caller's camelCase or snake_case key beats the SAE's either way.
+    const merged = { ...normalizeModelOptions(kwargs), ...normalizeModelOptions(opts) };
+    const load: (
+      this: Ctor<T>,
+      name: string,
+      o: PretrainedModelOptions & { gpu?: Gpu },
+    ) => Promise<T> = HookedTransformer.fromPretrainedNoProcessing;
+    return await load.call(this, modelName, merged);
   }
 
   /** The GPU device. */

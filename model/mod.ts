@@ -58,6 +58,7 @@ export {
   type HookedTransformerInit,
   type RunOptions,
   type RunWithCacheOptions,
+  type SaeModelSource,
   type TokensInput,
 } from "./hooked_transformer.ts";
 export { HookedSAETransformer, type WithSaesOptions } from "./hooked_sae_transformer.ts";
