@@ -196,3 +196,202 @@ Deno.test("fuzz: corrupted, truncated and extended files never throw anything el
   }
   assert(ok > 50 && failed > 500, `both outcomes exercised (ok ${ok}, failed ${failed})`);
 });
+
+/** Huge sizes a hostile header may claim (all past any file this test writes). */
+const HUGE = [2 ** 31, 2 ** 32 + 4, 2 ** 40, 2 ** 50, 2 ** 53 - 8, 2 ** 53, 2 ** 64, 1e308];
+
+/** A copy of `seed` whose JSON header was rewritten by `edit` (the data region is kept). */
+function rewriteHeader(seed: Uint8Array, edit: (json: Record<string, unknown>) => void) {
+  const n = Number(new DataView(seed.buffer, seed.byteOffset).getBigUint64(0, true));
+  const json = JSON.parse(new TextDecoder().decode(seed.subarray(8, 8 + n)));
+  edit(json);
+  return rawFile(JSON.stringify(json), seed.slice(8 + n));
+}
+
+/**
+ * Counts typed arrays of more than `limit` elements created while `fn` runs, by wrapping the
+ * global Uint8Array constructor (the readers' buffers are all Uint8Arrays).
+ */
+async function countOversizeAllocations<T>(limit: number, fn: () => Promise<T>) {
+  const original = globalThis.Uint8Array;
+  let oversize = 0;
+  globalThis.Uint8Array = new Proxy(original, {
+    construct(target, args, newTarget) {
+      if (typeof args[0] === "number" && args[0] > limit) oversize++;
+      return Reflect.construct(target, args, newTarget);
+    },
+  });
+  try {
+    return { result: await fn(), oversize };
+  } finally {
+    globalThis.Uint8Array = original;
+  }
+}
+
+/** Runs `fn`; returns its result, or the SafetensorsError it threw (anything else fails). */
+async function settle<T>(what: string, fn: () => Promise<T>): Promise<T | SafetensorsError> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof SafetensorsError) return err;
+    throw new Error(`${what}: ${(err as Error)?.name}: ${(err as Error)?.message}`);
+  }
+}
+
+Deno.test("fuzz: the file readers on corrupted files throw only SafetensorsErrors, agree with the in-memory parse and never allocate past the file size", async () => {
+  const rand = mulberry32(20260102);
+  const int = (n: number) => Math.floor(rand() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
+  const seeds = [
+    serializeSafetensors(sampleTensors(), { format: "pt", note: "fuzz" }),
+    serializeSafetensors({
+      a: { dtype: "F32", shape: [2], data: new Float32Array(2) },
+      b: { dtype: "I64", shape: [1, 2], data: new BigInt64Array(2) },
+    }),
+    serializeSafetensors({}, { k: "v" }),
+  ];
+  const mutate = (base: Uint8Array): Uint8Array => {
+    const bytes = base.slice();
+    const headerEnd = 8 + Number(new DataView(base.buffer).getBigUint64(0, true));
+    switch (int(7)) {
+      case 0: // flip bytes inside the header
+        for (let k = 1 + int(3); k > 0; k--) bytes[int(headerEnd)] = int(256);
+        return bytes;
+      case 1: // truncate
+        return bytes.slice(0, int(bytes.length));
+      case 2: { // extend with random bytes
+        const ext = new Uint8Array(bytes.length + 1 + int(16));
+        ext.set(bytes);
+        return ext;
+      }
+      case 3: // a huge header length prefix
+        new DataView(bytes.buffer).setBigUint64(0, BigInt(pick(HUGE.slice(0, 7))), true);
+        return bytes;
+      case 4: // one huge dimension or offset (the header becomes inconsistent)
+        return rewriteHeader(base, (json) => {
+          const names = Object.keys(json).filter((k) => k !== "__metadata__");
+          if (!names.length) return;
+          const t = json[pick(names)] as { shape: number[]; data_offsets: number[] };
+          const huge = pick(HUGE);
+          if (rand() < 0.5 && t.shape.length) t.shape[int(t.shape.length)] = huge;
+          else t.data_offsets[int(2)] = huge;
+        });
+      case 5: // the last tensor claims a huge, self-consistent range: a valid header
+        return rewriteHeader(base, (json) => {
+          let last: { dtype: string; shape: number[]; data_offsets: number[] } | undefined;
+          for (const [k, v] of Object.entries(json)) {
+            const t = v as { dtype: string; shape: number[]; data_offsets: number[] };
+            if (k !== "__metadata__" && (!last || t.data_offsets[1] >= last.data_offsets[1])) {
+              last = t;
+            }
+          }
+          if (!last) return;
+          const elems = pick([2 ** 28, 2 ** 31, 2 ** 38, 2 ** 45]);
+          const size = { BOOL: 1, U8: 1, I8: 1, I16: 2, F16: 2, BF16: 2, I32: 4, F32: 4 }[
+            last.dtype
+          ] ?? 8;
+          last.shape = [elems];
+          last.data_offsets = [last.data_offsets[0], last.data_offsets[0] + elems * size];
+        });
+      default: // bytes anywhere
+        for (let k = 1 + int(4); k > 0; k--) bytes[int(bytes.length)] = int(256);
+        return bytes;
+    }
+  };
+
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/fuzz.safetensors`;
+  const counts = { headerOk: 0, headerFailed: 0, wholeOk: 0, hugeClaims: 0 };
+  const once = (err: SafetensorsError, iter: number) => {
+    // Every message starts with the path and names it exactly once.
+    assert(err.message.startsWith(`${path}: `), `iteration ${iter}: ${err.message}`);
+    assertEquals(err.message.split(path).length, 2, `iteration ${iter}: ${err.message}`);
+  };
+  const run = async (iter: number, bytes: Uint8Array) => {
+    await Deno.writeFile(path, bytes);
+    const { result: header, oversize: o1 } = await countOversizeAllocations(
+      bytes.length,
+      () => settle(`iteration ${iter}: readSafetensorsHeader`, () => readSafetensorsHeader(path)),
+    );
+    // The header read agrees with the in-memory header parse, message and all.
+    let expected: ReturnType<typeof parseSafetensorsHeader> | Error;
+    try {
+      expected = parseSafetensorsHeader(bytes, path);
+    } catch (err) {
+      expected = err as Error;
+    }
+    if (header instanceof SafetensorsError) {
+      once(header, iter);
+      assert(expected instanceof SafetensorsError, `iteration ${iter}: header parse disagrees`);
+      assertEquals(header.message, expected.message, `iteration ${iter}`);
+      counts.headerFailed++;
+    } else {
+      assertEquals(header, expected, `iteration ${iter}: header read vs parse`);
+      counts.headerOk++;
+      if (header.byteLength > 2 ** 31) counts.hugeClaims++;
+    }
+    let whole: ReturnType<typeof parseSafetensors> | Error;
+    try {
+      whole = parseSafetensors(bytes);
+    } catch (err) {
+      whole = err as Error;
+    }
+    const { result: read, oversize: o2 } = await countOversizeAllocations(
+      bytes.length,
+      async () => {
+        const full = await settle(
+          `iteration ${iter}: readSafetensors`,
+          () => readSafetensors(path),
+        );
+        if (header instanceof SafetensorsError) return { full, tensors: [] };
+        const names = [...header.tensors.keys(), "no such tensor"];
+        const tensors = [];
+        for (const name of names) {
+          tensors.push(
+            await settle(
+              `iteration ${iter}: readTensor ${name}`,
+              () => readTensor(path, name, { header }),
+            ),
+          );
+        }
+        return { full, tensors };
+      },
+    );
+    assertEquals(o1 + o2, 0, `iteration ${iter}: an allocation larger than the file`);
+    if (read.full instanceof SafetensorsError) {
+      once(read.full, iter);
+      assert(whole instanceof SafetensorsError, `iteration ${iter}: readSafetensors rejects`);
+    } else {
+      assert(!(whole instanceof Error), `iteration ${iter}: readSafetensors accepts`);
+      assertEquals(read.full, whole, `iteration ${iter}: read vs parse`);
+      counts.wholeOk++;
+    }
+    read.tensors.forEach((t, i) => {
+      const name = header instanceof SafetensorsError ? "" : [...header.tensors.keys()][i];
+      if (t instanceof SafetensorsError) {
+        once(t, iter);
+        assert(
+          whole instanceof Error || name === undefined,
+          `iteration ${iter}: readTensor ${name} rejects a file the parse accepts`,
+        );
+      } else {
+        assert(!(whole instanceof Error), `iteration ${iter}: readTensor accepts a bad file`);
+        assertEquals(t, whole.tensors.get(name!), `iteration ${iter}: tensor ${name}`);
+      }
+    });
+  };
+  try {
+    for (let iter = 0; iter < 50; iter++) await run(iter, mutate(seeds[iter % seeds.length]));
+    const rss = Deno.memoryUsage().rss;
+    for (let iter = 50; iter < 800; iter++) await run(iter, mutate(seeds[iter % seeds.length]));
+    const grown = Deno.memoryUsage().rss - rss;
+    assert(grown < 32 * 2 ** 20, `rss grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert(
+    counts.headerOk > 50 && counts.headerFailed > 200 && counts.wholeOk > 20 &&
+      counts.hugeClaims > 20,
+    `every outcome exercised: ${JSON.stringify(counts)}`,
+  );
+});
