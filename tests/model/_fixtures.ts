@@ -1,7 +1,7 @@
 // Tiny random models in Hugging Face layout: config.json + tensors, written to a temp dir with
 // the project's safetensors writer and loaded back through model/local.ts.
 import { writeSafetensors } from "../../io/safetensors.ts";
-import { f32ToBf16 } from "../../io/dtypes.ts";
+import { f32ToBf16, f32ToF16 } from "../../io/dtypes.ts";
 import type { StTensor } from "../../io/safetensors_write.ts";
 
 /** Seeded uniform PRNG (mulberry32). */
@@ -286,11 +286,19 @@ export function randomHfTensors(cfg: Json, seed: number, scale = 0.5): Map<strin
   return out;
 }
 
-/** Writes config.json + weights into a new temp dir (optionally bf16 or in two shards). */
+/** How {@link writeHfModel} writes: bf16 or f16 (else f32), in two shards, keys unprefixed. */
+export interface WriteHfOptions {
+  bf16?: boolean;
+  f16?: boolean;
+  sharded?: boolean;
+  stripPrefix?: string;
+}
+
+/** Writes config.json + weights into a new temp dir (optionally bf16/f16 or in two shards). */
 export async function writeHfModel(
   cfg: Json,
   tensors: Map<string, HfT>,
-  opts: { bf16?: boolean; sharded?: boolean; stripPrefix?: string } = {},
+  opts: WriteHfOptions = {},
 ): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "saeflow_model_" });
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(cfg));
@@ -303,6 +311,8 @@ export async function writeHfModel(
       name,
       opts.bf16
         ? { dtype: "BF16", shape: t.shape, data: f32ToBf16(t.data) }
+        : opts.f16
+        ? { dtype: "F16", shape: t.shape, data: f32ToF16(t.data) }
         : { dtype: "F32", shape: t.shape, data: t.data },
     );
   }

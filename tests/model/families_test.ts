@@ -10,9 +10,17 @@ import {
   referenceForward,
   TL_DEFAULT_PROCESSING,
 } from "../../model/mod.ts";
-import { bf16ToF32, f32ToBf16 } from "../../io/dtypes.ts";
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../../io/dtypes.ts";
+import { readSafetensorsHeader } from "../../io/safetensors.ts";
 import { assert, assertAllClose, assertClose, assertEquals } from "../assert.ts";
-import { CONFIGS, type HfT, type Json, randomHfTensors, writeHfModel } from "./_fixtures.ts";
+import {
+  CONFIGS,
+  type HfT,
+  type Json,
+  randomHfTensors,
+  writeHfModel,
+  type WriteHfOptions,
+} from "./_fixtures.ts";
 import { naiveForward, type NaiveOptions } from "./_hf_naive.ts";
 
 const TOKENS = [[3, 17, 5, 9, 22, 1, 0, 14], [7, 7, 12, 2, 19, 4, 11, 6]];
@@ -29,18 +37,18 @@ function flat(rows: number[][]): Float32Array {
 async function checkFamily(
   family: string,
   seed: number,
-  write: { bf16?: boolean; sharded?: boolean; stripPrefix?: string } = {},
+  write: WriteHfOptions = {},
 ) {
   const hf: Json = CONFIGS[family];
   let tensors = randomHfTensors(hf, seed);
   const dir = await writeHfModel(hf, tensors, write);
   try {
-    if (write.bf16) {
-      // The naive forward must see the bf16-rounded weights the loader widens.
+    if (write.bf16 || write.f16) {
+      // The naive forward must see the bf16/f16-rounded weights the loader widens.
+      const round = (x: Float32Array) =>
+        write.bf16 ? bf16ToF32(f32ToBf16(x)) : f16ToF32(f32ToF16(x));
       const rounded = new Map<string, HfT>();
-      for (const [n, t] of tensors) {
-        rounded.set(n, { data: bf16ToF32(f32ToBf16(t.data)), shape: t.shape });
-      }
+      for (const [n, t] of tensors) rounded.set(n, { data: round(t.data), shape: t.shape });
       tensors = rounded;
     }
     const raw = await loadModelFromDir(dir);
@@ -98,7 +106,10 @@ async function checkFamily(
       lmCrossEntropyLoss(run.logits!, TOKENS),
       2e-5,
     );
-    return { cfg, raw, proc, run, procRun, hf, tensors };
+    const header = await readSafetensorsHeader(
+      `${dir}/${write.sharded ? "model-00001-of-00002.safetensors" : "model.safetensors"}`,
+    );
+    return { cfg, raw, proc, run, procRun, hf, tensors, header };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -109,6 +120,42 @@ Deno.test("gpt2 (keys without the transformer. prefix) matches the naive HF forw
   assertEquals(cfg.normalizationType, "LN");
   assertEquals(proc.cfg.normalizationType, "LNPre");
 });
+
+Deno.test("gpt2 with F16 safetensors: widened exactly, matches the naive HF forward", async () => {
+  const { raw, tensors, header } = await checkFamily("gpt2", 11, { f16: true });
+  assert([...header.tensors.values()].every((t) => t.dtype === "F16"), "written as F16");
+  // `tensors` are the f16-rounded weights: the loader's W_E is exactly them, and the rounding
+  // is real (so a loader that read the bits as bf16 or as f32 halves would fail above).
+  const wte = tensors.get("transformer.wte.weight")!.data;
+  assertAllClose(raw.params.get("embed.W_E")!.data, wte, 0, 0, "W_E = f16 wte");
+  const exact = randomHfTensors(CONFIGS.gpt2, 11).get("transformer.wte.weight")!.data;
+  assert(exact.some((x, i) => x !== wte[i]), "f16 rounding changed some weights");
+});
+
+/** The unembedding lives outside the model prefix in HF checkpoints. */
+const HEADS = new Set(["lm_head.weight", "embed_out.weight"]);
+
+/** Keys of a written checkpoint, other than the head, that do not start with `prefix`. */
+function unprefixed(header: { tensors: Map<string, unknown> }, prefix: string): string[] {
+  return [...header.tensors.keys()].filter((k) => !k.startsWith(prefix) && !HEADS.has(k));
+}
+
+for (
+  const [family, prefix, seed] of [["llama", "model.", 21], ["gpt_neox", "gpt_neox.", 22]] as const
+) {
+  Deno.test(`${family}: keys with and without the ${prefix} prefix load to the same parameters`, async () => {
+    const withPrefix = await checkFamily(family, seed);
+    assertEquals(unprefixed(withPrefix.header, prefix), [], `every key carries ${prefix}`);
+    const stripped = await checkFamily(family, seed, { stripPrefix: prefix });
+    const keys = [...stripped.header.tensors.keys()];
+    assert(keys.every((k) => !k.startsWith(prefix)), `no key carries ${prefix}`);
+    assert(keys.some((k) => k.includes("layers.0.")), "the layer keys are there, bare");
+    assertEquals([...stripped.raw.params.keys()].sort(), [...withPrefix.raw.params.keys()].sort());
+    for (const [name, t] of withPrefix.raw.params) {
+      assertAllClose(stripped.raw.params.get(name)!.data, t.data, 0, 0, `${family} ${name}`);
+    }
+  });
+}
 
 Deno.test("gpt_neo: local attention on odd layers, no 1/sqrt(d) scale", async () => {
   const { cfg, hf, tensors, run } = await checkFamily("gpt_neo", 2);
