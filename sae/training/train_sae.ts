@@ -48,6 +48,19 @@ export const TRAINABLE_PARAMS: Readonly<Record<string, readonly string[]>> = {
   matryoshka_batchtopk: ["W_enc", "b_enc", "W_dec", "b_dec"],
 };
 
+/** The trainable parameter names of `arch`; a TrainSaeError naming it if it cannot be trained. */
+function trainableParamsOf(arch: string): readonly string[] {
+  const names = Object.hasOwn(TRAINABLE_PARAMS, arch) ? TRAINABLE_PARAMS[arch] : undefined;
+  if (!names) {
+    throw new TrainSaeError(
+      `architecture: "${arch}" cannot be trained (trainable: ${
+        Object.keys(TRAINABLE_PARAMS).join(", ")
+      })`,
+    );
+  }
+  return names;
+}
+
 /** Options of {@link TrainingSAE.create} and {@link TrainingSAE.fromParams}. */
 export interface TrainingSAEOptions extends TrainingExtras {
   /** GPU to allocate on and run with. */
@@ -118,14 +131,7 @@ export class TrainingSAE {
     opts: TrainingSAEOptions,
   ) {
     const arch = cfg.architecture;
-    const names = TRAINABLE_PARAMS[arch];
-    if (!names) {
-      throw new TrainSaeError(
-        `architecture: "${arch}" cannot be trained (trainable: ${
-          Object.keys(TRAINABLE_PARAMS).join(", ")
-        })`,
-      );
-    }
+    const names = trainableParamsOf(arch);
     this.cfg = cfg;
     this.gpu = opts.gpu;
     this.extras = {
@@ -193,6 +199,7 @@ export class TrainingSAE {
 
   /** A new training SAE with SAELens' training initialisation (§3.0), seeded. */
   static create(cfg: TrainingSAEConfig, opts: TrainingSAEOptions): TrainingSAE {
+    trainableParamsOf(cfg.architecture); // refuse before the reference initialisation runs
     const extras: TrainingExtras = { ...opts };
     const p = initTrainingParamsRef(refConfigOf(cfg, extras), createRng(opts.seed ?? 0));
     return new TrainingSAE(cfg, p, opts);
