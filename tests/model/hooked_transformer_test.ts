@@ -1,6 +1,7 @@
 // HookedTransformer on the shipped real model (data/tiny-shakespeare-gpt2): its documented
 // reference values on the GPU forward, TL processing vs no processing (same log-probs), snake_case
-// kwargs, runWithCache / runWithHooks / loss, tokenizer helpers, option errors.
+// kwargs, runWithCache / runWithHooks / loss (tokens as number[][] or an i32 Tensor), tokenizer
+// helpers, option errors.
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { disposeCache } from "../../model/gpu_hooks.ts";
 import {
@@ -11,6 +12,7 @@ import {
   referenceForward,
 } from "../../model/mod.ts";
 import { scale } from "../../gpu/kernels/elementwise.ts";
+import { Tensor } from "../../gpu/tensor.ts";
 import { assert, assertAllClose, assertClose, assertEquals, assertRejects } from "../assert.ts";
 
 const DIR = new URL("../../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
@@ -138,6 +140,44 @@ Deno.test("hooked transformer: runWithHooks edits flow on; hooks see TL shapes; 
   assertEquals([...both.lossPerToken.shape], [1, 20]);
   both.logits.dispose();
   both.lossPerToken.dispose();
+});
+
+Deno.test("hooked transformer: runWithCache / runWithHooks take an i32 Tensor [batch, pos] of tokens", async () => {
+  // Two different rows, so a transposed or misread tensor would give other logits.
+  const ids = [tokens[0].slice(0, 12), tokens[0].slice(12, 24)];
+  using t = Tensor.from(Int32Array.from(ids.flat()), [2, 12], { gpu: model.gpu });
+  const filter = ["blocks.1.hook_resid_pre"];
+  const fromIds = await model.runWithCache(ids, { namesFilter: filter });
+  const fromTensor = await model.runWithCache(t, { namesFilter: filter });
+  assertEquals([...fromTensor.logits!.shape], [2, 12, model.cfg.dVocab]);
+  const want = await fromIds.logits!.toArray() as Float32Array;
+  assertAllClose(await fromTensor.logits!.toArray(), want, 0, 0, "runWithCache logits");
+  assertEquals([...fromTensor.cache.keys()], filter);
+  assertAllClose(
+    await fromTensor.cache.get(filter[0])!.toArray(),
+    await fromIds.cache.get(filter[0])!.toArray(),
+    0,
+    0,
+    "cached resid_pre",
+  );
+  for (const r of [fromIds, fromTensor]) {
+    r.logits!.dispose();
+    disposeCache(r.cache);
+  }
+  // The rows really differ (the comparison above has teeth).
+  const V = model.cfg.dVocab;
+  assert(want.subarray(0, 12 * V).some((x, i) => x !== want[12 * V + i]), "rows differ");
+  // runWithHooks: the same edit on either input gives the same logits.
+  const zeroMlp = { fwdHooks: [["blocks.2.hook_mlp_out", (x: Tensor) => scale(x, 0)]] } as const;
+  using hookedIds = await model.runWithHooks(ids, zeroMlp);
+  using hookedTensor = await model.runWithHooks(t, zeroMlp);
+  const hooked = await hookedIds.toArray() as Float32Array;
+  assertAllClose(await hookedTensor.toArray(), hooked, 0, 0, "runWithHooks logits");
+  assert(hooked.some((x, i) => x !== want[i]), "the hook changed the logits");
+  // The caller's tensor is not consumed.
+  assertEquals([...await t.toArray()], ids.flat());
+  using f32 = Tensor.from(Float32Array.from(ids.flat()), [2, 12], { gpu: model.gpu });
+  await assertRejects(() => model.runWithHooks(f32), ModelError, "i32 tensor [batch, pos]");
 });
 
 Deno.test("hooked transformer: toTokens / toString / toStrTokens / toSingleToken", () => {
