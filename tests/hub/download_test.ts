@@ -276,6 +276,47 @@ test("unreachable hub: one clear error naming endpoint and repo", async () => {
   assertEquals(e2.kind, "unreachable");
 });
 
+test("HF_ENDPOINT from the environment drives a download; an explicit endpoint beats it", async () => {
+  await using hub = await startMockHub({
+    "org/envrepo": { files: { "cfg.json": CFG, "sae_weights.safetensors": WEIGHTS } },
+  });
+  const cache = await Deno.makeTempDir();
+  const before = Deno.env.get("HF_ENDPOINT");
+  // No `endpoint` option: only the environment can point the download at the mock.
+  const opts = { cacheDir: cache, token: null, offline: false };
+  try {
+    Deno.env.set("HF_ENDPOINT", hub.url + "/");
+    const cfg = await hubDownload("org/envrepo", "cfg.json", opts);
+    assertEquals(await Deno.readTextFile(cfg), CFG);
+    const w = await hubDownload("org/envrepo", "sae_weights.safetensors", opts);
+    assertEquals(await Deno.readFile(w), WEIGHTS);
+    assert(hub.count({ route: "resolve", path: "cfg.json" }) >= 1, "the mock served cfg.json");
+    assert(hub.count({ route: "resolve", path: "sae_weights.safetensors" }) >= 1);
+    // An explicit endpoint wins over the environment (here a closed port).
+    Deno.env.set("HF_ENDPOINT", `http://127.0.0.1:${closedPort()}`);
+    const n = hub.count();
+    const again = await hubDownload("org/envrepo", "cfg.json", {
+      ...opts,
+      endpoint: hub.url,
+      forceDownload: true,
+    });
+    assertEquals(await Deno.readTextFile(again), CFG);
+    assert(hub.count() > n, "the explicit endpoint was asked");
+    // And with the closed port from the environment, a download into an empty cache (no
+    // fallback) fails naming that endpoint.
+    const empty = { ...opts, cacheDir: await Deno.makeTempDir() };
+    const e = await assertRejects(
+      () => hubDownload("org/envrepo", "cfg.json", empty),
+      HubError,
+    ) as HubError;
+    assertEquals(e.kind, "unreachable");
+    assert(e.message.includes(Deno.env.get("HF_ENDPOINT")!), e.message);
+  } finally {
+    if (before === undefined) Deno.env.delete("HF_ENDPOINT");
+    else Deno.env.set("HF_ENDPOINT", before);
+  }
+});
+
 test("gated repo: 401 without token mentions HF_TOKEN; token gives access", async () => {
   await using hub = await startMockHub({
     "google/gated": { files: { "c.json": "{}" }, gated: true },
