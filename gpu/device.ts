@@ -2,8 +2,10 @@
  * The WebGPU device: one per adapter, opened with the adapter's maximum limits and the optional
  * features saeflow can use. It owns the command recorder (every op records into one compute pass
  * that is submitted once, see {@link Gpu.flush}), the pipeline and bind-group caches, the buffer
- * pool and batched readback. GPU failures (no adapter, device lost, validation errors) surface as
- * {@link GpuError}s, never as hangs.
+ * pool and batched readback (MAP_READ staging buffers reused through a free list per size, see
+ * {@link Gpu.readLater}). GPU failures (no adapter, device lost, validation errors) surface as
+ * {@link GpuError}s, never as hangs: a lost device or an uncaptured validation error rejects every
+ * pending read and wait at once, and every later op throws it.
  * @module
  */
 
@@ -82,6 +84,9 @@ interface PendingRead {
   reject: (err: unknown) => void;
 }
 
+/** Most free staging buffers kept per size; more are destroyed when released. */
+const STAGING_FREE_PER_SIZE = 8;
+
 /**
  * A WebGPU device with saeflow's recorder, caches and pool. Get the shared one with
  * {@link getGpu}; create extra ones with {@link Gpu.create}.
@@ -115,6 +120,8 @@ export class Gpu {
   #bindGroups = new Map<string, GPUBindGroup>();
   #uniforms = new Map<string, GPUBuffer>();
   #pendingReads: PendingRead[] = [];
+  /** Called with the error when the device fails: in-flight readbacks and `sync()` waits. */
+  #waiters = new Set<(err: GpuError) => void>();
   #stagingFree = new Map<number, GPUBuffer[]>();
   #error: GpuError | null = null;
   #destroyed = false;
@@ -130,7 +137,10 @@ export class Gpu {
     device.lost.then((lost) => {
       if (this.#destroyed) return;
       this.#fail(
-        new GpuError(`the GPU device was lost (${lost.reason}): ${lost.message || "no message"}`),
+        new GpuError(
+          `the GPU device was lost (${lost.reason}: ${lost.message || "no message"}); ` +
+            "its buffers and tensors are gone: save what is on the host and open a new device",
+        ),
       );
     });
     device.addEventListener("uncapturederror", (event) => {
@@ -147,12 +157,21 @@ export class Gpu {
   static async create(
     options: { powerPreference?: GPUPowerPreference } = {},
   ): Promise<Gpu> {
-    if (typeof navigator === "undefined" || !("gpu" in navigator)) {
-      throw new GpuError("WebGPU is not available in this runtime (navigator.gpu is missing)");
+    if (typeof navigator === "undefined" || !navigator.gpu) {
+      throw new GpuError(
+        "WebGPU is not available in this runtime (navigator.gpu is missing): run under Deno 2.x",
+      );
     }
-    const adapter = await navigator.gpu.requestAdapter({
-      powerPreference: options.powerPreference ?? "high-performance",
-    });
+    let adapter: GPUAdapter | null;
+    try {
+      adapter = await navigator.gpu.requestAdapter({
+        powerPreference: options.powerPreference ?? "high-performance",
+      });
+    } catch (err) {
+      throw new GpuError(`requesting a WebGPU adapter failed: ${(err as Error)?.message ?? err}`, {
+        cause: err,
+      });
+    }
     if (!adapter) {
       throw new GpuError(
         "no WebGPU adapter found: install a GPU driver, or Mesa (libegl-mesa0 or " +
@@ -211,9 +230,14 @@ export class Gpu {
     return this.info.features.includes("subgroups");
   }
 
+  /** Records the first failure and rejects everything still waiting on the GPU with it. */
   #fail(err: GpuError): void {
     if (!this.#error) this.#error = err;
-    for (const read of this.#pendingReads.splice(0)) read.reject(err);
+    const first = this.#error;
+    for (const read of this.#pendingReads.splice(0)) read.reject(first);
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const wake of waiters) wake(first);
   }
 
   /** Throws the first asynchronous GPU error seen so far (validation, device loss), if any. */
@@ -396,18 +420,63 @@ export class Gpu {
     for (const read of reads) this.#startMap(read);
   }
 
+  /**
+   * Maps `read`'s staging buffer and settles its promise: with the data, or with the device's
+   * failure as soon as one is reported (a map on a lost device may never settle).
+   */
   #startMap(read: PendingRead): void {
-    read.staging.mapAsync(GPUMapMode.READ, 0, read.size).then(() => {
-      const data = read.staging.getMappedRange(0, read.size).slice(0);
-      read.staging.unmap();
-      this.#releaseStaging(read.staging);
+    let settled = false;
+    const wake = (err: GpuError) => {
+      settled = true;
+      read.reject(err);
+    };
+    this.#waiters.add(wake);
+    let mapping: Promise<undefined>;
+    try {
+      mapping = read.staging.mapAsync(GPUMapMode.READ, 0, read.size);
+    } catch (err) {
+      mapping = Promise.reject(err);
+    }
+    mapping.then(() => {
+      this.#waiters.delete(wake);
+      let data: ArrayBuffer | null = null;
+      let failure: unknown = null;
+      try {
+        if (!settled) data = read.staging.getMappedRange(0, read.size).slice(0);
+        read.staging.unmap();
+        this.#releaseStaging(read.staging);
+      } catch (err) {
+        // A device lost after the map resolved: the buffer went with it.
+        failure = err;
+      }
+      if (settled) return;
+      settled = true;
       if (this.#error) read.reject(this.#error);
+      else if (failure !== null || data === null) this.#readFailed(read, failure);
       else read.resolve(data);
     }, (err) => {
-      read.reject(this.#error ?? new GpuError(`GPU readback failed: ${err?.message ?? err}`));
+      this.#waiters.delete(wake);
+      if (settled) return;
+      settled = true;
+      this.#readFailed(read, err);
     });
   }
 
+  /** Rejects `read`, preferring a device loss reported within one more turn of the loop. */
+  #readFailed(read: PendingRead, err: unknown): void {
+    setTimeout(() => {
+      read.reject(
+        this.#error ??
+          new GpuError(`GPU readback failed: ${(err as Error)?.message ?? err}`, { cause: err }),
+      );
+    }, 0);
+  }
+
+  /**
+   * A MAP_READ staging buffer of at least `size` bytes: a free one of that (16-byte aligned) size
+   * when there is one, else a new one. Released buffers go back to a free list per size, up to
+   * {@link STAGING_FREE_PER_SIZE} each.
+   */
   #staging(size: number): GPUBuffer {
     const aligned = Math.max(16, Math.ceil(size / 16) * 16);
     const free = this.#stagingFree.get(aligned);
@@ -420,7 +489,7 @@ export class Gpu {
 
   #releaseStaging(buffer: GPUBuffer): void {
     const list = this.#stagingFree.get(buffer.size) ?? [];
-    if (list.length < 8) {
+    if (list.length < STAGING_FREE_PER_SIZE) {
       list.push(buffer);
       this.#stagingFree.set(buffer.size, list);
     } else {
@@ -431,7 +500,9 @@ export class Gpu {
   /**
    * Records a copy of `size` bytes of `buffer` into a MAP_READ staging buffer; the promise
    * resolves after a later {@link flush} once the GPU has finished. Many reads recorded in one
-   * step share one submit and one wait.
+   * step share one submit and one wait. Staging buffers are reused: each size keeps a free list
+   * of up to 8 buffers, so a read every N steps allocates nothing after the first. The promise
+   * rejects with a {@link GpuError} when the device is lost or reports a validation error first.
    */
   readLater(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
     this.throwIfFailed();
@@ -457,10 +528,37 @@ export class Gpu {
     return data;
   }
 
-  /** Submits pending work and waits until the GPU has finished it. */
+  /**
+   * Submits pending work and waits until the GPU has finished it.
+   * @throws {GpuError} when the device is lost (also while waiting: the wait never outlives the
+   * device) or has reported a validation error.
+   */
   async sync(): Promise<void> {
+    this.throwIfFailed();
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await new Promise<void>((resolve, reject) => {
+      // A lost device may never report the work done: a failure ends the wait (and is thrown
+      // below).
+      const wake = () => resolve();
+      this.#waiters.add(wake);
+      let done: Promise<undefined>;
+      try {
+        done = this.device.queue.onSubmittedWorkDone();
+      } catch (err) {
+        done = Promise.reject(err);
+      }
+      done.then(() => {
+        this.#waiters.delete(wake);
+        resolve();
+      }, (err) => {
+        this.#waiters.delete(wake);
+        // Prefer a device loss reported within one more turn of the loop.
+        setTimeout(() => {
+          if (this.#error) resolve();
+          else reject(new GpuError(`waiting for the GPU failed: ${err?.message ?? err}`));
+        }, 0);
+      });
+    });
     this.throwIfFailed();
   }
 

@@ -102,6 +102,7 @@ export class Tensor<D extends DType = DType> {
     options: TensorOptions = {},
   ): Tensor<D> {
     const gpu = options.gpu ?? currentGpu();
+    gpu.throwIfFailed(); // a lost or failed device: say so before allocating on it
     checkShape(shape);
     const bytes = numel(shape) * 4;
     if (bytes > gpu.maxBufferSize) {
