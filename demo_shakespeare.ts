@@ -7,16 +7,20 @@
  * 2. Streams activations of `blocks.2.hook_resid_pre` from random 64-byte windows of the
  *    training part of the corpus (no file of activations is written).
  * 3. Trains a TopK SAE on them with `SAETrainer` (one GPU submit per step).
- * 4. Exports it in SAELens's format, loads it back with `SAE.loadFromDisk`, measures explained
- *    variance and L0 on held-out text, and prints the contexts that activate a few features most.
+ * 4. Exports it in SAELens's format, loads it back with `SAE.loadFromDisk`, loads the model its
+ *    `cfg.json` names (`HookedSAETransformer.fromPretrainedForSae`, as SAELens's evals do),
+ *    measures explained variance and L0 on held-out text, and prints the contexts that activate
+ *    a few features most.
  * @module
  */
 
 import type { Gpu } from "./gpu/device.ts";
 import { readAll, type Tensor } from "./gpu/tensor.ts";
 import { HookedTransformer } from "./model/hooked_transformer.ts";
+import { HookedSAETransformer } from "./model/hooked_sae_transformer.ts";
 import { disposeCache } from "./model/mod.ts";
 import { createTrainingConfig } from "./sae/config.ts";
+import { SAEMetadata } from "./sae/metadata.ts";
 import { SAE } from "./sae/sae.ts";
 import {
   createTrainerConfig,
@@ -105,7 +109,20 @@ export async function runShakespeareDemo(
 
   const dIn = model.cfg.dModel;
   const sae = TrainingSAE.create(
-    createTrainingConfig({ architecture: "topk", dIn, dSae: 4 * dIn, k: 16 }),
+    createTrainingConfig({
+      architecture: "topk",
+      dIn,
+      dSae: 4 * dIn,
+      k: 16,
+      // What SAELens's runner records: the model and how it was loaded, the hook, the context.
+      metadata: new SAEMetadata({
+        modelName: MODEL_DIR,
+        modelFromPretrainedKwargs: {},
+        hookName: HOOK,
+        contextSize: CONTEXT,
+        prependBos: true,
+      }),
+    }),
     { gpu, seed: 1 },
   );
   const trainer = new SAETrainer(
@@ -142,16 +159,20 @@ export async function runShakespeareDemo(
   await saveInferenceModel(sae, outDir, { logSparsity: await trainer.logFeatureSparsity() });
   trainer.dispose();
   sae.dispose();
+  model.dispose();
 
-  // Reload from SAELens-format files and evaluate on held-out text.
+  // Evaluate from the files alone: the SAE from SAELens-format files, the model its cfg.json
+  // names (loaded without processing, plus its model_from_pretrained_kwargs).
   const loaded = await SAE.loadFromDisk(outDir, { gpu });
   log(`  saved and reloaded ${outDir}/{cfg.json,sae_weights.safetensors,sparsity.safetensors}`);
+  const evalModel = await HookedSAETransformer.fromPretrainedForSae(loaded, { gpu });
+  log(`  loaded the model its cfg.json names, at ${loaded.cfg.metadata.hookName}`);
   const evalStarts = Array.from(
     { length: 4 * SEQS_PER_BATCH },
     (_, i) => trainEnd + i * CONTEXT * 7,
   );
   const evalTokens = windows(bytes, evalStarts);
-  using x = await harvest(model, evalTokens);
+  using x = await harvest(evalModel, evalTokens);
   using f = loaded.encode(x);
   using xHat = loaded.decode(f);
   const [xs, fs, xhs] = (await readAll([x, f, xHat])) as Float32Array[];
@@ -208,6 +229,6 @@ export async function runShakespeareDemo(
     }
   }
   loaded.dispose();
-  model.dispose();
+  evalModel.dispose();
   return result;
 }
