@@ -6,9 +6,10 @@
  * workspace would exceed one storage binding; weight gradients then accumulate over windows
  * (GEMM accumulate) and every sum keeps a fixed order.
  *
- * Gated runs its main and auxiliary paths as one stacked `[2R, ·]` decoder GEMM pair; its
- * auxiliary path re-encodes the raw input, so run-time normalisation (constant_norm_rescale,
- * layer_norm) is not supported for gated here.
+ * Gated runs its main and auxiliary paths as one stacked `[2R, ·]` decoder GEMM pair. Like
+ * SAELens, its auxiliary path re-encodes the input without run-time normalisation: under
+ * constant_norm_rescale / layer_norm the aux gate gets its own encoder GEMM on x − b_dec (and
+ * its own W_enc gradient GEMM); otherwise both paths share z = x̃·W_enc.
  * @module
  */
 
@@ -49,6 +50,8 @@ interface DenseWs {
   windows: { start: number; count: number }[];
   R: number;
   xt: Tensor;
+  /** gated under run-time normalisation: the aux path's input x − apply·b_dec `[B, d]`. */
+  xAux: Tensor | null;
   xbar: Tensor;
   saeOut: Tensor;
   rowNorm: Tensor;
@@ -93,13 +96,6 @@ export class DenseStep implements ArchStep {
 
   constructor(readonly ctx: StepContext) {
     this.arch = ctx.cfg.architecture as DenseArch;
-    const mode = ctx.cfg.normalizeActivations;
-    if (this.arch === "gated" && (mode === "constant_norm_rescale" || mode === "layer_norm")) {
-      throw new TrainSaeError(
-        `gated training with normalize_activations "${mode}" is not supported on the GPU ` +
-          `(use "none" or "expected_average_only_in")`,
-      );
-    }
     if (this.arch === "jumprelu") {
       const m = ctx.cfg.jumpreluSparsityLossMode ?? "step";
       if (m !== "step" && m !== "tanh") {
@@ -114,6 +110,7 @@ export class DenseStep implements ArchStep {
     const { gpu, cfg } = this.ctx;
     const d = cfg.dIn, n = cfg.dSae, arch = this.arch;
     const stack = arch === "gated" ? 2 : 1;
+    const split = this.#split();
     const ghost = arch === "standard" && !!this.ctx.extras.useGhostGrads;
     if (B * d * 4 > gpu.maxBindingSize) {
       throw new TrainSaeError(
@@ -133,11 +130,12 @@ export class DenseStep implements ArchStep {
       windows,
       R,
       xt: ws.alloc([B, d]),
+      xAux: split ? ws.alloc([B, d]) : null,
       xbar: ws.alloc([d]),
       saeOut: ws.alloc([B, d]),
       rowNorm: ws.alloc([2, B]),
       rowData: ws.alloc([rs, B]),
-      h: ws.alloc([R, n]),
+      h: ws.alloc([(split ? 2 : 1) * R, n]),
       f: ws.alloc([stack * R, n]),
       y2: arch === "gated" ? ws.alloc([2 * R, d]) : null,
       g: ws.alloc([stack * R, d]),
@@ -181,6 +179,12 @@ export class DenseStep implements ArchStep {
       // Without a dead mask the ghost loss is 0: clear what an earlier step wrote.
       gpu.clear(w.rowData.buffer, w.rowData.offset + COL_GHOST * B * 4, B * 4);
     }
+    const split = this.#split();
+    if (split) {
+      // SAELens' gated aux losses recompute the gate from x − b_dec without normalisation. This
+      // call's (s, μ) are overwritten by the next one; ‖x − x̄‖² is the same in both.
+      prepRows(gpu, x, bDec, w.xbar, w.xAux!, w.rowNorm, w.rowData, "none", cfg.applyBDecToInput);
+    }
     prepRows(
       gpu,
       x,
@@ -214,8 +218,10 @@ export class DenseStep implements ArchStep {
         denseForward(gpu, arch, { h, out: f, params: [P.get("threshold")!] });
       } else {
         gemm(gpu, xtW, wEnc, h);
+        if (split) gemm(gpu, rowsView(w.xAux!, win.start, c), wEnc, rowsView(w.h, c, c));
         denseForward(gpu, arch, {
-          h,
+          h: split ? rowsView(w.h, 0, 2 * c) : h,
+          split,
           out: f,
           params: [P.get("b_gate")!, P.get("r_mag")!, P.get("b_mag")!],
         });
@@ -274,7 +280,8 @@ export class DenseStep implements ArchStep {
         gemm(gpu, raw, wDec, gd, { transB: true });
       }
       denseBackward(gpu, arch, {
-        acts: arch === "standard" ? f : h,
+        acts: arch === "standard" ? f : split ? rowsView(w.h, 0, 2 * c) : h,
+        split,
         gf,
         norms: w.norms,
         coef,
@@ -305,6 +312,10 @@ export class DenseStep implements ArchStep {
       });
       chunkOff += Math.ceil(c / CHUNK_ROWS);
       gemm(gpu, xtW, rowsView(w.gf, 0, c), gWEnc, { transA: true, accumulate: !first });
+      if (split) {
+        const xa = rowsView(w.xAux!, win.start, c);
+        gemm(gpu, xa, rowsView(w.gf, c, c), gWEnc, { transA: true, accumulate: true });
+      }
       if (first) reduceCols("sum", g, { out: w.csg });
       else {
         reduceCols("sum", g, { out: w.csgTmp });
@@ -351,6 +362,12 @@ export class DenseStep implements ArchStep {
       B,
       d,
     );
+  }
+
+  /** Gated under constant_norm_rescale / layer_norm: the aux path has its own encoder input. */
+  #split(): boolean {
+    const mode = this.ctx.cfg.normalizeActivations;
+    return this.arch === "gated" && (mode === "constant_norm_rescale" || mode === "layer_norm");
   }
 
   #terms(): string[] {

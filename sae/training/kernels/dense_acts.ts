@@ -2,8 +2,10 @@
  * Fused activation kernels of the dense architectures (standard, jumprelu, gated):
  *
  * - `denseForward`: the activation after the encoder GEMM (jumprelu f = h·1[h > θ]; gated f and
- *   ReLU(π_gate) stacked as `[2R, n]` for one decoder GEMM; standard with ghost grads: ReLU and
- *   exp(h) on dead latents).
+ *   ReLU(π_gate) stacked as `[2R, n]` for one decoder GEMM — with `split`, the aux gate's
+ *   π_gate comes from its own encoder output, as SAELens recomputes it from the un-normalised
+ *   input under run-time normalisation; standard with ghost grads: ReLU and exp(h) on dead
+ *   latents).
  * - `denseBackward`: one pass over `[R, n]` that turns ∂L/∂f (from the G·W_decᵀ GEMM, in place)
  *   into ∂L/∂h (the encoder's upstream gradient), adding the sparsity-loss gradient, and
  *   accumulates per-latent partial sums (firing counts, loss terms, bias/θ/decoder-norm
@@ -85,14 +87,22 @@ fn main(${WGSL_ARGS}) {
   let pg = z + BG[i];
   let pm = z * exp(RM[i]) + BM[i];
   FA[k] = select(0.0, pm, pg > 0.0 && pm > 0.0);
-  FA[k + u.count] = max(pg, 0.0);
+  // Split: the aux gate reads its own pre-activation (un-normalised input) from the second half.
+  var pa = pg;
+  if (u.flag == 1u) { pa = Z[k + u.count] + BG[i]; }
+  FA[k + u.count] = max(pa, 0.0);
 }`;
 }
 
 /** Inputs of {@link denseForward}, by architecture. */
 export interface DenseForwardArgs {
-  /** Encoder output `[rows, n]`: h (standard, jumprelu) or z = x̃·W_enc (gated). */
+  /**
+   * Encoder output `[rows, n]`: h (standard, jumprelu) or z = x̃·W_enc (gated); gated with
+   * `split`: `[2·rows, n]`, z then z_aux = x_aux·W_enc (the aux path's own input).
+   */
   h: Tensor;
+  /** gated: the aux gate has its own pre-activations (second half of `h`). */
+  split?: boolean;
   /** Output: f `[rows, n]` (gated: `[2·rows, n]`, f then ReLU(π_gate)). */
   out: Tensor;
   /** jumprelu: threshold; gated: b_gate, r_mag, b_mag. */
@@ -104,9 +114,11 @@ export interface DenseForwardArgs {
 
 /** Records the architecture's activation (see the module doc). */
 export function denseForward(gpu: Gpu, arch: DenseArch, a: DenseForwardArgs): void {
-  const [rows, n] = a.h.shape;
+  const split = arch === "gated" && !!a.split;
+  const [hRows, n] = a.h.shape;
+  const rows = split ? hRows / 2 : hRows;
   const count = rows * n;
-  const uni = gpu.uniform(pack(FWD_SPEC, count, n, rows, 0));
+  const uni = gpu.uniform(pack(FWD_SPEC, count, n, rows, split ? 1 : 0));
   const p = gpu.pipeline(`tsae_fwd_${arch}`, forwardWgsl(arch));
   let bindings: (Tensor | GPUBuffer)[];
   if (arch === "standard") {
@@ -235,28 +247,36 @@ ${
     accumulate(
       q,
       `let li = COEF[0] * u.invB; let bg = BG[i]; let e = exp(RM[i]); let bm = BM[i];
-  let nrm = NORMS[i]; let half = u.rows * u.n;`,
+  let nrm = NORMS[i]; let half = u.rows * u.n; let split = (u.flags & 1u) != 0u;`,
       `let z = Z[k];
     let pg = z + bg;
     let pm = z * e + bm;
     let g = GF[k];
     var gz = 0.0;
     if (pg > 0.0 && pm > 0.0) { a0 += 1.0; a2 += g; a3 += g * z * e; gz = g * e; }
+    var pa = pg;
+    if (split) { pa = Z[k + half] + bg; }
     var gg = 0.0;
-    if (pg > 0.0) { gg = GF[k + half] + li * nrm; a1 += pg; }
+    if (pa > 0.0) { gg = GF[k + half] + li * nrm; a1 += pa; }
     a4 += gg;
     let tot = gz + gg;
-    GF[k] = tot; a5 += tot;`,
+    a5 += tot;
+    if (split) { GF[k] = gz; GF[k + half] = gg; } else { GF[k] = tot; }`,
     )
   }`;
 }
 
 /** Inputs of {@link denseBackward}. */
 export interface DenseBackwardArgs {
-  /** standard: f `[rows, n]`; jumprelu: h; gated: z. */
+  /** standard: f `[rows, n]`; jumprelu: h; gated: z (with `split`: `[2·rows, n]`, z then z_aux). */
   acts: Tensor;
-  /** ∂L/∂f from the decoder GEMM (gated: `[2·rows, n]`, main then aux); ∂L/∂h on exit (first `rows`). */
+  /**
+   * ∂L/∂f from the decoder GEMM (gated: `[2·rows, n]`, main then aux); ∂L/∂h on exit (first
+   * `rows`; gated with `split`: ∂L/∂z then ∂L/∂z_aux, one per encoder input).
+   */
   gf: Tensor;
+  /** gated: the aux path has its own encoder input (see {@link DenseForwardArgs.split}). */
+  split?: boolean;
   norms: Tensor;
   coef: Tensor;
   /** jumprelu: [threshold]; gated: [b_gate, r_mag, b_mag]. */
@@ -287,7 +307,9 @@ export interface DenseBackwardArgs {
 
 /** Records the fused backward/statistics pass (see the module doc). */
 export function denseBackward(gpu: Gpu, arch: DenseArch, a: DenseBackwardArgs): void {
-  const [rows, n] = a.acts.shape;
+  const split = arch === "gated" && !!a.split;
+  const [aRows, n] = a.acts.shape;
+  const rows = split ? aRows / 2 : aRows;
   const blocks = Math.ceil(n / WG), chunks = Math.ceil(rows / a.chunkRows);
   let p0 = 0, p1 = 0, p2 = 0, flags = 0, x0 = 0;
   if (arch === "standard") {
@@ -300,7 +322,7 @@ export function denseBackward(gpu: Gpu, arch: DenseArch, a: DenseBackwardArgs): 
     p2 = a.preCoef ?? 0;
     flags = (a.tanh ? 1 : 0) | (a.ste ? 2 : 0) | (a.preAct ? 4 : 0);
     x0 = a.nDeadIdx ?? 0;
-  }
+  } else flags = split ? 1 : 0;
   const uni = gpu.uniform(
     pack(
       BWD_SPEC,

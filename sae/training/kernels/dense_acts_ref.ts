@@ -12,7 +12,8 @@ export const DENSE_Q = { standard: 3, jumprelu: 6, gated: 6 } as const;
 
 /**
  * Reference of `denseForward`: standard → [ReLU(h), dead ? exp(h) : 0]; jumprelu →
- * [h·1[h > max(θ, 0)]]; gated (h = z) → [f, ReLU(π_gate)] (concatenated as `[2·rows, n]`).
+ * [h·1[h > max(θ, 0)]]; gated (h = z) → [f, ReLU(π_gate)] (concatenated as `[2·rows, n]`; with
+ * `hAux`, the second half is ReLU(z_aux + b_gate)).
  *
  * @example
  * ```ts
@@ -33,6 +34,8 @@ export function denseForwardRef(
     b_gate?: Float32Array;
     r_mag?: Float32Array;
     b_mag?: Float32Array;
+    /** gated split mode: the aux gate's own encoder output `[rows, n]`. */
+    hAux?: Float32Array;
   },
 ): Float32Array[] {
   const count = rows * n;
@@ -51,7 +54,7 @@ export function denseForwardRef(
   for (let k = 0; k < count; k++) {
     const i = k % n, pg = h[k] + p.b_gate![i], pm = h[k] * Math.exp(p.r_mag![i]) + p.b_mag![i];
     fa[k] = pg > 0 && pm > 0 ? pm : 0;
-    fa[count + k] = Math.max(pg, 0);
+    fa[count + k] = Math.max(p.hAux ? p.hAux[k] + p.b_gate![i] : pg, 0);
   }
   return [fa];
 }
@@ -63,6 +66,8 @@ export interface DenseBackwardRefArgs {
   B: number;
   /** standard: f; jumprelu: h; gated: z. */
   acts: Float32Array;
+  /** gated split mode: z_aux, the aux gate's own encoder output (∂L/∂z_aux then follows ∂L/∂z). */
+  actsAux?: Float32Array;
   /** ∂L/∂f (gated: `[2·rows, n]`). */
   gf: Float32Array;
   norms: Float32Array;
@@ -92,7 +97,8 @@ export function denseBackwardRef(
 ): { gh: Float32Array; sums: Float32Array } {
   const { rows, n } = a;
   const q = DENSE_Q[arch];
-  const sums = new Float64Array(q * n), gh = new Float32Array(rows * n);
+  const split = arch === "gated" && !!a.actsAux;
+  const sums = new Float64Array(q * n), gh = new Float32Array((split ? 2 : 1) * rows * n);
   const li = a.coef / a.B;
   for (let r = 0; r < rows; r++) {
     for (let i = 0; i < n; i++) {
@@ -153,12 +159,16 @@ export function denseBackwardRef(
           acc(3, g * z * e);
           gz = g * e;
         }
-        if (pg > 0) {
+        const pa = a.actsAux ? a.actsAux[k] + a.b_gate![i] : pg;
+        if (pa > 0) {
           gg = a.gf[rows * n + k] + li * nrm;
-          acc(1, pg);
+          acc(1, pa);
         }
         acc(4, gg);
-        gh[k] = gz + gg;
+        if (a.actsAux) {
+          gh[k] = gz;
+          gh[rows * n + k] = gg;
+        } else gh[k] = gz + gg;
         acc(5, gz + gg);
       }
     }

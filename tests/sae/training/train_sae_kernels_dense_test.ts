@@ -315,3 +315,77 @@ Deno.test("stepScalars, latentFinalize, decoderNormGrad, bDecGrad vs references"
   }
   for (const t of [sc, td, tgw, tw, lo, tn]) t.dispose();
 });
+
+Deno.test("gated split mode (aux gate on its own input): denseForward / denseBackward vs references", async () => {
+  const gpu = await getGpu();
+  // Hand case, one latent: z = 0.5 (main), z_aux = −1, b_gate = 0.2, r_mag = 0, b_mag = 0:
+  // f = 0.5 (π_gate 0.7 > 0, π_mag 0.5), aux gate ReLU(−0.8) = 0, so ∂L/∂z_aux = 0 and
+  // ∂L/∂z = g_main·exp(0) (the aux gradient no longer adds to the main path).
+  const hp = { b_gate: Float32Array.of(0.2), r_mag: Float32Array.of(0), b_mag: Float32Array.of(0) };
+  const [hf] = denseForwardRef("gated", Float32Array.of(0.5), 1, 1, {
+    ...hp,
+    hAux: Float32Array.of(-1),
+  });
+  assertAllClose(hf, [0.5, 0], 1e-7);
+  const hb = denseBackwardRef("gated", {
+    rows: 1,
+    n: 1,
+    B: 1,
+    acts: Float32Array.of(0.5),
+    actsAux: Float32Array.of(-1),
+    gf: Float32Array.of(0.3, 0.9),
+    norms: Float32Array.of(1),
+    coef: 0.7,
+    ...hp,
+  });
+  assertAllClose(hb.gh, [0.3, 0], 1e-7);
+  // sums: fired 1, Σ ReLU(π_gate_aux) 0, ∂b_mag 0.3, ∂r_mag 0.3·0.5, ∂b_gate 0, Σ ∂z 0.3.
+  assertAllClose(hb.sums, [1, 0, 0.3, 0.15, 0, 0.3], 1e-7);
+
+  const rng = createRng(19);
+  const rows = 70, n = 9, B = 80, o = { gpu };
+  const z = randomArray(rng, 2 * rows * n, -1, 1);
+  const bg = randomArray(rng, n, -0.3, 0.3), rm = randomArray(rng, n, -0.3, 0.3);
+  const bm = randomArray(rng, n, -0.3, 0.3), norms = randomArray(rng, n, 0.5, 1.5);
+  const gf = randomArray(rng, 2 * rows * n);
+  const tz = f32(gpu, z, [2 * rows, n]), tn = f32(gpu, norms);
+  const params = [f32(gpu, bg), f32(gpu, rm), f32(gpu, bm)];
+  const fOut = Tensor.zeros([2 * rows, n], "f32", o);
+  denseForward(gpu, "gated", { h: tz, split: true, out: fOut, params });
+  const p = { b_gate: bg, r_mag: rm, b_mag: bm };
+  const main = z.subarray(0, rows * n), aux = z.subarray(rows * n);
+  const [fRef] = denseForwardRef("gated", main, rows, n, { ...p, hAux: aux });
+  const tgf = f32(gpu, gf, [2 * rows, n]), part = Tensor.zeros([3, 6 * n], "f32", o);
+  const coef = f32(gpu, [0.7]);
+  denseBackward(gpu, "gated", {
+    acts: tz,
+    split: true,
+    gf: tgf,
+    norms: tn,
+    coef,
+    params,
+    partials: part,
+    chunkRows: 32,
+    chunkOff: 0,
+    rOff: 0,
+    B,
+  });
+  const sums = reduceCols("sum", part);
+  const ref = denseBackwardRef("gated", {
+    rows,
+    n,
+    B,
+    acts: main,
+    actsAux: aux,
+    gf,
+    norms,
+    coef: 0.7,
+    ...p,
+  });
+  const [gfo, ggh, gs] = (await readAll([fOut, tgf, sums])) as Float32Array[];
+  closeScaled(gfo, fRef, 1e-5, "split forward");
+  closeScaled(ggh, ref.gh, 1e-5, "split ∂z, ∂z_aux");
+  closeScaled(gs.subarray(0, n), ref.sums.subarray(0, n), 0, "split fired");
+  closeScaled(gs, ref.sums, 1e-5, "split sums");
+  for (const t of [tz, tn, ...params, fOut, tgf, part, coef, sums]) t.dispose();
+});
