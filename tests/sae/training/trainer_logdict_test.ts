@@ -1,6 +1,7 @@
-// With the GPU TrainingSAE (every trainable architecture; no fallback): the log dict of each logged step equals `trainStepLogDict` computed
-// from the reference forward pass on the same parameters, batch, coefficients and dead mask; and
-// the GPU firing counters equal FiringStats fed with the SAE's per-step firing counts.
+// With the GPU TrainingSAE (every trainable architecture; no fallback): the log dict of each
+// logged step equals `trainStepLogDict` computed from the reference forward pass on the same
+// parameters, batch, coefficients and dead mask; and the GPU firing counters equal FiringStats
+// fed with the SAE's per-step firing counts.
 
 import { getGpu } from "../../../gpu/device.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
