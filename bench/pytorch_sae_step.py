@@ -1,8 +1,11 @@
 """PyTorch CPU baseline for BENCHMARKS.md: one SAE training step (forward, SAELens loss,
 autograd backward, global grad-norm clip 1.0, Adam) per architecture, on the same shapes as
-`deno task bench sae`. Not part of the test suite; needs Debian's python3-torch.
+`deno task bench sae`. Not part of the test suite. Needs Debian's python3-torch and
+libopenblas0-pthread (without it torch links the reference BLAS, about 15x slower):
 
-    python3 bench/pytorch_sae_step.py [--small] [--arch standard,topk,...]
+    apt-get install python3-torch libopenblas0-pthread
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_sae_step.py \
+      [--small] [--arch standard,topk,...]
 
 Prints one JSON line per architecture (tokens/s of the fastest timed step), like the Deno bench.
 The losses follow spec/saelens.md section 3 at the level that decides the cost (the same GEMMs and
