@@ -189,6 +189,12 @@ const CASES: TopkCase[] = [
     gpu: { capacity: 24 },
   },
   {
+    name: "the limits together: k = 256 in rows 131072 wide",
+    shape: [2, 131072],
+    k: 256,
+    x: randomX(262144, 10),
+  },
+  {
     name: "row windows",
     shape: [10, 256],
     k: 16,
