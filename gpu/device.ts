@@ -586,6 +586,15 @@ export class Gpu {
   }
 }
 
+/**
+ * Destroys `gpu` when this isolate unloads (the end of a script, a worker or a test module), so
+ * its native device is released in order rather than left to process-exit teardown.
+ */
+function destroyAtUnload(gpu: Gpu): void {
+  if (typeof globalThis.addEventListener !== "function") return;
+  globalThis.addEventListener("unload", () => gpu.destroy(), { once: true });
+}
+
 let defaultGpu: Promise<Gpu> | null = null;
 let currentDefault: Gpu | null = null;
 
@@ -597,6 +606,7 @@ export function getGpu(): Promise<Gpu> {
   if (!defaultGpu) {
     defaultGpu = Gpu.create().then((gpu) => {
       currentDefault = gpu;
+      destroyAtUnload(gpu);
       return gpu;
     }, (err) => {
       defaultGpu = null;
