@@ -7,8 +7,9 @@
  * the parallel run (other test files' devices alive in the same process), the process aborted
  * at exit in about one run of five with glibc heap-corruption messages ("double free or
  * corruption", "corrupted size vs. prev_size"), after every test had passed. Run alone it
- * exited cleanly 25 times out of 25. The abort is in the native WebGPU/GL teardown, not in a
- * test; saeflow code never frees native memory itself.
+ * exited cleanly 25 times out of 25. The same abort also happens, less often, without this file
+ * (see .ci/run): it is in the native WebGPU/GL teardown at exit, not in a test; saeflow code
+ * never frees native memory itself.
  */
 
 import { Gpu, GpuError } from "../../gpu/device.ts";
