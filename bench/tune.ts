@@ -13,7 +13,7 @@ if (import.meta.main) {
   const gpu = await getGpu();
   const force = Deno.args.includes("--force");
   const path = defaultMatmulTuningPath();
-  const results = await tuneMatmul(gpu, undefined, { cache: path ?? false, force });
+  const results = await tuneMatmul(gpu, undefined, { cache: path, force });
   for (const r of results) {
     const speeds = Object.entries(r.gflops)
       .filter(([, g]) => Number.isFinite(g))
@@ -24,6 +24,6 @@ if (import.meta.main) {
         `GFLOP/s ${speeds || "-"})`,
     );
   }
-  console.log(`adapter: ${gpu.info.description}; tuning file: ${path ?? "none (no home dir)"}`);
+  console.log(`adapter: ${gpu.info.description}; tuning file: ${path}`);
   gpu.destroy();
 }

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { readEnv, userCacheDir } from "../util/env.ts";
 import { join } from "../util/path.ts";
 
 /** Default hub endpoint (no trailing slash). */
@@ -41,23 +42,9 @@ export interface HubSettings {
   offline: boolean;
 }
 
-/** Reads an env var; unset, empty, or not permitted all read as `undefined`. */
-function env(name: string): string | undefined {
-  try {
-    const v = Deno.env.get(name);
-    return v === undefined || v.trim() === "" ? undefined : v;
-  } catch {
-    return undefined; // no --allow-env: behave as if unset
-  }
-}
-
-function homeDir(): string {
-  return env("HOME") ?? env("USERPROFILE") ?? ".";
-}
-
 /** `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`. */
 export function resolveHfHome(): string {
-  return env("HF_HOME") ?? join(env("XDG_CACHE_HOME") ?? join(homeDir(), ".cache"), "huggingface");
+  return readEnv("HF_HOME") ?? join(userCacheDir(), "huggingface");
 }
 
 /**
@@ -71,7 +58,7 @@ export function resolveHfHome(): string {
  * ```
  */
 export function resolveEndpoint(override?: string): string {
-  return (override ?? env("HF_ENDPOINT") ?? DEFAULT_HF_ENDPOINT).replace(/\/+$/, "");
+  return (override ?? readEnv("HF_ENDPOINT") ?? DEFAULT_HF_ENDPOINT).replace(/\/+$/, "");
 }
 
 /**
@@ -81,9 +68,9 @@ export function resolveEndpoint(override?: string): string {
 export function resolveToken(override?: string | null): string | undefined {
   if (override === null) return undefined;
   if (override !== undefined) return override.trim() || undefined;
-  const fromEnv = env("HF_TOKEN") ?? env("HUGGING_FACE_HUB_TOKEN");
+  const fromEnv = readEnv("HF_TOKEN") ?? readEnv("HUGGING_FACE_HUB_TOKEN");
   if (fromEnv) return fromEnv.trim();
-  const path = env("HF_TOKEN_PATH") ?? join(resolveHfHome(), "token");
+  const path = readEnv("HF_TOKEN_PATH") ?? join(resolveHfHome(), "token");
   try {
     return Deno.readTextFileSync(path).trim() || undefined;
   } catch {
@@ -93,14 +80,14 @@ export function resolveToken(override?: string | null): string | undefined {
 
 /** The cache root: `override`, else `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `$HF_HOME/hub`. */
 export function resolveCacheDir(override?: string): string {
-  return override ?? env("HF_HUB_CACHE") ?? env("HUGGINGFACE_HUB_CACHE") ??
+  return override ?? readEnv("HF_HUB_CACHE") ?? readEnv("HUGGINGFACE_HUB_CACHE") ??
     join(resolveHfHome(), "hub");
 }
 
 /** Offline mode: `override`, else `HF_HUB_OFFLINE` / `TRANSFORMERS_OFFLINE` truthy. */
 export function resolveOffline(override?: boolean): boolean {
   if (override !== undefined) return override;
-  const v = (env("HF_HUB_OFFLINE") ?? env("TRANSFORMERS_OFFLINE"))?.trim().toUpperCase();
+  const v = (readEnv("HF_HUB_OFFLINE") ?? readEnv("TRANSFORMERS_OFFLINE"))?.trim().toUpperCase();
   return v === "1" || v === "TRUE" || v === "YES" || v === "ON";
 }
 

@@ -23,6 +23,7 @@ import {
 } from "./matmul_ssbo.ts";
 import { matmulUbo16x16, matmulUbo8x16 } from "./matmul_ubo.ts";
 import { readMatmulTuning } from "./matmul_tune_cache.ts";
+import { readEnv } from "../../util/env.ts";
 
 export type { MatmulCall, MatmulLayout, MatmulRun, MatmulVariant } from "./matmul_common.ts";
 export type { MatmulActivation } from "./matmul_ref.ts";
@@ -39,12 +40,17 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   matmulUbo16x16,
 ];
 
+/** The variant called `name` (full name or number), or `undefined` when there is none. */
+export function findMatmulVariant(name: string): MatmulVariant | undefined {
+  return MATMUL_VARIANTS.find((x) => x.name === name || x.name.split("_")[0] === name);
+}
+
 /**
  * The variant called `name`: its full name (`"7_ubo_16x16"`) or its number (`"7"`).
  * @throws {GpuError} listing the known names.
  */
 export function getMatmulVariant(name: string): MatmulVariant {
-  const v = MATMUL_VARIANTS.find((x) => x.name === name || x.name.split("_")[0] === name);
+  const v = findMatmulVariant(name);
   if (!v) {
     throw new GpuError(
       `unknown matmul variant "${name}"; known: ${MATMUL_VARIANTS.map((x) => x.name).join(", ")}`,
@@ -102,15 +108,11 @@ function storedMatmulVariant(gpu: Gpu, layout: MatmulLayout): MatmulVariant | un
     stored.set(gpu, variants);
   }
   const name = variants?.[layout];
-  return name ? MATMUL_VARIANTS.find((v) => v.name === name) : undefined;
+  return name ? findMatmulVariant(name) : undefined;
 }
 
 function envVariant(): string | undefined {
-  try {
-    return Deno.env.get("SAEFLOW_MATMUL_VARIANT") || undefined;
-  } catch {
-    return undefined; // no --allow-env: no override
-  }
+  return readEnv("SAEFLOW_MATMUL_VARIANT");
 }
 
 /**

@@ -12,7 +12,13 @@ import {
   type MatmulLayout,
   type MatmulVariant,
 } from "./matmul_common.ts";
-import { getMatmulVariant, matmul, setTunedMatmulVariant, tunedMatmulVariant } from "./matmul.ts";
+import {
+  findMatmulVariant,
+  getMatmulVariant,
+  matmul,
+  setTunedMatmulVariant,
+  tunedMatmulVariant,
+} from "./matmul.ts";
 import {
   defaultMatmulTuningPath,
   type MatmulTuningEntry,
@@ -236,7 +242,7 @@ export async function tuneMatmul(
   for (const layout of layouts) {
     const storedName = usable?.variants[layout];
     const storedVariant = storedName && !tunedMatmulVariant(gpu, layout)
-      ? knownVariant(storedName)
+      ? findMatmulVariant(storedName) // a variant this version no longer has: measure again
       : undefined;
     if (storedVariant) {
       setTunedMatmulVariant(gpu, layout, storedVariant);
@@ -261,12 +267,4 @@ export async function tuneMatmul(
   }
   if (path && Object.keys(measured.variants).length) await writeMatmulTuning(gpu, measured, path);
   return layouts.map((l) => perGpu.get(l)).filter((r): r is TuneResult => !!r);
-}
-
-function knownVariant(name: string) {
-  try {
-    return getMatmulVariant(name);
-  } catch {
-    return undefined; // a variant this version no longer has: measure again
-  }
 }

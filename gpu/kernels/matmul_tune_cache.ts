@@ -11,6 +11,7 @@
 
 import type { Gpu } from "../device.ts";
 import { writeJsonAtomic } from "../../io/atomic.ts";
+import { readEnv, userCacheDir } from "../../util/env.ts";
 import { join } from "../../util/path.ts";
 import type { MatmulLayout } from "./matmul_common.ts";
 
@@ -39,25 +40,13 @@ export interface MatmulTuningFile {
 
 const LAYOUTS: readonly MatmulLayout[] = ["nn", "nt", "tn"];
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined; // no --allow-env
-  }
-}
-
 /**
  * The default tuning file: `$SAEFLOW_CACHE_DIR`, else `$XDG_CACHE_HOME/saeflow`, else
- * `~/.cache/saeflow` (`%LOCALAPPDATA%\saeflow` on Windows), then `matmul_tuning.json`;
- * undefined when no home directory is known.
+ * `~/.cache/saeflow`, then `matmul_tuning.json`.
  */
-export function defaultMatmulTuningPath(): string | undefined {
-  const dir = env("SAEFLOW_CACHE_DIR") ??
-    (env("XDG_CACHE_HOME") ? join(env("XDG_CACHE_HOME")!, "saeflow") : undefined) ??
-    (env("LOCALAPPDATA") ? join(env("LOCALAPPDATA")!, "saeflow") : undefined) ??
-    (env("HOME") ? join(env("HOME")!, ".cache", "saeflow") : undefined);
-  return dir ? join(dir, MATMUL_TUNING_FILENAME) : undefined;
+export function defaultMatmulTuningPath(): string {
+  const dir = readEnv("SAEFLOW_CACHE_DIR") ?? join(userCacheDir(), "saeflow");
+  return join(dir, MATMUL_TUNING_FILENAME);
 }
 
 /** The key of `gpu`'s entry: adapter description, vendor, architecture and Deno version. */
@@ -126,9 +115,8 @@ export function readMatmulTuningFile(path: string): MatmulTuningFile | undefined
 /** `gpu`'s entry of the tuning file at `path` (default {@link defaultMatmulTuningPath}). */
 export function readMatmulTuning(
   gpu: Gpu,
-  path: string | undefined = defaultMatmulTuningPath(),
+  path: string = defaultMatmulTuningPath(),
 ): MatmulTuningEntry | undefined {
-  if (!path) return undefined;
   return readMatmulTuningFile(path)?.adapters[adapterKey(gpu)];
 }
 
@@ -139,9 +127,8 @@ export function readMatmulTuning(
 export async function writeMatmulTuning(
   gpu: Gpu,
   entry: MatmulTuningEntry,
-  path: string | undefined = defaultMatmulTuningPath(),
+  path: string = defaultMatmulTuningPath(),
 ): Promise<void> {
-  if (!path) return;
   const file = readMatmulTuningFile(path) ?? { version: 1, adapters: {} };
   const key = adapterKey(gpu);
   const old = file.adapters[key];

@@ -1,0 +1,36 @@
+/**
+ * Reading environment variables the same way everywhere: unset, empty and not permitted (no
+ * `--allow-env`) all read as `undefined`, so library code never fails for lack of a permission.
+ * The variables themselves are read where they belong (`hub/env.ts` for Hugging Face's).
+ * @module
+ */
+
+import { join } from "./path.ts";
+
+/**
+ * The variable `name`, or `undefined` when it is unset, blank or not readable.
+ *
+ * @example
+ * ```ts
+ * import { readEnv } from "./env.ts";
+ * const home = readEnv("HOME"); // string | undefined
+ * ```
+ */
+export function readEnv(name: string): string | undefined {
+  try {
+    const v = Deno.env.get(name);
+    return v === undefined || v.trim() === "" ? undefined : v;
+  } catch {
+    return undefined; // no --allow-env: behave as if unset
+  }
+}
+
+/** The user's home directory: `HOME`, else `USERPROFILE`, else `.`. */
+export function homeDir(): string {
+  return readEnv("HOME") ?? readEnv("USERPROFILE") ?? ".";
+}
+
+/** The user cache root: `$XDG_CACHE_HOME`, else `~/.cache` (Python's tools use the same). */
+export function userCacheDir(): string {
+  return readEnv("XDG_CACHE_HOME") ?? join(homeDir(), ".cache");
+}
