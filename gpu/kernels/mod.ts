@@ -16,3 +16,4 @@ export * from "./topk.ts";
 export * from "./kth_largest.ts";
 export * from "./counting_sort.ts";
 export * from "./scatter.ts";
+export * from "./gather.ts";
