@@ -106,8 +106,11 @@ export class SequencePacker {
   readonly #beginToken: number | null | undefined;
   #state: _RowState;
 
-  /** Validates the options (context size ≥ 1, integer token ids). */
-  constructor(options: PackingOptions) {
+  /**
+   * Validates the options (context size ≥ 1, integer token ids). `carry` restores a partial row
+   * saved with {@link SequencePacker.carry} (concatenation mode only).
+   */
+  constructor(options: PackingOptions, carry?: ArrayLike<number>) {
     _requireInt(options.contextSize, "contextSize", 1);
     for (
       const key of [
@@ -134,6 +137,24 @@ export class SequencePacker {
       );
     }
     this.#state = { row: new Int32Array(this.#contextSize), fill: 0, offset: 0 };
+    if (carry && carry.length > 0) {
+      if (this.#disableConcat || carry.length >= this.#contextSize) {
+        throw new TrainingError(
+          `packer carry-over of ${carry.length} tokens, expected fewer than contextSize ` +
+            `(${this.#contextSize}) and concatenation on`,
+        );
+      }
+      this.#state.row.set(carry);
+      this.#state.fill = carry.length;
+    }
+  }
+
+  /**
+   * A copy of the partial row the packer holds (SAELens's carry-over between documents): a new
+   * packer built with it continues exactly where this one stands between two documents.
+   */
+  get carry(): Int32Array {
+    return this.#state.row.slice(0, this.#state.fill);
   }
 
   /** Packs one more document (token ids), yielding every row it completes. */
