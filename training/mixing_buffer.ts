@@ -1,8 +1,11 @@
 /**
- * SAELens 6.18's `mixing_buffer` (spec §4.4): activation rows from the store are accumulated;
- * whenever at least `bufferSize` rows are held they are shuffled, the front
- * max(1, ⌊N / (2·batchSize)⌋) batches are served and the rest is kept to mix with the next
- * chunk. When the source ends the remaining whole batches are served (unshuffled, as SAELens).
+ * SAELens's `mixing_buffer` (spec §4.4, newest `mix_fraction` form): activation rows from the
+ * store are accumulated; whenever at least `bufferSize` rows are held they are shuffled (unless
+ * `mixFraction` is 0), the front max(1, ⌊⌊N·(1 − mixFraction)⌋ / batchSize⌋) batches are served
+ * and the rest is kept to mix with the next chunk. With the default `mixFraction` 0.5 this is
+ * 6.18's max(1, ⌊N / (2·batchSize)⌋). When the source ends the remaining whole batches are served
+ * in the order they are held, as SAELens does. This CPU version is the reference of the GPU buffer
+ * stage (`stages/buffer.ts`).
  *
  * Memory stays flat: rows live in two ping-pong Float32Array stores plus one serving store, all
  * reused between refills; a refill is one gather pass driven by a seeded permutation.
@@ -23,6 +26,8 @@ export interface MixingBufferOptions {
   dIn: number;
   /** Source of the shuffling permutations. */
   rng: Rng;
+  /** Fraction of the held rows kept for mixing, in [0, 1) (SAELens default 0.5; 0: no shuffle). */
+  mixFraction?: number;
 }
 
 /** Growable row store: `[capacity, dIn]` floats plus optional token ids. */
@@ -76,6 +81,21 @@ function asBatch(chunk: ActivationBatch | Float32Array, dIn: number): Activation
 }
 
 /**
+ * Batches served per refill of `nRows` held rows: SAELens's
+ * `max(1, int(N * (1 - mix_fraction)) // batch_size)`.
+ *
+ * @example
+ * ```ts
+ * import { servingBatches } from "./mixing_buffer.ts";
+ * if (servingBatches(10000, 1000, 0.5) !== 5 || servingBatches(10000, 1000, 0) !== 10) throw new Error();
+ * if (servingBatches(1500, 1000, 0.5) !== 1) throw new Error("at least one batch");
+ * ```
+ */
+export function servingBatches(nRows: number, batchSize: number, mixFraction: number): number {
+  return Math.max(1, Math.floor(Math.trunc(nRows * (1 - mixFraction)) / batchSize));
+}
+
+/**
  * Mixes activation chunks from `source` into shuffled batches of `batchSize` rows (SAELens
  * 6.18 `mixing_buffer`). Chunks are {@link ActivationBatch}es (or bare Float32Arrays of whole
  * rows); token ids, when the chunks carry them, are permuted together with their rows.
@@ -102,6 +122,10 @@ export async function* mixingBuffer(
   options: MixingBufferOptions,
 ): AsyncGenerator<ActivationBatch, void, undefined> {
   const { bufferSize, batchSize, dIn, rng } = options;
+  const mixFraction = options.mixFraction ?? 0.5;
+  if (!(mixFraction >= 0 && mixFraction < 1)) {
+    throw new TrainingError(`mixing buffer mixFraction is ${mixFraction}, expected [0, 1)`);
+  }
   _requireInt(bufferSize, "mixing buffer bufferSize", 1);
   _requireInt(batchSize, "mixing buffer batchSize", 1);
   _requireInt(dIn, "mixing buffer dIn", 1);
@@ -156,8 +180,9 @@ export async function* mixingBuffer(
     // Shuffle by gathering: the first `cutoff` permuted rows go to `serving`, the rest to
     // `spare`, which then becomes the store.
     if (perm.length < nRows) perm = new Uint32Array(Math.ceil(nRows * 1.25));
-    randomPermutation(nRows, rng, perm);
-    const nBatches = Math.max(1, Math.floor(nRows / (2 * batchSize)));
+    if (mixFraction > 0) randomPermutation(nRows, rng, perm);
+    else for (let i = 0; i < nRows; i++) perm[i] = i;
+    const nBatches = servingBatches(nRows, batchSize, mixFraction);
     const cutoff = nBatches * batchSize;
     serving!.reserve(cutoff, 0);
     spare!.reserve(Math.max(nRows - cutoff, store.capacity), 0);
