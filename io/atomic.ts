@@ -10,12 +10,14 @@
  * the protocol makes every intermediate state recoverable. With target `dir/name` and a tag
  * `<pid>-<random hex>` per write, the siblings are:
  *
- * | sibling              | holds                                       | when seen by recovery       |
- * | -------------------- | ------------------------------------------- | --------------------------- |
- * | `.name.tmp-<tag>`    | the new folder being written (incomplete)   | removed once its writer is gone |
- * | `.name.new-<tag>`    | the new folder, complete and fsynced        | restored if `name` is missing, else removed once its writer is gone |
- * | `.name.old-<tag>`    | the previous folder, moved aside            | restored if `name` is missing and no `.new` exists, else removed |
- * | `.name.del-<tag>`    | a folder being deleted                      | removed                     |
+ * | sibling           | holds                                     | recovery, when it finds it           |
+ * | ----------------- | ----------------------------------------- | ------------------------------------ |
+ * | `.name.tmp-<tag>` | the new folder being written (incomplete) | removed once its writer is gone      |
+ * | `.name.new-<tag>` | the new folder, complete and fsynced      | restored if `name` is missing, else  |
+ * |                   |                                           | removed once its writer is gone      |
+ * | `.name.old-<tag>` | the previous folder, moved aside          | restored if `name` and every `.new`  |
+ * |                   |                                           | are missing, else removed            |
+ * | `.name.del-<tag>` | a folder being deleted                    | removed                              |
  *
  * A write: (1) {@link recoverFolder} on the target; (2) every file into `.tmp` (each fsynced),
  * entries of the previous folder that the caller does not own hard-linked in (see
@@ -27,7 +29,9 @@
  * (5) only garbage is left. A folder under its final name is therefore always one complete write.
  * A sibling's writer is "gone" when it is this process and not in flight, when `/proc/<pid>` is
  * missing (Linux), or elsewhere after an hour untouched. Concurrent writes of one folder from
- * two processes are not supported (within one process they are queued).
+ * two processes are not supported (within one process they are queued). Every reader of such a
+ * folder calls {@link recoverFolder} first. A symlinked target is followed (the folder it points
+ * to is replaced, the link kept); a root or the working directory (or a parent of it) is refused.
  *
  * Failures (disk full, permissions, I/O) throw {@link FileWriteError} naming the file or folder
  * being written; the previous folder is left as it was and the temporary one removed.
