@@ -1,6 +1,6 @@
 /**
  * File input/output: the safetensors reader and writer, 16-bit float conversions, and
- * atomic file writes.
+ * atomic file and folder writes (with the recovery their readers run first).
  * @module
  */
 
@@ -24,4 +24,14 @@ export {
   writeSafetensors,
 } from "./safetensors.ts";
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "./dtypes.ts";
-export { writeFileAtomic, writeJsonAtomic, writeTextFileAtomic } from "./atomic.ts";
+export {
+  FileWriteError,
+  type FolderWriteOptions,
+  type FolderWriter,
+  recoverFolder,
+  writeAndSync,
+  writeFileAtomic,
+  writeFolderAtomic,
+  writeJsonAtomic,
+  writeTextFileAtomic,
+} from "./atomic.ts";

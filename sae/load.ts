@@ -7,6 +7,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import type { HubOptions } from "../hub/mod.ts";
+import { recoverFolder } from "../io/atomic.ts";
 import { ConfigError, configWarn } from "../config/errors.ts";
 import { type SAEConfig, saeConfigFromDict, saeConfigToDict } from "./config.ts";
 import { KNOWN_METADATA_KEYS } from "./metadata.ts";
@@ -100,11 +101,16 @@ function buildConfig(
   };
 }
 
-/** Reads an SAE folder: `cfg.json` (legacy layouts converted) and the weights, as f32. */
+/**
+ * Reads an SAE folder: `cfg.json` (legacy layouts converted) and the weights, as f32. A save
+ * that was interrupted is first finished or undone (`recoverFolder`), so what is read is always
+ * one complete save.
+ */
 export async function loadSaeFromDisk(
   dir: string,
   options: LoadFromDiskOptions = {},
 ): Promise<LoadedSae> {
+  await recoverFolder(dir);
   const loader = getSaeDiskLoader(options.converter ?? "sae_lens");
   const r = await loader(dir, { device: options.device });
   return buildConfig(r, {}, options.dtype);

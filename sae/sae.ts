@@ -329,7 +329,10 @@ export class SAE {
 
   /**
    * Writes `cfg.json` (exact SAELens v6 keys) and `sae_weights.safetensors` (in `cfg.dtype`), and
-   * `sparsity.safetensors` when sparsity is given, atomically; creates `dir`.
+   * `sparsity.safetensors` when sparsity is given; creates `dir`. The sparsity length is checked
+   * before the disk is touched, and the folder is replaced in one recoverable step
+   * (`writeSaeFolder`): a failure or a kill leaves the previous save whole, and a sparsity file
+   * of an earlier save never stays beside new weights. Other files in `dir` are kept.
    */
   async saveModel(dir: string, options: SaveModelOptions = {}): Promise<SavedSaePaths> {
     const sparsity = options.logSparsity

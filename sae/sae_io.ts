@@ -1,13 +1,16 @@
 /**
  * SAE folders on disk (spec §2.1–§2.4): `cfg.json`, `sae_weights.safetensors`,
  * `sparsity.safetensors`. Reading converts every float tensor to f32 and applies SAELens'
- * legacy state-dict rules; writing is atomic and stores tensors in the config's dtype.
+ * legacy state-dict rules; writing validates everything first, stores tensors in the config's
+ * dtype and replaces the folder in one recoverable step (`io/atomic.ts`); readers run
+ * `recoverFolder` first (`load.ts`).
  * @module
  */
 
-import { readSafetensors, type StTensor, toFloat32, writeSafetensors } from "../io/safetensors.ts";
+import { readSafetensors, type StTensor, toFloat32 } from "../io/safetensors.ts";
+import { serializeTo } from "../io/safetensors_write.ts";
 import { f32ToBf16, f32ToF16 } from "../io/dtypes.ts";
-import { writeJsonAtomic } from "../io/atomic.ts";
+import { writeFolderAtomic } from "../io/atomic.ts";
 import { join } from "../util/path.ts";
 import { configWarn } from "../config/errors.ts";
 import type { Dtype, SAEConfig } from "./config.ts";
@@ -182,9 +185,20 @@ export interface SavedSaePaths {
   sparsityPath?: string;
 }
 
+/** The entries of an SAE folder that a save owns: replaced, or removed when not written. */
+export const SAE_FOLDER_FILES: readonly string[] = [
+  SAE_CFG_FILENAME,
+  SAE_WEIGHTS_FILENAME,
+  SPARSITY_FILENAME,
+];
+
 /**
- * Writes an SAE folder atomically: `sae_weights.safetensors` (tensors in `cfg.dtype`), `cfg.json`
- * and, when `logSparsity` is given, `sparsity.safetensors` (`{sparsity: F32 [dSae]}`).
+ * Writes an SAE folder: `sae_weights.safetensors` (tensors in `cfg.dtype`), `cfg.json` and, when
+ * `logSparsity` is given, `sparsity.safetensors` (`{sparsity: F32 [dSae]}`). Everything is
+ * validated and serialised before the disk is touched; the folder is then replaced in one
+ * recoverable step (`writeFolderAtomic`), so a failure or a kill leaves the previous folder
+ * whole, and a `sparsity.safetensors` of an earlier save never stays beside new weights. Other
+ * files in an existing folder are kept. Write failures throw `FileWriteError` naming the file.
  */
 export async function writeSaeFolder(
   dir: string,
@@ -193,24 +207,29 @@ export async function writeSaeFolder(
   tensors: HostStateDict,
   logSparsity?: Float32Array,
 ): Promise<SavedSaePaths> {
-  await Deno.mkdir(dir, { recursive: true });
+  if (logSparsity && logSparsity.length !== cfg.dSae) {
+    throw new SaeLoadError(
+      `saveModel: sparsity has ${logSparsity.length} values, expected d_sae = ${cfg.dSae}; ` +
+        `nothing was written to ${dir}`,
+    );
+  }
   const weightsPath = join(dir, SAE_WEIGHTS_FILENAME);
   const cfgPath = join(dir, SAE_CFG_FILENAME);
   const stored: Record<string, StTensor> = {};
   for (const [name, t] of Object.entries(tensors)) stored[name] = toStored(t, cfg.dtype);
-  await writeSafetensors(weightsPath, stored);
-  await writeJsonAtomic(cfgPath, cfgDict);
-  if (!logSparsity) return { weightsPath, cfgPath };
-  if (logSparsity.length !== cfg.dSae) {
-    throw new SaeLoadError(
-      `saveModel: sparsity has ${logSparsity.length} values, expected d_sae = ${cfg.dSae}`,
-    );
+  const files = new Map<string, Uint8Array>([
+    [SAE_WEIGHTS_FILENAME, serializeTo(weightsPath, stored)],
+    [SAE_CFG_FILENAME, new TextEncoder().encode(JSON.stringify(cfgDict, null, 2) + "\n")],
+  ]);
+  const sparsityPath = logSparsity ? join(dir, SPARSITY_FILENAME) : undefined;
+  if (sparsityPath) {
+    const sparsity: StTensor = { dtype: "F32", shape: [cfg.dSae], data: logSparsity! };
+    files.set(SPARSITY_FILENAME, serializeTo(sparsityPath, { sparsity }));
   }
-  const sparsityPath = join(dir, SPARSITY_FILENAME);
-  await writeSafetensors(sparsityPath, {
-    sparsity: { dtype: "F32", shape: [cfg.dSae], data: logSparsity },
-  });
-  return { weightsPath, cfgPath, sparsityPath };
+  await writeFolderAtomic(dir, async (w) => {
+    for (const [name, bytes] of files) await w.writeFile(name, bytes);
+  }, { owned: SAE_FOLDER_FILES });
+  return sparsityPath ? { weightsPath, cfgPath, sparsityPath } : { weightsPath, cfgPath };
 }
 
 /** log10(fraction + 1e-10) per latent: what `sparsity.safetensors` stores. */

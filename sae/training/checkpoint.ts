@@ -2,19 +2,16 @@
  * Training checkpoint folders (spec §2.1, §5.5): `cfg.json` (training form),
  * `sae_weights.safetensors` (training form), `sparsity.safetensors`, `trainer_state.safetensors`
  * + `trainer_state.json` (see `state.ts`), `activation_scaler.json`. A folder is assembled in a
- * temporary sibling and renamed into place, every file inside written atomically, so a crash
- * never leaves a half-written checkpoint under the final name.
+ * temporary sibling and swapped into place by `writeFolderAtomic` (protocol in `io/atomic.ts`),
+ * and every read runs `recoverFolder` first, so a crash or a kill at any point never leaves a
+ * half-written or mixed checkpoint under the final name, nor a window without one.
  * @module
  */
 
-import {
-  readSafetensors,
-  serializeSafetensors,
-  type StTensor,
-  toFloat32,
-} from "../../io/safetensors.ts";
-import { writeFileAtomic, writeJsonAtomic } from "../../io/atomic.ts";
-import { basename, dirname, exists, join } from "../../util/path.ts";
+import { readSafetensors, type StTensor, toFloat32 } from "../../io/safetensors.ts";
+import { serializeTo } from "../../io/safetensors_write.ts";
+import { recoverFolder, writeFolderAtomic } from "../../io/atomic.ts";
+import { exists, join } from "../../util/path.ts";
 import { ActivationScaler } from "../../training/activation_scaler.ts";
 import { TrainingError } from "../../training/errors.ts";
 import { type TrainerState, trainerStateFromFiles, trainerStateToFiles } from "./state.ts";
@@ -82,63 +79,37 @@ export interface CheckpointWrite {
   extra?: (folder: string) => Promise<void> | void;
 }
 
-let tmpCounter = 0;
-
 /**
- * Writes a complete checkpoint folder at `dir` (replacing an existing one): all files go into a
- * temporary sibling folder which is then renamed to `dir`. On failure the temporary folder is
- * removed and an existing `dir` is left as it was.
+ * Writes a complete checkpoint folder at `dir`, replacing an existing one in one recoverable
+ * step (`writeFolderAtomic`): everything is serialised first, written into a temporary sibling
+ * (with `extra`'s files), then swapped in. On failure the temporary folder is removed and an
+ * existing `dir` is left as it was; a kill at any point leaves `dir`, after the
+ * `recoverFolder` that {@link readCheckpointFolder} runs, either the old or the new checkpoint.
+ * Files other than saeflow's own in an existing `dir` are kept.
  */
 export async function writeCheckpointFolder(dir: string, contents: CheckpointWrite): Promise<void> {
-  const parent = dirname(dir), name = basename(dir);
-  await Deno.mkdir(parent, { recursive: true });
-  const tag = `${Deno.pid}.${Date.now()}.${++tmpCounter}`;
-  const tmp = join(parent, `.${name}.tmp.${tag}`);
   const files = CHECKPOINT_FILES;
-  try {
-    await Deno.mkdir(tmp);
-    await writeJsonAtomic(join(tmp, files.cfg), contents.cfg);
-    await writeFileAtomic(join(tmp, files.weights), serializeSafetensors(contents.weights));
-    await writeFileAtomic(
-      join(tmp, files.sparsity),
-      serializeSafetensors({
-        sparsity: {
-          dtype: "F32",
-          shape: [contents.logSparsity.length],
-          data: contents.logSparsity,
-        },
-      }),
-    );
-    const st = trainerStateToFiles(contents.state);
-    await writeFileAtomic(join(tmp, files.trainerStateTensors), serializeSafetensors(st.tensors));
-    await writeJsonAtomic(join(tmp, files.trainerStateJson), st.json);
-    await writeJsonAtomic(
-      join(tmp, files.activationScaler),
-      new ActivationScaler(contents.scalingFactor).toJSON(),
-    );
-    if (contents.extra) await contents.extra(tmp);
-    await replaceFolder(tmp, dir, tag);
-  } catch (err) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw err;
-  }
-}
-
-/** Renames `src` to `dst`; an existing `dst` is moved aside first and removed afterwards. */
-async function replaceFolder(src: string, dst: string, tag: string): Promise<void> {
-  if (!(await exists(dst))) {
-    await Deno.rename(src, dst);
-    return;
-  }
-  const old = join(dirname(dst), `.${basename(dst)}.old.${tag}`);
-  await Deno.rename(dst, old);
-  try {
-    await Deno.rename(src, dst);
-  } catch (err) {
-    await Deno.rename(old, dst).catch(() => {});
-    throw err;
-  }
-  await Deno.remove(old, { recursive: true });
+  const st = trainerStateToFiles(contents.state);
+  const sparsity: StTensor = {
+    dtype: "F32",
+    shape: [contents.logSparsity.length],
+    data: contents.logSparsity,
+  };
+  const bytes = new Map<string, Uint8Array>([
+    [files.weights, serializeTo(join(dir, files.weights), contents.weights)],
+    [files.sparsity, serializeTo(join(dir, files.sparsity), { sparsity })],
+    [files.trainerStateTensors, serializeTo(join(dir, files.trainerStateTensors), st.tensors)],
+  ]);
+  const json: [string, unknown][] = [
+    [files.cfg, contents.cfg],
+    [files.trainerStateJson, st.json],
+    [files.activationScaler, new ActivationScaler(contents.scalingFactor).toJSON()],
+  ];
+  await writeFolderAtomic(dir, async (w) => {
+    for (const [name, value] of json) await w.writeJson(name, value);
+    for (const [name, data] of bytes) await w.writeFile(name, data);
+    if (contents.extra) await contents.extra(w.dir);
+  }, { owned: Object.values(files) });
 }
 
 async function readJson(path: string): Promise<unknown> {
@@ -162,6 +133,7 @@ async function readJson(path: string): Promise<unknown> {
  * missing or malformed file).
  */
 export async function readCheckpointFolder(dir: string): Promise<CheckpointContents> {
+  await recoverFolder(dir);
   const files = CHECKPOINT_FILES;
   for (const f of Object.values(files)) {
     if (!(await exists(join(dir, f)))) {

@@ -2,7 +2,7 @@
  * The final inference export of a trained SAE (SAELens `save_inference_model`, spec §5.5):
  * `cfg.json` in the inference form (`saeConfigToDict` of the exported config: BatchTopK becomes
  * JumpReLU, TopK decoder norms folded), `sae_weights.safetensors`, and optionally
- * `sparsity.safetensors`; each file written atomically.
+ * `sparsity.safetensors`; the folder is replaced in one recoverable step (`writeSaeFolder`).
  * @module
  */
 

@@ -76,6 +76,27 @@ Deno.test("writeCheckpointFolder replaces an existing folder; a failure keeps th
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("resume recovers a checkpoint rewrite killed between its two renames", async () => {
+  const dir = await Deno.makeTempDir();
+  const { sae, trainer } = await trainedWithCheckpoint(dir);
+  const child = new Deno.Command("true").spawn();
+  await child.status; // a pid that is gone
+  const ck = `${dir}/final_16`;
+  // The state a kill leaves: the old folder moved aside, the complete new one not yet in place.
+  await Deno.rename(ck, `${dir}/.final_16.new-${child.pid}-0011223344556677`);
+  await Deno.mkdir(`${dir}/.final_16.old-${child.pid}-0011223344556677`);
+  const tcfg = createTrainerConfig({ totalTrainingSamples: 32, trainBatchSizeSamples: 4 });
+  const resumed = await SAETrainer.resume(ck, tcfg, sae, []);
+  assertEquals(resumed.nTrainingSamples, 16);
+  const names = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  assertEquals(names.sort(), ["final_16"], "restored, and the old copy removed");
+  resumed.dispose();
+  trainer.dispose();
+  sae.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("resume refuses another SAE, a damaged state file, and a missing file", async () => {
   const dir = await Deno.makeTempDir();
   const { sae, trainer } = await trainedWithCheckpoint(dir);
