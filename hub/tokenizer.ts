@@ -34,6 +34,13 @@ export interface Tokenizer {
   readonly prependsBos: boolean;
   /** `model_max_length` from the config, when it is a sane number. */
   readonly modelMaxLength: number | null;
+  /** SEP id (`sep_token`), or null. */
+  readonly sepTokenId?: number | null;
+  /**
+   * The parsed files it was built from, to build the same tokenizer elsewhere (e.g. in a Worker:
+   * `tokenizerFromJson(s.tokenizerJson, s.tokenizerConfig, s.specialTokensMap)`).
+   */
+  readonly source?: TokenizerSource;
   /** All special ids (bos/eos/pad/unk/… plus `additional_special_tokens`), sorted, unique. */
   specialTokenIds(): number[];
   /** One token decoded on its own (TransformerLens `to_str_tokens` of one id). */
@@ -42,6 +49,16 @@ export interface Tokenizer {
   idToToken(id: number): string | undefined;
   /** Id of a raw vocabulary piece, or undefined. */
   tokenToId(token: string): number | undefined;
+}
+
+/** The parsed JSON a tokenizer is built from (structured-cloneable). */
+export interface TokenizerSource {
+  /** `tokenizer.json`. */
+  tokenizerJson: Record<string, unknown>;
+  /** `tokenizer_config.json` (may be empty). */
+  tokenizerConfig: Record<string, unknown>;
+  /** `special_tokens_map.json` (may be empty). */
+  specialTokensMap: Record<string, unknown>;
 }
 
 /** Parsed tokenizer files; strings are paths to read. */
@@ -82,6 +99,8 @@ class WrappedTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly prependsBos: boolean;
   readonly modelMaxLength: number | null;
+  readonly sepTokenId: number | null;
+  source?: TokenizerSource;
   readonly #hf: HfTokenizer;
   readonly #special: number[];
 
@@ -98,6 +117,7 @@ class WrappedTokenizer implements Tokenizer {
     this.bosTokenId = id(bos);
     this.bosToken = this.bosTokenId === null ? null : bos;
     this.unkTokenId = id(str("unk_token"));
+    this.sepTokenId = id(str("sep_token"));
     let max = -1;
     for (const v of hf.get_vocab(true).values()) if (v > max) max = v;
     this.vocabSize = max + 1;
@@ -198,7 +218,9 @@ export function tokenizerFromJson(
       { cause: err },
     );
   }
-  return new WrappedTokenizer(hf, config);
+  const tok = new WrappedTokenizer(hf, config);
+  tok.source = { tokenizerJson, tokenizerConfig, specialTokensMap };
+  return tok;
 }
 
 async function readJson(path: string, required: boolean): Promise<Record<string, unknown>> {

@@ -199,6 +199,7 @@ export const SAE_FOLDER_FILES: readonly string[] = [
  * recoverable step (`writeFolderAtomic`), so a failure or a kill leaves the previous folder
  * whole, and a `sparsity.safetensors` of an earlier save never stays beside new weights. Other
  * files in an existing folder are kept. Write failures throw `FileWriteError` naming the file.
+ * `extraFiles` (name → bytes, e.g. a runner's `runner_cfg.json`) go into the same write.
  */
 export async function writeSaeFolder(
   dir: string,
@@ -206,6 +207,7 @@ export async function writeSaeFolder(
   cfgDict: Record<string, unknown>,
   tensors: HostStateDict,
   logSparsity?: Float32Array,
+  extraFiles: ReadonlyMap<string, Uint8Array> = new Map(),
 ): Promise<SavedSaePaths> {
   if (logSparsity && logSparsity.length !== cfg.dSae) {
     throw new SaeLoadError(
@@ -226,9 +228,10 @@ export async function writeSaeFolder(
     const sparsity: StTensor = { dtype: "F32", shape: [cfg.dSae], data: logSparsity! };
     files.set(SPARSITY_FILENAME, serializeTo(sparsityPath, { sparsity }));
   }
+  for (const [name, bytes] of extraFiles) files.set(name, bytes);
   await writeFolderAtomic(dir, async (w) => {
     for (const [name, bytes] of files) await w.writeFile(name, bytes);
-  }, { owned: SAE_FOLDER_FILES });
+  }, { owned: [...SAE_FOLDER_FILES, ...extraFiles.keys()] });
   return sparsityPath ? { weightsPath, cfgPath, sparsityPath } : { weightsPath, cfgPath };
 }
 

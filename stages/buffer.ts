@@ -49,6 +49,8 @@ export interface BufferOptions {
 
 /** Everything a buffer needs to continue exactly (host copies; see the module doc). */
 export interface BufferSnapshot {
+  /** Row width of every hook key. */
+  widths: Record<string, number>;
   /** The shuffling RNG's state. */
   rngState: number;
   /** Index the next new batch gets. */
@@ -126,6 +128,7 @@ export class ActivationBuffer implements ReadableWritablePair<TrainBatch, Activa
   #upstreamError: unknown = undefined;
   #wake: (() => void) | null = null;
   #perm = new Uint32Array(0);
+  #writableController: WritableStreamDefaultController | null = null;
 
   /** Allocates the stores (and restores a snapshot when given). */
   constructor(options: BufferOptions) {
@@ -159,6 +162,9 @@ export class ActivationBuffer implements ReadableWritablePair<TrainBatch, Activa
     }
     if (options.restore) this.#restore(options.restore);
     this.writable = new WritableStream<ActivationBlock>({
+      start: (controller) => {
+        this.#writableController = controller;
+      },
       write: (block) =>
         new Promise<void>((resolve) => {
           this.#inbox.push({ block, resolve });
@@ -176,7 +182,7 @@ export class ActivationBuffer implements ReadableWritablePair<TrainBatch, Activa
     });
     this.readable = new ReadableStream<TrainBatch>({
       pull: (controller) => this.#pull(controller),
-      cancel: () => this.dispose(),
+      cancel: (reason) => this.#cancel(reason),
     }, { highWaterMark: 0 });
   }
 
@@ -355,6 +361,7 @@ export class ActivationBuffer implements ReadableWritablePair<TrainBatch, Activa
       serving.set(k, rest ? byTensor.get(rest)! : new Float32Array(0));
     });
     return {
+      widths: Object.fromEntries(this.#o.widths),
       rngState: this.#rng.getState(),
       nextIndex: this.#nextIndex,
       cursor: this.#cursor,
@@ -373,6 +380,13 @@ export class ActivationBuffer implements ReadableWritablePair<TrainBatch, Activa
   #restore(s: BufferSnapshot): void {
     const gpu = this.#o.gpu;
     const keys = [...this.#o.widths.keys()];
+    const theirs = Object.entries(s.widths ?? {}).map(([k, d]) => `${k}:${d}`).sort().join(", ");
+    const mine = [...this.#o.widths].map(([k, d]) => `${k}:${d}`).sort().join(", ");
+    if (theirs !== mine) {
+      throw new StageError(
+        `buffer snapshot: hook keys and widths [${theirs}] differ from this run's [${mine}]`,
+      );
+    }
     const check = (what: string, m: Map<string, Float32Array>, rows: number) => {
       for (const k of keys) {
         const d = this.#o.widths.get(k)!, data = m.get(k);
@@ -424,6 +438,16 @@ export class ActivationBuffer implements ReadableWritablePair<TrainBatch, Activa
         ]),
       ),
     }));
+  }
+
+  /** The consumer stopped: stop the upstream too, free batches made but never consumed. */
+  #cancel(reason: unknown): void {
+    this.#writableController?.error(reason ?? new StageError("buffer: the consumer stopped"));
+    for (const b of this.#made) for (const t of b.acts.values()) t.dispose();
+    for (const b of this.#replay) for (const t of b.acts.values()) t.dispose();
+    this.#made = [];
+    this.#replay = [];
+    this.dispose();
   }
 
   /** Frees the stores (batches already handed out belong to their consumer). */

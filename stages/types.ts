@@ -128,3 +128,44 @@ export interface TrainBatch {
   /** Rows in every tensor. */
   rows: number;
 }
+
+/** One SAE being trained, as the step, checkpoint and log stages see it. */
+export interface SaeUnitInfo {
+  /** Name of the SAE (the key of SAELens's multi-SAE `saes` dict; the hook for one SAE). */
+  id: string;
+  /** Hook point it reads. */
+  hookName: string;
+  /** {@link activationKey} of its input. */
+  key: string;
+  /** Architecture name. */
+  architecture: string;
+  /** Input width. */
+  dIn: number;
+  /** Dictionary size. */
+  dSae: number;
+}
+
+/**
+ * Small events on the metrics stream that runs from the step stage through the checkpoint and
+ * log stages (never activations). SAELens's log-dict keys are used as they are.
+ */
+export type MetricsEvent =
+  | {
+    type: "start";
+    runName: string;
+    totalTokens: number;
+    saes: { id: string; hookName: string; architecture: string; dIn: number; dSae: number }[];
+    config: Record<string, unknown>;
+    memory?: Record<string, number>;
+  }
+  | { type: "step"; sae: string; step: number; tokens: number }
+  | {
+    type: "log";
+    sae: string;
+    step: number;
+    tokens: number;
+    values: Record<string, number | number[]>;
+  }
+  | { type: "eval"; sae: string; step: number; tokens: number; values: Record<string, number> }
+  | { type: "checkpoint"; sae?: string; name: string; path: string; tokens: number }
+  | { type: "end"; tokens: number; values?: Record<string, Record<string, number>> };

@@ -88,6 +88,19 @@ export interface CheckpointWrite {
  * Files other than saeflow's own in an existing `dir` are kept.
  */
 export async function writeCheckpointFolder(dir: string, contents: CheckpointWrite): Promise<void> {
+  const files = checkpointFileBytes(dir, contents);
+  await writeFolderAtomic(dir, async (w) => {
+    for (const [name, data] of files) await w.writeFile(name, data);
+    if (contents.extra) await contents.extra(w.dir);
+  }, { owned: Object.values(CHECKPOINT_FILES) });
+}
+
+/**
+ * The files of a checkpoint folder (everything {@link writeCheckpointFolder} writes but
+ * `extra`'s), serialized in memory, by file name. `dir` only names files in errors. Lets a
+ * caller put several checkpoints into one atomically written folder.
+ */
+export function checkpointFileBytes(dir: string, contents: CheckpointWrite): Map<string, Uint8Array> {
   const files = CHECKPOINT_FILES;
   const st = trainerStateToFiles(contents.state);
   const sparsity: StTensor = {
@@ -95,21 +108,15 @@ export async function writeCheckpointFolder(dir: string, contents: CheckpointWri
     shape: [contents.logSparsity.length],
     data: contents.logSparsity,
   };
-  const bytes = new Map<string, Uint8Array>([
+  const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2) + "\n");
+  return new Map<string, Uint8Array>([
+    [files.cfg, json(contents.cfg)],
+    [files.trainerStateJson, json(st.json)],
+    [files.activationScaler, json(new ActivationScaler(contents.scalingFactor).toJSON())],
     [files.weights, serializeTo(join(dir, files.weights), contents.weights)],
     [files.sparsity, serializeTo(join(dir, files.sparsity), { sparsity })],
     [files.trainerStateTensors, serializeTo(join(dir, files.trainerStateTensors), st.tensors)],
   ]);
-  const json: [string, unknown][] = [
-    [files.cfg, contents.cfg],
-    [files.trainerStateJson, st.json],
-    [files.activationScaler, new ActivationScaler(contents.scalingFactor).toJSON()],
-  ];
-  await writeFolderAtomic(dir, async (w) => {
-    for (const [name, value] of json) await w.writeJson(name, value);
-    for (const [name, data] of bytes) await w.writeFile(name, data);
-    if (contents.extra) await contents.extra(w.dir);
-  }, { owned: Object.values(files) });
 }
 
 async function readJson(path: string): Promise<unknown> {

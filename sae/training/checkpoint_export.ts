@@ -19,7 +19,11 @@ import type { TrainableSAE } from "./trainer_types.ts";
 export async function saveInferenceModel(
   sae: TrainableSAE,
   dir: string,
-  options: { logSparsity?: Float32Array } = {},
+  options: {
+    logSparsity?: Float32Array;
+    /** More files for the same atomic write (name → bytes), e.g. `runner_cfg.json`. */
+    extraFiles?: ReadonlyMap<string, Uint8Array>;
+  } = {},
 ): Promise<SavedSaePaths> {
   const { cfg, params } = await sae.exportInference();
   const shapes = getSaeArchitecture(cfg.architecture, "inference export").paramShapes(cfg);
@@ -35,5 +39,12 @@ export async function saveInferenceModel(
     }
     tensors[name] = { shape, data };
   }
-  return await writeSaeFolder(dir, cfg, saeConfigToDict(cfg), tensors, options.logSparsity);
+  return await writeSaeFolder(
+    dir,
+    cfg,
+    saeConfigToDict(cfg),
+    tensors,
+    options.logSparsity,
+    options.extraFiles,
+  );
 }

@@ -174,6 +174,15 @@ export class SAETrainer {
       }
       await this.step(next.value);
     }
+    return await this.finish();
+  }
+
+  /**
+   * What `fit()` does after its last step: delivers the pending logs (throwing if a step was
+   * bad), folds the activation scaling factor into the weights (config → "none"), and writes
+   * checkpoint `final_<n>` when `saveFinalCheckpoint`. For loops that call {@link step} themselves.
+   */
+  async finish(): Promise<TrainableSAE> {
     await this.flushLogs();
     const s = this.activationScaler.scalingFactor;
     if (s !== null) {
@@ -183,6 +192,19 @@ export class SAETrainer {
     }
     if (this.cfg.saveFinalCheckpoint) await this.saveCheckpoint(`final_${this.nTrainingSamples}`);
     return this.sae;
+  }
+
+  /**
+   * Host copies of everything a checkpoint holds (weights, Adam moments, firing statistics,
+   * counters, schedulers), read back in one submit after the pending logs are delivered; throws
+   * if a bad step was flagged. {@link restore} puts such a snapshot back.
+   */
+  async snapshot(): Promise<ckpt.CheckpointSnapshot> {
+    await this.#logs.drain(Infinity, this.options.logger);
+    const snap = await ckpt.gatherCheckpoint(this, this.#gs);
+    const bad = badStepOf(snap.flag);
+    if (bad) throw bad;
+    return snap;
   }
 
   /**

@@ -7,7 +7,12 @@
 import { trainingConfigToDict } from "../config.ts";
 import { TrainingError } from "../../training/errors.ts";
 import { logFeatureSparsity } from "../../training/firing_stats.ts";
-import { readCheckpointFolder, saeWeightsTensors, writeCheckpointFolder } from "./checkpoint.ts";
+import {
+  type CheckpointWrite,
+  readCheckpointFolder,
+  saeWeightsTensors,
+  writeCheckpointFolder,
+} from "./checkpoint.ts";
 import type { TrainerState } from "./state.ts";
 import type { SAETrainer } from "./trainer.ts";
 import type { TrainerGpuState } from "./trainer_gpu.ts";
@@ -62,18 +67,25 @@ export async function writeTrainerCheckpoint(
   trainer: SAETrainer,
   snap: CheckpointSnapshot,
 ): Promise<void> {
+  await writeCheckpointFolder(dir, {
+    ...checkpointWriteOf(trainer, snap),
+    extra: trainer.options.saveCheckpointFn,
+  });
+}
+
+/** What a checkpoint of `trainer` at snapshot `snap` holds (config, weights, state, sparsity). */
+export function checkpointWriteOf(trainer: SAETrainer, snap: CheckpointSnapshot): CheckpointWrite {
   const sae = trainer.sae;
   const shapes = new Map<string, readonly number[]>();
   for (const m of [sae.params, sae.buffers]) for (const [k, t] of m) shapes.set(k, t.shape);
   const n = Math.fround(snap.state.nFracActiveSamples);
-  await writeCheckpointFolder(dir, {
+  return {
     cfg: trainingConfigToDict(sae.cfg),
     weights: saeWeightsTensors(snap.weights, shapes),
     logSparsity: logFeatureSparsity(snap.state.actFreqScores.map((v) => v / n)),
     state: snap.state,
     scalingFactor: trainer.activationScaler.scalingFactor,
-    extra: trainer.options.saveCheckpointFn,
-  });
+  };
 }
 
 /** Restores counters, schedulers, Adam, firing statistics, scaler and rng into `trainer`. */

@@ -60,8 +60,65 @@ export function batchIterator(provider: DataProvider): BatchIterator {
 
 /**
  * SAELens' norm scaling factor s = √dIn / mean over `nBatches` batches of the mean row norm
- * (§5.1), pulled from `it` (the batches are consumed, not trained on). Row norms and batch means
- * are reduced on the GPU into one `[nBatches]` tensor, read back once and summed in float64.
+ * (§5.1), fed one batch at a time: row norms and batch means are reduced on the GPU into one
+ * `[nBatches]` tensor, read back once by {@link NormEstimator.finish} and summed in float64.
+ * The batches are not trained on (the caller disposes them).
+ */
+export class NormEstimator {
+  readonly #means: Tensor;
+  #seen = 0;
+  #dIn = 0;
+
+  /** Allocates the per-batch slots. */
+  constructor(readonly nBatches: number, readonly gpu: Gpu) {
+    if (!Number.isSafeInteger(nBatches) || nBatches < 1) {
+      throw new TrainingError(`norm estimation over ${nBatches} batches, expected >= 1`);
+    }
+    this.#means = Tensor.zeros([nBatches], "f32", { gpu });
+  }
+
+  /** Batches added so far. */
+  get seen(): number {
+    return this.#seen;
+  }
+
+  /** True once `nBatches` batches were added. */
+  get full(): boolean {
+    return this.#seen >= this.nBatches;
+  }
+
+  /** Records the mean row norm of `batch` [n, dIn] (no readback). */
+  add(batch: Tensor): void {
+    if (this.full) throw new TrainingError(`norm estimation already has ${this.nBatches} batches`);
+    this.#dIn = batch.shape[1];
+    const norms = reduceRows("l2", batch);
+    reduceAll("mean", norms, { out: this.#means, outIndex: this.#seen++ });
+    this.gpu.flush();
+    norms.dispose();
+  }
+
+  /** Reads the means back and returns s (frees the slots). */
+  async finish(): Promise<number> {
+    if (!this.full) {
+      throw new TrainingError(
+        `norm estimation got ${this.#seen} batches, expected ${this.nBatches}`,
+      );
+    }
+    let sum = 0;
+    for (const v of await this.#means.toArray()) sum += v;
+    this.#means.dispose();
+    const mean = sum / this.nBatches;
+    if (!(mean > 0) || !Number.isFinite(mean)) {
+      throw new TrainingError(
+        `mean activation norm over ${this.nBatches} batches is ${mean}, expected a finite value > 0`,
+      );
+    }
+    return Math.sqrt(this.#dIn) / mean;
+  }
+}
+
+/**
+ * {@link NormEstimator} over `nBatches` batches pulled from `it` (SAELens `fit()`'s estimate).
  * `check(batch, i)` validates each batch; `dispose` frees them.
  */
 export async function estimateScalingFactor(
@@ -71,8 +128,7 @@ export async function estimateScalingFactor(
   check: (batch: Tensor, index: number) => void,
   dispose: boolean,
 ): Promise<number> {
-  using means = Tensor.zeros([nBatches], "f32", { gpu });
-  let dIn = 0;
+  const est = new NormEstimator(nBatches, gpu);
   for (let i = 0; i < nBatches; i++) {
     const next = await it.next();
     if (next.done) {
@@ -81,20 +137,8 @@ export async function estimateScalingFactor(
       );
     }
     check(next.value, i);
-    dIn = next.value.shape[1];
-    const norms = reduceRows("l2", next.value);
-    reduceAll("mean", norms, { out: means, outIndex: i });
-    gpu.flush();
-    norms.dispose();
+    est.add(next.value);
     if (dispose) next.value.dispose();
   }
-  let sum = 0;
-  for (const v of await means.toArray()) sum += v;
-  const mean = sum / nBatches;
-  if (!(mean > 0) || !Number.isFinite(mean)) {
-    throw new TrainingError(
-      `mean activation norm over ${nBatches} batches is ${mean}, expected a finite value > 0`,
-    );
-  }
-  return Math.sqrt(dIn) / mean;
+  return await est.finish();
 }
