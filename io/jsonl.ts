@@ -4,7 +4,7 @@
  * — when the first non-blank character is `[` — one top-level array of objects, split element by
  * element without holding the whole array in memory. A leading byte-order mark is ignored.
  * Every row must be a JSON object; anything else is a {@link DatasetError} naming the file and
- * the line (or array element).
+ * the line (or array element), thrown after the rows before it were yielded.
  * @module
  */
 
@@ -190,11 +190,21 @@ export async function* jsonRows(
     }
     if (mode === "array") {
       const texts = splitter!.feed(chunk);
-      if (!texts.length) continue;
-      const where = texts.map((_, k) => element + k);
-      const rows = texts.map((t, k) => parseRow(t, describe, ` element ${where[k]}`));
-      element += texts.length;
-      yield { rows, where, whereKind: "element" };
+      const rows: JsonRow[] = [];
+      const where: number[] = [];
+      let failure: unknown;
+      for (const t of texts) {
+        try {
+          rows.push(parseRow(t, describe, ` element ${element}`));
+        } catch (err) {
+          failure = err;
+          break;
+        }
+        where.push(element++);
+      }
+      // The rows before a bad one are delivered first, then the error.
+      if (rows.length) yield { rows, where, whereKind: "element" };
+      if (failure) throw failure;
       continue;
     }
     if (chunk.indexOf("\n") < 0) {
@@ -206,13 +216,21 @@ export async function* jsonRows(
     carry = lines.pop()!;
     const rows: JsonRow[] = [];
     const where: number[] = [];
+    let failure: unknown;
     for (const l of lines) {
       line++;
       if (l.trim().length === 0) continue;
-      rows.push(parseRow(l, describe, `:${line}`));
+      try {
+        rows.push(parseRow(l, describe, `:${line}`));
+      } catch (err) {
+        failure = err;
+        break;
+      }
       where.push(line);
     }
+    // The rows before a bad line are delivered first, then the error.
     if (rows.length) yield { rows, where, whereKind: "line" };
+    if (failure) throw failure;
   }
   if (mode === "array") {
     splitter!.end();
