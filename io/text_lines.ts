@@ -1,0 +1,75 @@
+/**
+ * Rows of a plain-text file exactly as Hugging Face `datasets`' `"text"` builder makes them
+ * (`keep_linebreaks=False`), streamed chunk by chunk:
+ * - universal newlines first: `\r\n` and a lone `\r` both become `\n` (Python's text mode);
+ * - `"line"`: one row per line, without its `\n`; empty lines are rows (`""`); no row after a
+ *   final `\n`;
+ * - `"paragraph"`: the text split on `"\n\n"`, empty pieces dropped (a paragraph keeps a leading
+ *   `\n` when three newlines separate it, and the last one keeps its trailing `\n`);
+ * - `"document"`: the whole file is one row (also when empty) — the only mode that holds a whole
+ *   file in memory, by definition.
+ * @module
+ */
+
+/** How a `.txt` file is cut into rows (Hugging Face's `sample_by`). */
+export type TextSampleBy = "line" | "paragraph" | "document";
+
+/** Converts `\r\n` and lone `\r` to `\n` across chunk boundaries. */
+function newlineNormalizer(): (chunk: string) => string {
+  let pendingCr = false;
+  return (chunk) => {
+    let s = chunk;
+    if (pendingCr && s.charCodeAt(0) === 10) s = s.slice(1);
+    pendingCr = s.charCodeAt(s.length - 1) === 13;
+    return s.indexOf("\r") < 0 ? s : s.replace(/\r\n?/g, "\n");
+  };
+}
+
+/**
+ * Cuts decoded text chunks into rows; yields them in batches (one batch per input chunk that
+ * completes at least one row).
+ *
+ * @example
+ * ```ts
+ * import { textRows } from "./text_lines.ts";
+ * async function* chunks() { yield "a\r\nb\n\nc\n\n"; yield "\nd"; }
+ * const rows: string[] = [];
+ * for await (const b of textRows(chunks(), "line")) rows.push(...b);
+ * if (JSON.stringify(rows) !== '["a","b","","c","","","d"]') throw new Error(String(rows));
+ * const paras: string[] = [];
+ * for await (const b of textRows(chunks(), "paragraph")) paras.push(...b);
+ * if (JSON.stringify(paras) !== '["a\\nb","c","\\nd"]') throw new Error(String(paras));
+ * ```
+ */
+export async function* textRows(
+  chunks: AsyncIterable<string>,
+  sampleBy: TextSampleBy = "line",
+): AsyncGenerator<string[]> {
+  const normalize = newlineNormalizer();
+  if (sampleBy === "document") {
+    const parts: string[] = [];
+    for await (const c of chunks) parts.push(normalize(c));
+    yield [parts.join("")];
+    return;
+  }
+  const sep = sampleBy === "line" ? "\n" : "\n\n";
+  let carry = "";
+  for await (const c of chunks) {
+    const s = normalize(c);
+    // A chunk that completes no row only grows the carry (no rescan of a long line).
+    if (s.indexOf(sep) < 0 && !(sep === "\n\n" && s[0] === "\n" && carry.endsWith("\n"))) {
+      carry += s;
+      continue;
+    }
+    const text = carry + s;
+    const pieces = text.split(sep);
+    carry = pieces.pop()!;
+    if (sampleBy === "paragraph") {
+      const kept = pieces.filter((p) => p.length > 0);
+      if (kept.length) yield kept;
+    } else if (pieces.length) {
+      yield pieces;
+    }
+  }
+  if (carry.length) yield [carry];
+}
