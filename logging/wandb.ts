@@ -340,7 +340,7 @@ export class WandbSink implements LogSink {
       this.#fail(`W&B refused the API key (HTTP ${r.status})`);
       return false;
     }
-    if (!r.retry) {
+    if (!r.retry && r.status >= 400) {
       // The server refused these rows for good: drop them rather than resend them forever.
       this.#rows.splice(0, count);
       this.#summaryDirty = false;
