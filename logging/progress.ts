@@ -29,6 +29,8 @@ export interface ProgressOptions {
   plainIntervalMs?: number;
   /** Clock in milliseconds (default `performance.now`). */
   now?: () => number;
+  /** Reads an environment variable (default `readEnv`); only `NO_COLOR` is read. */
+  env?: (name: string) => string | undefined;
 }
 
 const CLEAR = "\r\x1b[2K";
@@ -109,7 +111,8 @@ export class ProgressSink implements LogSink {
   constructor(options: ProgressOptions = {}) {
     this.#tty = options.isTTY ?? safeIsTerminal();
     this.#write = options.write ?? stdoutWriter();
-    this.#color = options.color ?? (this.#tty && readEnv("NO_COLOR") === undefined);
+    this.#color = options.color ??
+      (this.#tty && (options.env ?? readEnv)("NO_COLOR") === undefined);
     this.#columns = options.columns ?? (this.#tty ? terminalColumns() : Infinity);
     this.#redrawMs = options.redrawIntervalMs ?? 100;
     this.#plainMs = options.plainIntervalMs ?? 10_000;
@@ -299,9 +302,9 @@ export class ProgressSink implements LogSink {
       text = [head, ...ids.map((id) => `  ${this.#metricText(id, false).slice(3) || `${id}: -`}`)]
         .join("\n");
     }
-    if (this.#tty && this.#barShown) this.#write(CLEAR);
+    this.#write(`${this.#tty && this.#barShown ? CLEAR : ""}${text}\n`);
+    this.#lastPlain = now;
     this.#barShown = false;
-    this.#plain(text);
     this.#ended = true;
   }
 }

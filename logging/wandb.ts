@@ -38,7 +38,6 @@ import {
 import { pyJson, wandbConfig, wandbValue } from "./wandb_format.ts";
 import type { CloseInfo, LoggingSettings, LogSink, MetricsEvent, MetricValues } from "./types.ts";
 
-
 /** Options of {@link WandbSink}: where settings come from, and the transport's limits. */
 export interface WandbOptions extends WandbEnvOptions {
   /** The fetch to use (default `globalThis.fetch`). */
