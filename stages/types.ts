@@ -147,25 +147,6 @@ export interface SaeUnitInfo {
 
 /**
  * Small events on the metrics stream that runs from the step stage through the checkpoint and
- * log stages (never activations). SAELens's log-dict keys are used as they are.
+ * log stages (never activations); the contract lives in `logging/types.ts`.
  */
-export type MetricsEvent =
-  | {
-    type: "start";
-    runName: string;
-    totalTokens: number;
-    saes: { id: string; hookName: string; architecture: string; dIn: number; dSae: number }[];
-    config: Record<string, unknown>;
-    memory?: Record<string, number>;
-  }
-  | { type: "step"; sae: string; step: number; tokens: number }
-  | {
-    type: "log";
-    sae: string;
-    step: number;
-    tokens: number;
-    values: Record<string, number | number[]>;
-  }
-  | { type: "eval"; sae: string; step: number; tokens: number; values: Record<string, number> }
-  | { type: "checkpoint"; sae?: string; name: string; path: string; tokens: number }
-  | { type: "end"; tokens: number; values?: Record<string, Record<string, number>> };
+export type { MetricsEvent } from "../logging/types.ts";
