@@ -16,8 +16,8 @@ import {
   compareStep,
   deadMask,
   gpuStep,
-  problem,
   type Problem,
+  problem,
 } from "../sae/training/_train_sae_helpers.ts";
 
 /** One training-step check. */
@@ -35,6 +35,8 @@ export interface TrainStepCase {
   /** Micro-batch windows of at most this many rows. */
   windows?: number;
   seed?: number;
+  /** Tolerance (scaled per tensor); default 1e-4. */
+  rtol?: number;
 }
 
 /** Realistic shape of the checks. */
@@ -54,6 +56,11 @@ export const TRAIN_STEP_CASES: TrainStepCase[] = [
     dead: half,
     extras: { useGhostGrads: true },
     windows: 48,
+    // The legacy ghost loss rescales each element by resid² / (diff² + 1e-6): where the scaled
+    // ghost output almost equals the residual (|diff| ≈ 5e-4 of 16k elements here), f32
+    // rounding of diff moves that element's gradient by percents. Measured: worst 3.4e-4 of
+    // the largest gradient (2e-7 without ghost grads); a wrong kernel is off by O(1).
+    rtol: 2e-3,
   },
   { name: "gated", architecture: "gated", fields: {}, batch: BATCH, coef: [["l1", 3]] },
   {
@@ -175,7 +182,7 @@ export async function runTrainStepCase(
     maxWindowRows: c.windows,
   });
   try {
-    const errors = compareStep(pb, g, Object.fromEntries(c.coef), dead, c.extras ?? {});
+    const errors = compareStep(pb, g, Object.fromEntries(c.coef), dead, c.extras ?? {}, c.rtol);
     return { errors, l0: g.l0Sum / pb.n };
   } finally {
     g.sae.dispose();
