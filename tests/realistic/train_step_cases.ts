@@ -114,6 +114,15 @@ export const TRAIN_STEP_CASES: TrainStepCase[] = [
     coef: [],
     dead: Array.from({ length: 20 }, (_, i) => 97 * i + 5),
   },
+  {
+    // 512·160 + 512·64 aux entries: the entry sort's chunks grow past 256 entries.
+    name: "topk k 160, batch 512, half dead",
+    architecture: "topk",
+    fields: { k: 160 },
+    batch: 512,
+    coef: [],
+    dead: half,
+  },
   { name: "batchtopk k 16", architecture: "batchtopk", fields: { k: 16 }, batch: BATCH, coef: [] },
   {
     name: "batchtopk k 64, half dead",
