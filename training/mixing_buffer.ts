@@ -3,6 +3,7 @@
  * whenever at least `bufferSize` rows are held they are shuffled, the front
  * max(1, ⌊N / (2·batchSize)⌋) batches are served and the rest is kept to mix with the next
  * chunk. When the source ends the remaining whole batches are served (unshuffled, as SAELens).
+ * Not yet followed: SAELens 6.27+'s explicit `mix_fraction` (shuffling off when 0).
  *
  * Memory stays flat: rows live in two ping-pong Float32Array stores plus one serving store, all
  * reused between refills; a refill is one gather pass driven by a seeded permutation.
