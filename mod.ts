@@ -29,6 +29,7 @@ export * from "./sae/mod.ts";
 export * from "./sae/training/mod.ts";
 export * from "./util/hooks.ts";
 export * from "./util/errors.ts";
+export * from "./util/version.ts";
 
 // Names that two modules export: the GPU op and the hook type of the GPU forward win; the
 // reference forward's versions keep distinct names here.

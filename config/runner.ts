@@ -1,7 +1,8 @@
 /**
- * `RunnerConfig`: SAELens 6.18's `LanguageModelSAERunnerConfig` in camelCase, read from either
+ * `RunnerConfig`: SAELens's `LanguageModelSAERunnerConfig` in camelCase, read from either
  * spelling, in the nested v6 form or the flat v3–v5 form, with SAELens' post-init defaults and
- * checks; and written back as `runner_cfg.json` with exactly 6.18's keys.
+ * checks; and written back as `runner_cfg.json` with 6.18's field set (which SAELens 6.49.2, the
+ * version saeflow follows, reads: its newer keys take their defaults), stamped 6.49.2.
  * @module
  */
 
@@ -49,7 +50,7 @@ export interface LoggingConfig {
   evalEveryNWandbLogs: number;
 }
 
-/** SAELens 6.18 `LanguageModelSAERunnerConfig`, camelCase; defaults as in §1.6. */
+/** SAELens `LanguageModelSAERunnerConfig` (6.18 field set), camelCase; defaults as in §1.6. */
 export interface RunnerConfig {
   /** SAELens `sae`: the nested training SAE config. */
   sae: TrainingSAEConfig;
@@ -159,9 +160,9 @@ export interface RunnerConfig {
   modelKwargs: Record<string, unknown>;
   /** Resolved: `{center_writing_weights: false}` for HookedTransformer, else `{}`. */
   modelFromPretrainedKwargs: Record<string, unknown>;
-  /** SAELens `sae_lens_version` (default "6.18.0"). */
+  /** SAELens `sae_lens_version` (default "6.49.2", `SAE_LENS_VERSION`). */
   saeLensVersion: string;
-  /** SAELens `sae_lens_training_version` (default "6.18.0"). */
+  /** SAELens `sae_lens_training_version` (default "6.49.2"). */
   saeLensTrainingVersion: string;
   /** SAELens `exclude_special_tokens` (default false). */
   excludeSpecialTokens: boolean | number[];
@@ -348,8 +349,8 @@ export function runnerConfigFromDict(
 }
 
 /**
- * The `runner_cfg.json` dict: exactly SAELens 6.18's keys in its order, snake_case, with the
- * nested `sae` (training config dict) and `logger`.
+ * The `runner_cfg.json` dict: exactly SAELens 6.18's keys in its order (read by 6.49.2),
+ * snake_case, with the nested `sae` (training config dict) and `logger`.
  *
  * @example
  * ```ts

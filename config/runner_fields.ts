@@ -1,13 +1,19 @@
 /**
- * Field tables of SAELens 6.18's `LanguageModelSAERunnerConfig` and `LoggingConfig`, in
- * `runner_cfg.json` key order, with their 6.18 defaults (§1.6).
+ * Field tables of SAELens's `LanguageModelSAERunnerConfig` and `LoggingConfig`, in
+ * `runner_cfg.json` key order, with their defaults (§1.6). The fields and their order are
+ * 6.18's, which SAELens 6.49.2 (the version saeflow follows) still reads: the keys it added
+ * later ({@link NEWER_RUNNER_KEYS}) are accepted on read and, when absent, take their defaults.
  * @module
  */
 
 import type { FieldSpec } from "./fields.ts";
+import { SAE_LENS_VERSION } from "../util/version.ts";
 
-/** The SAELens version whose runner defaults and `runner_cfg.json` layout saeflow follows. */
-export const RUNNER_SAE_LENS_VERSION = "6.18.0";
+/**
+ * The SAELens version stamped as `sae_lens_version` / `sae_lens_training_version` in
+ * `runner_cfg.json` (6.49.2, see `util/version.ts`).
+ */
+export const RUNNER_SAE_LENS_VERSION: string = SAE_LENS_VERSION;
 
 const str = { type: "string" } as const;
 const strOrNull = { type: "string", nullable: true } as const;

@@ -101,7 +101,7 @@ export class GpuHookContext {
     if (!this.wants(name)) return value;
     const splice = this.#splices.get(name);
     if (splice) {
-      // A spliced module replaces the hook point itself (SAELens 6.18): `name` does not fire.
+      // A spliced module replaces the hook point itself (as in SAELens): `name` does not fire.
       const out = await splice.run(value, this);
       this.#check(name, value, out, "splice output");
       if (out !== value) this.release(value);

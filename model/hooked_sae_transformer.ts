@@ -1,5 +1,5 @@
 /**
- * `HookedSAETransformer`: SAELens 6.18's model with SAEs spliced in at hook points (spec
+ * `HookedSAETransformer`: SAELens's model with SAEs spliced in at hook points (spec
  * saelens.md §7). An attached SAE replaces the hook point `sae.cfg.metadata.hookName`: the model
  * computes `sae.forward(activation)` there, and the SAE's hook points join the model's as
  * `<hook>.hook_sae_input`, `…acts_pre`, `…acts_post`, `…recons`, `…error`, `…output` (cached and

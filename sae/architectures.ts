@@ -269,7 +269,7 @@ export function listSaeArchitectures(): string[] {
 }
 
 // Gemma Scope 2 transcoders (newest SAELens) are JumpReLU transcoders with an affine skip; the
-// 6.18 config registry does not know that architecture yet, so its config side is added here.
+// registry of built-in architectures does not list it, so its config side is added here.
 if (!listArchitectures().includes("jumprelu_skip_transcoder")) {
   registerArchitecture("jumprelu_skip_transcoder", {
     inferenceFields: [{ name: "d_out", kind: { type: "int", min: 1 }, default: 768 }],

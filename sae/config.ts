@@ -1,7 +1,7 @@
 /**
- * SAE configs as SAELens 6.18 reads and writes them: the inference `SAEConfig` (`cfg.json` of an
- * exported SAE) and the `TrainingSAEConfig` (`cfg.json` of a training checkpoint), with the exact
- * key set and order, legacy-config conversion, and validation.
+ * SAE configs as SAELens (6.18 to 6.49.2) reads and writes them: the inference `SAEConfig`
+ * (`cfg.json` of an exported SAE) and the `TrainingSAEConfig` (`cfg.json` of a training
+ * checkpoint), with the exact key set and order, legacy-config conversion, and validation.
  * @module
  */
 

@@ -45,7 +45,7 @@ function parseVersion(text: string, where: string): ParsedVersion {
     /^\s*v?(\d+(?:\.\d+)*)(?:[-_.]?(a|alpha|b|beta|c|rc|pre|preview)[-_.]?(\d*))?(?:[-_.]?(?:post|dev)[-_.]?\d*)*(?:\+[a-z0-9.]+)?\s*$/i
       .exec(text);
   if (!m) {
-    throw new ConfigError(`${where} is ${describeValue(text)}, expected a version like 6.18.0`);
+    throw new ConfigError(`${where} is ${describeValue(text)}, expected a version like 6.49.2`);
   }
   const kinds: Record<string, number> = { a: 0, alpha: 0, b: 1, beta: 1, c: 2, rc: 2, pre: 2 };
   const kind = m[2]?.toLowerCase();

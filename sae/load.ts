@@ -81,7 +81,7 @@ function buildConfig(
     throw err;
   }
   // v6 configs keep metadata in `metadata`: a top-level override such as neuronpedia_id would be
-  // dropped (SAELens 6.18 drops it); it is put into the metadata instead.
+  // dropped (SAELens drops it); it is put into the metadata instead.
   for (const [key, value] of Object.entries(overrides)) {
     if (KNOWN_METADATA_KEYS.includes(key)) cfg.metadata.set(key, structuredClone(value));
   }

@@ -8,13 +8,22 @@
 
 import { toSnake } from "../config/naming.ts";
 import { ConfigError, describeValue } from "../config/errors.ts";
+import { SAE_LENS_VERSION, SAEFLOW_VERSION } from "../util/version.ts";
 
 /**
- * The SAELens version whose file formats saeflow reads and writes. It is written as
- * `sae_lens_version` / `sae_lens_training_version` in new metadata, because SAELens treats any
- * config with a version below 6.0.0 (or none) as a legacy config and converts it.
+ * The SAELens version whose behaviour and file formats saeflow follows (6.49.2, see
+ * `util/version.ts`). It is written as `sae_lens_version` / `sae_lens_training_version` in new
+ * metadata (SAELens treats any config with a version below 6.0.0, or none, as a legacy config
+ * and converts it).
  */
-export const SAE_LENS_COMPAT_VERSION = "6.18.0";
+export const SAE_LENS_COMPAT_VERSION: string = SAE_LENS_VERSION;
+
+/**
+ * The metadata key saeflow records its own version under (`SAEFLOW_VERSION`), beside SAELens's
+ * version keys, in the metadata of SAEs it creates. SAELens keeps unknown metadata keys, so the
+ * files stay readable by it.
+ */
+export const SAEFLOW_VERSION_KEY = "saeflow_version";
 
 /** Special token choice for sequence separators: a token id, a named special token, or none. */
 export type SpecialToken = number | "bos" | "eos" | "sep" | null;
@@ -49,9 +58,13 @@ const KNOWN = new Set(KNOWN_METADATA_KEYS);
  * @example
  * ```ts
  * import { SAEMetadata } from "./metadata.ts";
+ * import { SAEFLOW_VERSION } from "../util/version.ts";
  * const m = SAEMetadata.fromDict({ model_name: "gpt2-small", hook_name: "blocks.8.hook_resid_pre" });
  * if (m.hookName !== "blocks.8.hook_resid_pre" || m.hookHeadIndex !== null) throw new Error();
- * if (m.toDict().sae_lens_version !== "6.18.0") throw new Error();
+ * const d = m.toDict();
+ * if (d.sae_lens_version !== "6.49.2" || d.saeflow_version !== SAEFLOW_VERSION) throw new Error();
+ * // Metadata that names its SAELens version (a file SAELens wrote) gets no saeflow stamp.
+ * if (SAEMetadata.fromDict({ sae_lens_version: "6.18.0" }).has("saeflow_version")) throw new Error();
  * ```
  */
 export class SAEMetadata {
@@ -60,7 +73,10 @@ export class SAEMetadata {
   /**
    * Builds metadata from a dict with snake_case or camelCase keys (known camelCase keys are
    * stored in snake_case; unknown keys verbatim). As in SAELens, `sae_lens_version` and
-   * `sae_lens_training_version` default to {@link SAE_LENS_COMPAT_VERSION} and come first.
+   * `sae_lens_training_version` default to {@link SAE_LENS_COMPAT_VERSION} and come first. When
+   * `sae_lens_version` is absent (metadata saeflow creates, or a legacy config it converts),
+   * `saeflow_version` defaults to saeflow's own version and comes third; metadata that names its
+   * SAELens version (a file SAELens or saeflow wrote) is kept as it is.
    */
   constructor(init: Record<string, unknown> = {}) {
     const byKey = new Map<string, unknown>();
@@ -78,8 +94,12 @@ export class SAEMetadata {
       sourceOf.set(k, key);
       byKey.set(k, value);
     }
+    const created = !byKey.has("sae_lens_version");
     for (const version of ["sae_lens_version", "sae_lens_training_version"]) {
       this.#entries.set(version, byKey.has(version) ? byKey.get(version) : SAE_LENS_COMPAT_VERSION);
+    }
+    if (created && !byKey.has(SAEFLOW_VERSION_KEY)) {
+      this.#entries.set(SAEFLOW_VERSION_KEY, SAEFLOW_VERSION);
     }
     for (const [key, value] of byKey) {
       if (!this.#entries.has(key)) this.#entries.set(key, structuredClone(value));

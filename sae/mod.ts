@@ -32,6 +32,7 @@ export {
 export {
   KNOWN_METADATA_KEYS,
   SAE_LENS_COMPAT_VERSION,
+  SAEFLOW_VERSION_KEY,
   SAEMetadata,
   type SpecialToken,
 } from "./metadata.ts";

@@ -1,7 +1,7 @@
 /**
  * The SAE architecture registry (SAELens `register_sae_class` / `register_sae_training_class`):
  * architecture name → the config fields its inference and training configs add, and the
- * architecture a training SAE exports as. Pre-populated with SAELens 6.18's nine architectures.
+ * architecture a training SAE exports as. Pre-populated with the nine architectures SAELens has had since 6.18.
  * @module
  */
 

@@ -1,7 +1,7 @@
 /**
  * `normalize_activations = "expected_average_only_in"` support (spec §5.1): the trainer estimates
  * s = √d_in / mean_batches(mean_rows ‖x‖) once, multiplies every training batch by s, and folds
- * s into the weights at the end. Mirrors SAELens 6.18's `ActivationScaler` (scaling factor only).
+ * s into the weights at the end. Mirrors SAELens's `ActivationScaler` (scaling factor only).
  * @module
  */
 

@@ -97,13 +97,13 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let j0 = g.x * 4u;
   if (i0 >= P.m || j0 >= P.n) { return; }
   // Clamped indices keep edge loads inside the operands; their outputs are not stored.
-  var ri: array<u32, 4>;
-  var cj: array<u32, 4>;
+  var ri = array<u32, 4>();
+  var cj = array<u32, 4>();
   for (var t = 0u; t < 4u; t++) {
     ri[t] = min(i0 + t, P.m - 1u);
     cj[t] = min(j0 + t, P.n - 1u);
   }
-  var acc: array<vec4<f32>, 4>;
+  var acc = array<vec4<f32>, 4>();
   for (var p = 0u; p < P.k; p++) {
     let b = vec4<f32>(bAt(p, cj[0]), bAt(p, cj[1]), bAt(p, cj[2]), bAt(p, cj[3]));
     acc[0] = fma(vec4<f32>(aAt(ri[0], p)), b, acc[0]);
@@ -135,11 +135,11 @@ function vec4Accessors(transA: boolean, transB: boolean): string {
   let base = (P.aOff + p * P.lda + r) / 4u;
   let s = P.lda / 4u;
   return mat4x4<f32>(A[base], A[base + s], A[base + 2u * s], A[base + 3u * s]);`
-    : `var rows: array<u32, 4>;
+    : `var rows = array<u32, 4>();
   for (var t = 0u; t < 4u; t++) { rows[t] = (P.aOff + min(r0 + t, P.m - 1u) * P.lda + p) / 4u; }
   return transpose(mat4x4<f32>(A[rows[0]], A[rows[1]], A[rows[2]], A[rows[3]]));`;
   const bBlock = transB
-    ? `var cols: array<u32, 4>;
+    ? `var cols = array<u32, 4>();
   for (var t = 0u; t < 4u; t++) { cols[t] = (P.bOff + min(j0 + t, P.n - 1u) * P.ldb + p) / 4u; }
   return mat4x4<f32>(B[cols[0]], B[cols[1]], B[cols[2]], B[cols[3]]);`
     : `let j = min(j0, (P.n - 1u) & ~3u);

@@ -69,7 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let t = ty * 16u + tx;
   let i0 = wg.y * ${tm}u;
   let j0 = wg.x * ${tn}u;
-  var acc: array<vec4<f32>, ${rowGroups * colGroups * 4}>;
+  var acc = array<vec4<f32>, ${rowGroups * colGroups * 4}>();
   for (var p0 = 0u; p0 < P.k; p0 += ${bk}u) {
     for (var q = 0u; q < ${loadsA}u; q++) {
       let e = t + q * 256u;

@@ -107,7 +107,7 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let j0 = P.x1 + c0q * 4u;
   ${decl}
   ${body}
-  var accs: array<vec4<f32>, ${r * c4}>;
+  var accs = array<vec4<f32>, ${r * c4}>();
   ${store}
   // One copy of the epilogue in a loop (bound from the parameters so that it is not unrolled):
   // llvmpipe expands every storage access into a per-lane loop, and 64 inlined copies of the

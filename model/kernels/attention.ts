@@ -214,10 +214,10 @@ fn main(${WGSL_ARGS}) {
   let b = t / (nb * u.H);
   let hk = h / (u.H / u.Hkv);
   let i0 = ib * ${qb}u;
-  var qv: array<${T}, ${qb * n}>;
-  var acc: array<${T}, ${qb * n}>;
-  var m: array<f32, ${qb}>;
-  var l: array<f32, ${qb}>;
+  var qv = array<${T}, ${qb * n}>();
+  var acc = array<${T}, ${qb * n}>();
+  var m = array<f32, ${qb}>();
+  var l = array<f32, ${qb}>();
   for (var r = 0u; r < ${qb}u; r++) {
     let qo = ((b * u.P + min(i0 + r, u.P - 1u)) * u.H + h) * ${n}u;
     for (var c = 0u; c < ${n}u; c++) { qv[r * ${n}u + c] = Q[qo + c]; acc[r * ${n}u + c] = ${T}(0.0); }

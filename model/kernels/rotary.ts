@@ -27,7 +27,7 @@ fn main(${WGSL_ARGS}) {
   if (j >= u.rd) { Y[i] = x; return; }
   let p = (i / (u.d * u.nH)) % u.P;
   let half = u.rd / 2u;
-  var rot: f32;
+  var rot = 0.0;
   if (u.adjacent != 0u) {
     rot = select(X[i - 1u], -X[i + 1u], j % 2u == 0u);
   } else {

@@ -45,7 +45,10 @@ export interface StepOutputs {
   metrics: Tensor;
 }
 
-/** Training options of SAELens versions other than 6.18 that `TrainingSAEConfig` lacks. */
+/**
+ * Training options `TrainingSAEConfig` lacks: a legacy one (v3–v5 ghost grads) and newer
+ * SAELens options (straight-through JumpReLU, Matryoshka aux loss).
+ */
 export interface TrainingExtras {
   /** Standard, legacy v3–v5 ghost-grads loss (`ghost_grad_loss`, dead latents only). */
   useGhostGrads?: boolean;

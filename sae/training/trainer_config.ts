@@ -47,7 +47,7 @@ export interface SAETrainerConfig {
   nBatchesForNormEstimate: number;
 }
 
-/** SAELens 6.18 defaults (newest for `nBatchesForNormEstimate`). */
+/** SAELens defaults (`nBatchesForNormEstimate`: 6.39+). */
 export const TRAINER_CONFIG_DEFAULTS: Readonly<
   Omit<SAETrainerConfig, "totalTrainingSamples" | "trainBatchSizeSamples">
 > = {
@@ -162,7 +162,8 @@ export function totalSteps(cfg: SAETrainerConfig): number {
  * SAELens `to_sae_trainer_config()`: the trainer settings of a runner config
  * (`training_tokens` → totalTrainingSamples, `train_batch_size_tokens` → trainBatchSizeSamples,
  * `logger.wandb_log_frequency` → logEvery, `logger.eval_every_n_wandb_logs` → evalEveryNLogs;
- * `nBatchesForNormEstimate` is not a 6.18 runner field and defaults to 1000).
+ * `nBatchesForNormEstimate` is not in the 6.18 runner field set saeflow writes and defaults to
+ * 1000).
  *
  * @example
  * ```ts

@@ -106,7 +106,7 @@ Deno.test("runner defaults (6.18) and post-init derived values", () => {
   assertEquals(cfg.nEvalBatches, 10);
   assertEquals(cfg.outputPath, "output");
   assertEquals(cfg.excludeSpecialTokens, false);
-  assertEquals(cfg.saeLensVersion, "6.18.0");
+  assertEquals(cfg.saeLensVersion, "6.49.2");
   assertEquals(cfg.logger.logToWandb, true);
   assertEquals(cfg.logger.wandbProject, "sae_lens_training");
   assertEquals(cfg.logger.wandbLogFrequency, 10);

@@ -10,6 +10,7 @@ import {
 } from "../../sae/config.ts";
 import { compareVersions, isPre6Config } from "../../sae/config_legacy.ts";
 import { SAEMetadata } from "../../sae/metadata.ts";
+import { SAE_LENS_VERSION, SAEFLOW_VERSION } from "../../util/version.ts";
 import { applyConfigOverrides } from "../../sae/pretrained.ts";
 import { getArchitecture, listArchitectures, registerArchitecture } from "../../sae/registry.ts";
 import { ConfigError, setConfigWarnHandler } from "../../config/errors.ts";
@@ -158,8 +159,10 @@ Deno.test("legacy v5 cfg.json (flat SAEConfig) converts to v6", () => {
     normalize_activations: "none",
     reshape_activations: "none",
     metadata: {
-      sae_lens_version: "6.18.0",
+      // Converted by saeflow: stamped with the SAELens version it follows and its own.
+      sae_lens_version: SAE_LENS_VERSION,
       sae_lens_training_version: "5.9.0",
+      saeflow_version: SAEFLOW_VERSION,
       model_name: "gelu-1l",
       hook_name: "blocks.0.hook_mlp_out",
       hook_head_index: null,
@@ -239,8 +242,9 @@ Deno.test("pre-3.0 gpt2-small-res-jb layer 0 cfg.json (+ YAML overrides) loads l
     normalize_activations: "none",
     reshape_activations: "none",
     metadata: {
-      sae_lens_version: "6.18.0",
+      sae_lens_version: SAE_LENS_VERSION,
       sae_lens_training_version: null,
+      saeflow_version: SAEFLOW_VERSION,
       model_name: "gpt2-small",
       hook_name: "blocks.0.hook_resid_pre",
       hook_head_index: null,
@@ -365,7 +369,7 @@ Deno.test("camelCase input with a v6 version is read like snake_case", () => {
   assertEquals(dict.apply_b_dec_to_input, false);
   assertEquals(dict.metadata, {
     sae_lens_version: "6.18.0",
-    sae_lens_training_version: "6.18.0",
+    sae_lens_training_version: SAE_LENS_VERSION,
     hook_name: "blocks.1.hook_resid_pre",
     myKey: 1,
   });
@@ -548,6 +552,7 @@ Deno.test("SAEMetadata: None for unset, explicit `has`, verbatim unknown keys, c
   assertEquals(m.keys(), [
     "sae_lens_version",
     "sae_lens_training_version",
+    "saeflow_version",
     "model_name",
     "hook_name",
     "extraThing",

@@ -7,6 +7,7 @@ import { readSafetensors, readSafetensorsHeader, writeSafetensors } from "../../
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../../io/dtypes.ts";
 import { writeJsonAtomic } from "../../io/atomic.ts";
 import { SAE } from "../../sae/sae.ts";
+import { SAEFLOW_VERSION } from "../../util/version.ts";
 import { SaeLoadError } from "../../sae/sae_errors.ts";
 import { assertAllClose, assertEquals, assertRejects } from "../assert.ts";
 import { ARCH_CASES, randomInput, randomSae, take, upload } from "./_sae_helpers.ts";
@@ -62,7 +63,8 @@ for (const arch of ARCH_CASES) {
       assertEquals(cfg.architecture, a);
       assertEquals(cfg.d_in, 6);
       assertEquals(cfg.metadata.hook_name, "test_hook_name");
-      assertEquals(cfg.metadata.sae_lens_version, "6.18.0");
+      assertEquals(cfg.metadata.sae_lens_version, "6.49.2");
+      assertEquals(cfg.metadata.saeflow_version, SAEFLOW_VERSION);
       const header = await readSafetensorsHeader(paths.weightsPath);
       assertEquals([...header.tensors.keys()].sort(), TENSORS[a]);
       const dOut = a.includes("transcoder") ? 4 : 6;

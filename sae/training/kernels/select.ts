@@ -114,7 +114,7 @@ fn main(${WGSL_ARGS}) {
   ${rowScan(v, `heapOffer(&cnt, ${K}u, h, i);`)}
   for (var s = 0u; s < ${K}u; s++) {
     let v = hv[s]; let i = hi[s];
-    var e: Ent;
+    var e = Ent();
     e.row = t; e.w = 0.0; e.idx = ${INVALID}u; e.coef = 0.0;
     if (v > 0.0) {
       e.idx = i;
@@ -161,7 +161,7 @@ ${scanDecl(v)}
 @group(0) @binding(6) var<storage, read_write> AUXN: array<u32>;
 ${heapWgsl(K)}
 fn put(t: u32, s: u32, i: u32, hs: f32) {
-  var e: Ent;
+  var e = Ent();
   e.row = t; e.w = 0.0; e.idx = i;
   e.coef = select(hs, hs / normAt(i), u.rescale == 1u);
   ENT[u.base + t * ${K}u + s] = e;
@@ -283,7 +283,7 @@ fn main(${WGSL_ARGS}) {
     rowScan(
       v,
       `if (batchSel(h, t * u.n + i)) {
-      var e: Ent;
+      var e = Ent();
       e.idx = i; e.row = t; e.w = 0.0;
       e.coef = select(h, h / normAt(i), u.rescale == 1u);
       ENT[p] = e;

@@ -54,9 +54,11 @@ fn main(${WGSL_ARGS}) {
   let total = nMain + nAux;
   for (var base = 0u; base < total; base += ${DOT_CHUNK}u) {
     let cnt = min(${DOT_CHUNK}u, total - base);
-    var acc: array<f32, ${DOT_CHUNK}>;
-    var wb: array<u32, ${DOT_CHUNK}>;
-    var sb: array<u32, ${DOT_CHUNK}>;
+    // Explicit zeros: naga's translation declares these once per invocation, so without an
+    // initializer the second chunk started from the first chunk's sums.
+    var acc = array<f32, ${DOT_CHUNK}>();
+    var wb = array<u32, ${DOT_CHUNK}>();
+    var sb = array<u32, ${DOT_CHUNK}>();
     for (var t = 0u; t < cnt; t++) {
       let slot = base + t;
       let idx = ENT[slotEntry(b, slot, nMain)].x;

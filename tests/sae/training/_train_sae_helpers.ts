@@ -127,14 +127,28 @@ export function refStep(
   });
 }
 
-/** Relative-to-scale closeness: |a − e| ≤ rtol·max(|e|∞, 1e-3) elementwise. */
-export function closeScaled(a: ArrayLike<number>, e: ArrayLike<number>, rtol: number, msg: string) {
+/**
+ * Relative-to-scale closeness: |a − e| ≤ rtol·max(|e|∞, 1e-3) elementwise. Returns the worst
+ * |a − e| / max(|e|∞, 1e-3) (reported by `deno task gpu-check`).
+ */
+export function closeScaled(
+  a: ArrayLike<number>,
+  e: ArrayLike<number>,
+  rtol: number,
+  msg: string,
+): number {
   let m = 1e-3;
   for (let i = 0; i < e.length; i++) m = Math.max(m, Math.abs(e[i]));
   assertAllClose(a, e, rtol * m, 0, msg);
+  let worst = 0;
+  for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]) / m);
+  return worst;
 }
 
-/** Compares a GPU step with the reference step (tolerance `rtol`, scaled per tensor). */
+/**
+ * Compares a GPU step with the reference step (tolerance `rtol`, scaled per tensor); returns the
+ * worst scaled error of each compared tensor (see {@link closeScaled}).
+ */
 export function compareStep(
   pb: Problem,
   g: GpuStep,
@@ -142,20 +156,22 @@ export function compareStep(
   dead: Uint32Array | null,
   extras: TrainingExtras = {},
   rtol = 1e-4,
-): void {
+): Record<string, number> {
   const ref = refStep(pb, coefficients, dead, extras);
+  const err: Record<string, number> = {};
   const { dIn, dSae } = pb.cfg, n = pb.n;
   const keys = g.sae.lossKeys;
   assertEquals(keys, Object.keys(ref.forward.losses), "loss keys");
   const expLosses = [ref.forward.loss, ...keys.map((k) => ref.forward.losses[k])];
-  closeScaled(g.losses, expLosses, rtol, "losses");
+  err.losses = closeScaled(g.losses, expLosses, rtol, "losses");
   for (const [name, e] of Object.entries(ref.grads)) {
     assert(g.grads[name], `grad ${name} exists`);
-    closeScaled(g.grads[name], e, rtol, `grad ${name}`);
+    err[`grad_${name}`] = closeScaled(g.grads[name], e, rtol, `grad ${name}`);
   }
-  if (g.saeOut) closeScaled(g.saeOut, ref.forward.sae_out, rtol, "sae_out");
+  if (g.saeOut) err.sae_out = closeScaled(g.saeOut, ref.forward.sae_out, rtol, "sae_out");
   if (g.featureActs) {
-    closeScaled(g.featureActs.subarray(0, n * dSae), ref.forward.featureActs, rtol, "featureActs");
+    const fa = g.featureActs.subarray(0, n * dSae);
+    err.feature_acts = closeScaled(fa, ref.forward.featureActs, rtol, "featureActs");
   }
   const f = ref.forward.featureActs;
   const fired = new Float32Array(dSae);
@@ -178,9 +194,10 @@ export function compareStep(
     r[2] += 1 - sq / v;
     r[3] += (1 - sq / v) ** 2;
   }
-  closeScaled(g.recon, r, rtol, "recon");
+  err.recon = closeScaled(g.recon, r, rtol, "recon");
   const m = g.sae.metricKeys.map((k) => ref.forward.metrics[k]);
-  closeScaled(g.metrics, m, rtol, "metrics");
+  err.metrics = closeScaled(g.metrics, m, rtol, "metrics");
+  return err;
 }
 
 /** A u32 dead mask with the given latents dead. */
