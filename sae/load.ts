@@ -135,6 +135,8 @@ export async function loadSaeFromPretrained(
       token: options.token,
       cacheDir: options.cacheDir,
       offline: options.offline,
+      etagTimeout: options.etagTimeout,
+      downloadTimeout: options.downloadTimeout,
       revision: options.revision,
       forceDownload: options.forceDownload,
     },
