@@ -10,7 +10,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { fileExists } from "./cache.ts";
+import { fileExists, onDisk } from "./cache.ts";
 import { HubError } from "./errors.ts";
 import { basename, dirname, join } from "../util/path.ts";
 
@@ -93,7 +93,7 @@ function parseContentRange(v: string | null): [number, number, number | undefine
 
 async function fill(file: Deno.FsFile, incomplete: string, spec: BlobDownload): Promise<void> {
   const { size, url, describe } = spec;
-  let have = spec.force ? 0 : (await file.stat()).size;
+  let have = spec.force ? 0 : (await onDisk("reading", incomplete, () => file.stat())).size;
   if (have >= size) have = 0; // nothing left to resume (or debris): start over
   let resp = await spec.get(have);
   if (have > 0 && resp.status === 206) {
@@ -142,9 +142,13 @@ async function fill(file: Deno.FsFile, incomplete: string, spec: BlobDownload): 
     throw new HubError("protocol", `${url} answered without a body for ${describe}`, resp.status);
   }
   const hash = spec.etag.length === 64 ? createHash("sha256") : undefined;
-  if (hash && have > 0) await hashPrefix(incomplete, have, hash);
-  await file.truncate(have);
-  await file.seek(have, Deno.SeekMode.Start);
+  if (hash && have > 0) {
+    await onDisk("reading", incomplete, () => hashPrefix(incomplete, have, hash));
+  }
+  await onDisk("truncating", incomplete, async () => {
+    await file.truncate(have);
+    await file.seek(have, Deno.SeekMode.Start);
+  });
   let total = have;
   const reader = resp.body.getReader();
   let done = false;
@@ -165,8 +169,10 @@ async function fill(file: Deno.FsFile, incomplete: string, spec: BlobDownload): 
           ),
         );
       }
-      let off = 0;
-      while (off < chunk.length) off += await file.write(chunk.subarray(off));
+      await onDisk("writing", incomplete, async () => {
+        let off = 0;
+        while (off < chunk.length) off += await file.write(chunk.subarray(off));
+      });
       hash?.update(chunk);
       total += chunk.length;
     }
@@ -192,7 +198,7 @@ async function fill(file: Deno.FsFile, incomplete: string, spec: BlobDownload): 
       );
     }
   }
-  await file.sync();
+  await onDisk("syncing", incomplete, () => file.sync());
 }
 
 /**
@@ -203,15 +209,21 @@ async function fill(file: Deno.FsFile, incomplete: string, spec: BlobDownload): 
  * mismatch (naming the URL); network failures and timeouts as thrown by `spec.get` or the body.
  */
 export async function downloadBlob(spec: BlobDownload): Promise<void> {
-  await ensureBlobDir(dirname(spec.blobPath));
+  await onDisk("creating", dirname(spec.blobPath), () => ensureBlobDir(dirname(spec.blobPath)));
   const incomplete = `${spec.blobPath}.incomplete`;
   for (let attempt = 0;; attempt++) {
-    const file = await Deno.open(incomplete, { read: true, write: true, create: true });
+    const file = await onDisk(
+      "opening",
+      incomplete,
+      () => Deno.open(incomplete, { read: true, write: true, create: true }),
+    );
     try {
-      await file.lock(true);
       // While we waited for the lock, the holder may have finished (renamed the file) or
       // given up (removed it): then `file` is not the one at `incomplete` any more.
-      const mine = await file.stat();
+      const mine = await onDisk("locking", incomplete, async () => {
+        await file.lock(true);
+        return await file.stat();
+      });
       const current = await Deno.stat(incomplete).catch(() => null);
       if (current === null || current.ino !== mine.ino || current.dev !== mine.dev) {
         if (attempt < 8) continue;
@@ -230,7 +242,7 @@ export async function downloadBlob(spec: BlobDownload): Promise<void> {
         }
         throw err;
       }
-      await Deno.rename(incomplete, spec.blobPath);
+      await onDisk("renaming", incomplete, () => Deno.rename(incomplete, spec.blobPath));
     } finally {
       file.close(); // also releases the lock
     }

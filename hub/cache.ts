@@ -168,6 +168,25 @@ export async function writeCachedRef(
   await writeTextFileAtomic(path, commit);
 }
 
+/**
+ * Runs a file-system step of the cache, turning its failure (disk full, permissions, a file
+ * where a folder should be) into a {@link HubError} `io` naming `path`. `HubError`s pass through.
+ */
+export async function onDisk<T>(what: string, path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof HubError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new HubError(
+      "io",
+      `${what} ${path} in the Hugging Face cache failed: ${reason}`,
+      undefined,
+      { cause: err },
+    );
+  }
+}
+
 /** True when `path` exists, following symlinks (a dangling link counts as missing). */
 export async function fileExists(path: string): Promise<boolean> {
   try {

@@ -24,6 +24,7 @@ import {
   COMMIT_HASH_RE,
   fileExists as localFileExists,
   linkSnapshotFile,
+  onDisk,
   readCachedRef,
   repoCacheDir,
   type RepoType,
@@ -148,7 +149,11 @@ async function downloadAtCommit(job: Job, commit: string): Promise<string> {
   const { settings, ctx, storage } = job;
   const path = ctx.path!;
   const pointer = join(storage, "snapshots", commit, path);
-  await writeCachedRef(storage, ctx.revision, commit);
+  await onDisk(
+    "recording the ref in",
+    join(storage, "refs"),
+    () => writeCachedRef(storage, ctx.revision, commit),
+  );
   if (!job.force && await localFileExists(pointer)) return pointer;
 
   let info;
@@ -198,7 +203,7 @@ async function downloadAtCommit(job: Job, commit: string): Promise<string> {
       );
     }
   }
-  await linkSnapshotFile(blob, pointer);
+  await onDisk("linking", pointer, () => linkSnapshotFile(blob, pointer));
   return pointer;
 }
 

@@ -13,7 +13,8 @@ import { SaeflowError } from "../util/errors.ts";
  * - `offline`: offline mode (or no network) and the file is not in the cache;
  * - `protocol`: the server answered something unexpected (bad header or ETag, truncated or
  *   oversized body, content not matching its sha256, no Range support).
- * - `invalid`: the caller passed something malformed (e.g. a path with "..").
+ * - `invalid`: the caller passed something malformed (e.g. a path with "..");
+ * - `io`: the local cache could not be read or written (disk full, permissions), naming the path.
  */
 export type HubErrorKind =
   | "unreachable"
@@ -22,7 +23,8 @@ export type HubErrorKind =
   | "unauthorized"
   | "offline"
   | "protocol"
-  | "invalid";
+  | "invalid"
+  | "io";
 
 /**
  * Error thrown by every `hub/` function. `kind` tells callers what went wrong without parsing the

@@ -8,7 +8,9 @@ import {
   HubError,
   hubFileExists,
 } from "../../hub/mod.ts";
+import { loadPretrained } from "../../model/load.ts";
 import { readHfTensors } from "../../model/local.ts";
+import { loadSaeFromPretrained } from "../../sae/load.ts";
 import { ModelError } from "../../model/tensor.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { startMockHub } from "./mock_hub.ts";
@@ -35,6 +37,13 @@ async function listTree(root: string): Promise<string[]> {
   await walk("");
   return out.sort();
 }
+
+const NO_PROCESSING = {
+  foldLn: false,
+  centerWritingWeights: false,
+  centerUnembed: false,
+  foldValueBiases: false,
+};
 
 const WEIGHTS = new Uint8Array(4096).map((_, i) => (i * 7) % 251); // LFS (sha256 ETag)
 const CFG = '{"d_in": 4}'; // not LFS (git blob sha1 ETag)
@@ -398,4 +407,37 @@ test("two files with the same content download concurrently into one blob", asyn
   });
   for (const p of paths) assertEquals(await Deno.readFile(p), WEIGHTS);
   assertEquals(await listTree(`${cache}/models--org--m/blobs`), [await sha256(WEIGHTS)]);
+});
+
+test("a cache that cannot be written gives HubError io naming the path", async () => {
+  await using hub = await startMockHub({ "org/m": { files: { "cfg.json": CFG } } });
+  const cache = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${cache}/models--org--m`, "a file where the repo folder goes");
+  const e = await assertRejects(
+    () => hubDownload("org/m", "cfg.json", hub.options(cache)),
+    HubError,
+  ) as HubError;
+  assertEquals(e.kind, "io");
+  assert(e.message.includes(`${cache}/models--org--m/refs`), e.message);
+});
+
+test("SAE and model loaders pass etagTimeout through (no hang behind them)", async () => {
+  await using silent = silentServer();
+  const opts = {
+    endpoint: silent.url,
+    cacheDir: await Deno.makeTempDir(),
+    token: null,
+    etagTimeout: 0.1,
+  };
+  const e1 = await assertRejects(
+    () => loadSaeFromPretrained("org/saes", "blocks.0.hook_resid_pre", opts),
+    HubError,
+  ) as HubError;
+  assertEquals(e1.kind, "timeout");
+  assert(e1.message.includes("org/saes"), e1.message);
+  const e2 = await assertRejects(
+    () => loadPretrained("org/lm", NO_PROCESSING, opts),
+    HubError,
+  ) as HubError;
+  assertEquals(e2.kind, "timeout");
 });
