@@ -73,6 +73,8 @@ export function resolveHfHome(): string {
  * The hub endpoint: `override`, else `HF_ENDPOINT`, else {@link DEFAULT_HF_ENDPOINT}.
  * Trailing slashes are removed.
  *
+ * @throws {HubError} `invalid` when it is not an http(s) URL (naming where it came from).
+ *
  * @example
  * ```ts
  * import { resolveEndpoint } from "./env.ts";
@@ -80,7 +82,22 @@ export function resolveHfHome(): string {
  * ```
  */
 export function resolveEndpoint(override?: string): string {
-  return (override ?? readEnv("HF_ENDPOINT") ?? DEFAULT_HF_ENDPOINT).replace(/\/+$/, "");
+  const raw = override ?? readEnv("HF_ENDPOINT") ?? DEFAULT_HF_ENDPOINT;
+  let ok = false;
+  try {
+    ok = typeof raw === "string" && /^https?:$/.test(new URL(raw).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    const source = override !== undefined ? "the endpoint option" : "HF_ENDPOINT";
+    throw new HubError(
+      "invalid",
+      `${source} is ${JSON.stringify(raw)}: expected an http(s) URL such as ` +
+        `"${DEFAULT_HF_ENDPOINT}" or "http://127.0.0.1:8080"`,
+    );
+  }
+  return raw.replace(/\/+$/, "");
 }
 
 /**

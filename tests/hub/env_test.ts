@@ -103,3 +103,9 @@ Deno.test("env: HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT in seconds; option
     assertThrows(() => resolveHubSettings({ etagTimeout: v }), HubError, "etagTimeout");
   }
 });
+
+Deno.test("env: an endpoint that is not an http(s) URL is a HubError naming it", () => {
+  for (const bad of ["not a url", "ftp://x", "file:///etc", ""]) {
+    assertThrows(() => resolveHubSettings({ endpoint: bad }), HubError, "endpoint option");
+  }
+});
