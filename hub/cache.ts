@@ -12,7 +12,7 @@
 
 import { HubError } from "./errors.ts";
 import { writeTextFileAtomic } from "../io/atomic.ts";
-import { dirname, join } from "../util/path.ts";
+import { dirname, join, unsafeRelativePath } from "../util/path.ts";
 
 /** Kinds of hub repositories saeflow reads. */
 export type RepoType = "model" | "dataset" | "space";
@@ -42,16 +42,99 @@ export function repoCacheDir(
   return join(cacheDir, repoFolderName(repoId, repoType));
 }
 
-/** Rejects repo paths that are empty, absolute, or climb out of the snapshot folder. */
+/**
+ * Rejects repo file paths that could leave the snapshot folder or change meaning in a URL:
+ * empty, absolute, with `\`, empty, `.` or `..` segments, also percent-encoded (see
+ * {@link unsafeRelativePath}).
+ *
+ * @throws {HubError} `invalid` naming the path and the repo.
+ */
 export function checkRepoPath(repoId: string, path: string): void {
-  const parts = path.split(/[/\\]/);
-  if (!path || path.startsWith("/") || parts.some((p) => p === ".." || p === "")) {
+  const why = unsafeRelativePath(path);
+  if (why !== undefined) {
     throw new HubError(
       "invalid",
-      `invalid file path ${JSON.stringify(path)} in repo ${repoId}: expected a relative path ` +
-        `without "..", e.g. "blocks.0.hook_resid_pre/cfg.json"`,
+      `invalid file path ${JSON.stringify(path)} in repo ${repoId} (${why}): expected a ` +
+        `relative path inside the repo, e.g. "blocks.0.hook_resid_pre/cfg.json"`,
     );
   }
+}
+
+/**
+ * Rejects a revision that could not be a git branch, tag or commit, before it names a file
+ * (`refs/<revision>`) or goes into a URL. Follows `git check-ref-format`: `/`-separated
+ * segments, none empty or starting with `.` or ending with `.lock`, no `..`, `@{`, `\`, space,
+ * control character or any of `~^:?*[`.
+ *
+ * @throws {HubError} `invalid` naming the revision.
+ *
+ * @example
+ * ```ts
+ * import { checkRevision } from "./cache.ts";
+ * checkRevision("main");
+ * checkRevision("refs/pr/1");
+ * let threw = false;
+ * try { checkRevision("../../escape"); } catch { threw = true; }
+ * if (!threw) throw new Error("a climbing revision must be refused");
+ * ```
+ */
+export function checkRevision(revision: string): void {
+  const bad = (why: string): never => {
+    throw new HubError(
+      "invalid",
+      `invalid revision ${JSON.stringify(revision)} (${why}): expected a branch, tag or ` +
+        `commit hash such as "main", "v1.0" or "refs/pr/1"`,
+    );
+  };
+  if (typeof revision !== "string" || revision.length === 0) bad("it is empty");
+  if (revision.length > 255) bad("it is longer than 255 characters");
+  if (revision === "@") bad('"@" alone is not a ref');
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u0020\u007f~^:?*[\\]/.test(revision)) {
+    bad("it contains a space, a control character or one of ~^:?*[\\");
+  }
+  if (revision.includes("..")) bad('it contains ".."');
+  if (revision.includes("@{")) bad('it contains "@{"');
+  for (const seg of revision.split("/")) {
+    if (seg === "") bad("it has an empty segment (leading, trailing or double /)");
+    if (seg.startsWith(".")) bad(`segment "${seg}" starts with "."`);
+    if (seg.endsWith(".lock")) bad(`segment "${seg}" ends with ".lock"`);
+    if (unsafeRelativePath(seg) !== undefined) bad(`segment "${seg}" is not a plain name`);
+  }
+}
+
+/** A blob name taken from an ETag: 40 hex digits (git blob id) or 64 (LFS sha256). */
+export const ETAG_RE = /^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/;
+
+/**
+ * The blob name of an ETag (`W/"abc…"` → `abc…`), accepted only when it is 40 or 64 hex digits:
+ * anything else would become a file name in `blobs/` chosen by the server.
+ *
+ * @throws {HubError} `protocol` naming `url` and the ETag received.
+ *
+ * @example
+ * ```ts
+ * import { blobNameFromEtag } from "./cache.ts";
+ * const sha = "a".repeat(64);
+ * if (blobNameFromEtag(`W/"${sha}"`, "http://hub/x") !== sha) throw new Error();
+ * let threw = false;
+ * try { blobNameFromEtag('"../../../victim.txt"', "http://hub/x"); } catch { threw = true; }
+ * if (!threw) throw new Error("a path as ETag must be refused");
+ * ```
+ */
+export function blobNameFromEtag(etag: string | null | undefined, url: string): string {
+  const name = String(etag ?? "").trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+  if (!ETAG_RE.test(name)) {
+    const shown = etag === null || etag === undefined
+      ? "no ETag"
+      : `ETag ${JSON.stringify(etag.length > 100 ? etag.slice(0, 100) + "…" : etag)}`;
+    throw new HubError(
+      "protocol",
+      `the hub answered ${shown} for ${url}: expected a 40-hex git blob id or a 64-hex sha256 ` +
+        `(optionally quoted or W/-prefixed); refusing to name a cache file after it`,
+    );
+  }
+  return name;
 }
 
 /** Commit a revision points to in the cache (the revision itself when it is a hash). */
@@ -60,6 +143,7 @@ export async function readCachedRef(
   revision: string,
 ): Promise<string | undefined> {
   if (COMMIT_HASH_RE.test(revision)) return revision;
+  checkRevision(revision);
   try {
     const commit = (await Deno.readTextFile(join(storage, "refs", revision))).trim();
     return COMMIT_HASH_RE.test(commit) ? commit : undefined;
@@ -75,9 +159,32 @@ export async function writeCachedRef(
   commit: string,
 ): Promise<void> {
   if (revision === commit) return;
+  checkRevision(revision);
+  if (!COMMIT_HASH_RE.test(commit)) {
+    throw new HubError("protocol", `refusing to record ${JSON.stringify(commit)} as a commit`);
+  }
   const path = join(storage, "refs", revision);
   if ((await readCachedRef(storage, revision)) === commit) return;
   await writeTextFileAtomic(path, commit);
+}
+
+/**
+ * Runs a file-system step of the cache, turning its failure (disk full, permissions, a file
+ * where a folder should be) into a {@link HubError} `io` naming `path`. `HubError`s pass through.
+ */
+export async function onDisk<T>(what: string, path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof HubError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new HubError(
+      "io",
+      `${what} ${path} in the Hugging Face cache failed: ${reason}`,
+      undefined,
+      { cause: err },
+    );
+  }
 }
 
 /** True when `path` exists, following symlinks (a dangling link counts as missing). */
@@ -145,45 +252,6 @@ function tempSibling(path: string, suffix: string): string {
   tmpCounter += 1;
   const rand = Math.floor(Math.random() * 1e9).toString(36);
   return `${path}.${Deno.pid}.${tmpCounter}.${rand}.${suffix}`;
-}
-
-/**
- * Streams `body` into `blobPath` atomically: bytes go to a temporary sibling that is renamed over
- * the blob only after all `expectedSize` bytes arrived and were synced. On any error (network
- * drop, short body) the temporary file is removed, so the cache never holds a partial blob.
- */
-export async function writeBlobAtomic(
-  blobPath: string,
-  body: ReadableStream<Uint8Array>,
-  expectedSize: number | undefined,
-  describe: string,
-): Promise<void> {
-  await Deno.mkdir(dirname(blobPath), { recursive: true });
-  const tmp = tempSibling(blobPath, "incomplete");
-  let written = 0;
-  try {
-    const file = await Deno.open(tmp, { write: true, createNew: true });
-    try {
-      for await (const chunk of body) {
-        let off = 0;
-        while (off < chunk.length) off += await file.write(chunk.subarray(off));
-        written += chunk.length;
-      }
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    if (expectedSize !== undefined && written !== expectedSize) {
-      throw new HubError(
-        "protocol",
-        `download of ${describe} ended after ${written} of ${expectedSize} bytes`,
-      );
-    }
-    await Deno.rename(tmp, blobPath);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
 }
 
 /**

@@ -1,7 +1,12 @@
 /**
  * Downloads from the Hugging Face hub into the cache layout Python uses (see `cache.ts`), through
  * `@huggingface/hub` (`modelInfo`/`datasetInfo` to resolve a revision to its commit,
- * `fileDownloadInfo` for the ETag/size/URL, `listFiles`, `fileExists`).
+ * `listFiles`, `fileExists`) and saeflow's own file probe and download (`http.ts`, `blob.ts`).
+ *
+ * Every server answer is treated as hostile: ETags must be 40/64 hex before they name a blob,
+ * sizes are enforced while streaming, LFS blobs are checked against their sha256, every request
+ * times out (`HF_HUB_ETAG_TIMEOUT`, `HF_HUB_DOWNLOAD_TIMEOUT`), and caller-given revisions and
+ * paths are checked before they name a file or enter a URL.
  *
  * Why not `downloadFileToCacheDir`/`snapshotDownload` from the package: they name the snapshot
  * folder after the *file's* last commit (not the revision's commit, as Python does), never write
@@ -9,24 +14,41 @@
  * @module
  */
 
-import { datasetInfo, fileDownloadInfo, fileExists, listFiles, modelInfo } from "@huggingface/hub";
+import { datasetInfo, fileExists, listFiles, modelInfo } from "@huggingface/hub";
+import { downloadBlob } from "./blob.ts";
 import {
   cachedFilePath,
   cachedSnapshotFiles,
   checkRepoPath,
+  checkRevision,
   COMMIT_HASH_RE,
   fileExists as localFileExists,
   linkSnapshotFile,
+  onDisk,
   readCachedRef,
   repoCacheDir,
   type RepoType,
-  writeBlobAtomic,
   writeCachedRef,
 } from "./cache.ts";
 import { type HubOptions, type HubSettings, resolveHubSettings } from "./env.ts";
 import { HubError } from "./errors.ts";
-import { describeRepo, makeHubFetch, type RequestContext, toHubError } from "./http.ts";
+import {
+  describeRepo,
+  encodeRepoPath,
+  makeHubFetch,
+  probeFile,
+  type RequestContext,
+  toHubError,
+} from "./http.ts";
 import { join } from "../util/path.ts";
+
+/** Most files {@link hubListFiles} accepts from one listing (an endless listing is refused). */
+const MAX_LISTED_FILES = 1_000_000;
+
+/** A failure to talk to the hub at all (as opposed to an answer): the cache may stand in. */
+function isNetworkFailure(e: HubError): boolean {
+  return e.kind === "unreachable" || e.kind === "timeout";
+}
 
 /** Options shared by the download functions (explicit values beat env vars, see `env.ts`). */
 export interface HubDownloadOptions extends HubOptions {
@@ -51,6 +73,18 @@ interface Job {
   force: boolean;
 }
 
+/** Rejects a repo id that is not `name` or `org/name` of letters, digits, `_`, `-`, `.`. */
+function checkRepoId(repoId: string): void {
+  const ok = typeof repoId === "string" && /^[\w.-]+(\/[\w.-]+)?$/.test(repoId) &&
+    repoId.split("/").every((s) => s !== "." && s !== "..") && repoId.length <= 200;
+  if (!ok) {
+    throw new HubError(
+      "invalid",
+      `invalid repo id ${JSON.stringify(repoId)}: expected "name" or "org/name"`,
+    );
+  }
+}
+
 function makeJob(repoId: string, opts: HubDownloadOptions, path?: string): Job {
   const settings = resolveHubSettings(opts);
   const ctx: RequestContext = {
@@ -59,12 +93,8 @@ function makeJob(repoId: string, opts: HubDownloadOptions, path?: string): Job {
     revision: opts.revision ?? "main",
     path,
   };
-  if (!/^[\w.-]+(\/[\w.-]+)?$/.test(repoId)) {
-    throw new HubError(
-      "invalid",
-      `invalid repo id ${JSON.stringify(repoId)}: expected "name" or "org/name"`,
-    );
-  }
+  checkRepoId(repoId);
+  checkRevision(ctx.revision);
   if (path !== undefined) checkRepoPath(repoId, path);
   return {
     settings,
@@ -114,29 +144,21 @@ async function resolveCommit(job: Job): Promise<string> {
   return sha;
 }
 
-/** `W/"abc"` → `abc`: the blob name Python derives from an ETag. */
-function normalizeEtag(etag: string): string {
-  return etag.replace(/^W\//, "").replace(/^"|"$/g, "");
-}
-
 /** Downloads `job.ctx.path` at a known commit (no-op when the snapshot file already exists). */
 async function downloadAtCommit(job: Job, commit: string): Promise<string> {
   const { settings, ctx, storage } = job;
   const path = ctx.path!;
   const pointer = join(storage, "snapshots", commit, path);
-  await writeCachedRef(storage, ctx.revision, commit);
+  await onDisk(
+    "recording the ref in",
+    join(storage, "refs"),
+    () => writeCachedRef(storage, ctx.revision, commit),
+  );
   if (!job.force && await localFileExists(pointer)) return pointer;
 
-  const fetchFn = makeHubFetch(settings, ctx);
   let info;
   try {
-    info = await fileDownloadInfo({
-      repo: { type: ctx.repoType, name: ctx.repoId },
-      path,
-      revision: commit,
-      hubUrl: settings.endpoint,
-      fetch: fetchFn,
-    });
+    info = await probeFile(settings, ctx, commit);
   } catch (err) {
     throw toHubError(err, settings, ctx);
   }
@@ -148,38 +170,40 @@ async function downloadAtCommit(job: Job, commit: string): Promise<string> {
       404,
     );
   }
-  const blob = join(storage, "blobs", normalizeEtag(info.etag));
+  const blob = join(storage, "blobs", info.etag);
   if (job.force || !await localFileExists(blob)) {
-    let resp: Response;
+    const fetchBody = makeHubFetch(settings, ctx, "download");
+    const url = info.url;
     try {
-      resp = await fetchFn(info.url);
-    } catch (err) {
-      throw toHubError(err, settings, ctx);
-    }
-    if (!resp.ok || !resp.body) {
-      await resp.body?.cancel();
-      throw new HubError(
-        resp.status === 401 || resp.status === 403 ? "unauthorized" : "protocol",
-        `Downloading ${path} of ${describeRepo(ctx)} from ${info.url} failed with HTTP ` +
-          `${resp.status}.`,
-        resp.status,
-      );
-    }
-    try {
-      await writeBlobAtomic(blob, resp.body, info.size, `${path} of ${describeRepo(ctx)}`);
+      await downloadBlob({
+        blobPath: blob,
+        etag: info.etag,
+        size: info.size,
+        url,
+        describe: `${path} of ${describeRepo(ctx)}`,
+        force: job.force,
+        get: (offset) =>
+          fetchBody(url, {
+            headers: offset > 0
+              ? { range: `bytes=${offset}-`, "accept-encoding": "identity" }
+              : { "accept-encoding": "identity" },
+          }),
+      });
     } catch (err) {
       if (err instanceof HubError) throw err;
       const reason = err instanceof Error ? err.message : String(err);
       throw new HubError(
         "unreachable",
-        `Download of ${path} of ${describeRepo(ctx)} from ${settings.endpoint} was interrupted ` +
-          `(${reason}); nothing was written to the cache, retry when the connection is stable.`,
+        `Download of ${path} of ${describeRepo(ctx)} from ${url} was interrupted ` +
+          `(${reason}); nothing was cached under its final name (the bytes received are kept ` +
+          `as ${blob}.incomplete and resumed by the next download): retry when the ` +
+          `connection is stable.`,
         undefined,
         { cause: err },
       );
     }
   }
-  await linkSnapshotFile(blob, pointer);
+  await onDisk("linking", pointer, () => linkSnapshotFile(blob, pointer));
   return pointer;
 }
 
@@ -194,7 +218,7 @@ async function commitOrCache(job: Job): Promise<{ commit?: string; networkError?
     return { commit: await resolveCommit(job) };
   } catch (err) {
     // Like Python: with no connection, a revision already in the cache is served from it.
-    if (err instanceof HubError && err.kind === "unreachable") {
+    if (err instanceof HubError && (err.kind === "unreachable" || err.kind === "timeout")) {
       if (await readCachedRef(job.storage, job.ctx.revision)) return { networkError: err };
     }
     throw err;
@@ -217,7 +241,8 @@ async function fromCache(job: Job, original?: HubError): Promise<string> {
  * is returned without any network call. Offline mode (or an unreachable hub) serves the cache.
  *
  * @throws {HubError} `not_found` (repo/revision/file), `unauthorized` (gated/private: set
- * HF_TOKEN), `unreachable`, `offline`, `protocol`.
+ * HF_TOKEN), `unreachable`, `timeout`, `offline`, `protocol` (a bad ETag, size, redirect, body
+ * or sha256), `invalid` (a malformed repo id, revision or path).
  *
  * @example
  * ```ts ignore
@@ -295,14 +320,14 @@ export async function hubFileExists(
   try {
     return await fileExists({
       repo: { type: job.ctx.repoType, name: repoId },
-      path,
+      path: encodeRepoPath(path),
       revision: job.ctx.revision,
       hubUrl: job.settings.endpoint,
       fetch: makeHubFetch(job.settings, job.ctx),
     });
   } catch (err) {
     const e = toHubError(err, job.settings, job.ctx);
-    if (e.kind === "unreachable" && await readCachedRef(job.storage, job.ctx.revision)) {
+    if (isNetworkFailure(e) && await readCachedRef(job.storage, job.ctx.revision)) {
       return (await cached()) !== undefined;
     }
     throw e;
@@ -340,10 +365,17 @@ export async function hubListFiles(
       })
     ) {
       if (e.type === "file") out.push(e.path);
+      if (out.length > MAX_LISTED_FILES) {
+        throw new HubError(
+          "protocol",
+          `the hub at ${job.settings.endpoint} listed more than ${MAX_LISTED_FILES} files for ` +
+            `${describeRepo(job.ctx)} at revision ${job.ctx.revision}: giving up`,
+        );
+      }
     }
   } catch (err) {
     const e = toHubError(err, job.settings, job.ctx);
-    if (e.kind === "unreachable") {
+    if (isNetworkFailure(e)) {
       const files = await cached();
       if (files) return files;
     }

@@ -8,12 +8,17 @@
  *   (default `$HF_HOME/token`);
  * - cache: `HF_HUB_CACHE`, then `HUGGINGFACE_HUB_CACHE`, then `$HF_HOME/hub`, where `HF_HOME`
  *   defaults to `$XDG_CACHE_HOME/huggingface` or `~/.cache/huggingface`;
- * - offline: `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) set to 1/true/yes/on.
+ * - offline: `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) set to 1/true/yes/on;
+ * - timeouts, in seconds (default 10 each): `HF_HUB_ETAG_TIMEOUT` for metadata requests (the
+ *   wait for an answer and for each chunk of it), `HF_HUB_DOWNLOAD_TIMEOUT` for file downloads
+ *   (the wait for the answer and then for each chunk of the body: an idle timeout, so a large
+ *   file on a slow but live connection never times out).
  * @module
  */
 
 import { readEnv, userCacheDir } from "../util/env.ts";
 import { join } from "../util/path.ts";
+import { HubError } from "./errors.ts";
 
 /** Default hub endpoint (no trailing slash). */
 export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
@@ -28,6 +33,16 @@ export interface HubOptions {
   cacheDir?: string;
   /** Offline mode: never touch the network, serve only from the cache. */
   offline?: boolean;
+  /**
+   * Seconds to wait for a metadata answer (revision lookup, file probe, listing, Range reads of a
+   * header) and for each chunk of its body. Default `HF_HUB_ETAG_TIMEOUT`, else 10.
+   */
+  etagTimeout?: number;
+  /**
+   * Seconds to wait for a file download's answer and then for each chunk of its body (an idle
+   * timeout). Default `HF_HUB_DOWNLOAD_TIMEOUT`, else 10.
+   */
+  downloadTimeout?: number;
 }
 
 /** Fully resolved settings. */
@@ -40,7 +55,14 @@ export interface HubSettings {
   cacheDir: string;
   /** True when the network must not be used. */
   offline: boolean;
+  /** Metadata timeout in seconds (see {@link HubOptions.etagTimeout}). */
+  etagTimeout: number;
+  /** Download idle timeout in seconds (see {@link HubOptions.downloadTimeout}). */
+  downloadTimeout: number;
 }
+
+/** huggingface_hub's default for both `HF_HUB_ETAG_TIMEOUT` and `HF_HUB_DOWNLOAD_TIMEOUT`. */
+export const DEFAULT_HUB_TIMEOUT_S = 10;
 
 /** `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`. */
 export function resolveHfHome(): string {
@@ -51,6 +73,8 @@ export function resolveHfHome(): string {
  * The hub endpoint: `override`, else `HF_ENDPOINT`, else {@link DEFAULT_HF_ENDPOINT}.
  * Trailing slashes are removed.
  *
+ * @throws {HubError} `invalid` when it is not an http(s) URL (naming where it came from).
+ *
  * @example
  * ```ts
  * import { resolveEndpoint } from "./env.ts";
@@ -58,7 +82,22 @@ export function resolveHfHome(): string {
  * ```
  */
 export function resolveEndpoint(override?: string): string {
-  return (override ?? readEnv("HF_ENDPOINT") ?? DEFAULT_HF_ENDPOINT).replace(/\/+$/, "");
+  const raw = override ?? readEnv("HF_ENDPOINT") ?? DEFAULT_HF_ENDPOINT;
+  let ok = false;
+  try {
+    ok = typeof raw === "string" && /^https?:$/.test(new URL(raw).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    const source = override !== undefined ? "the endpoint option" : "HF_ENDPOINT";
+    throw new HubError(
+      "invalid",
+      `${source} is ${JSON.stringify(raw)}: expected an http(s) URL such as ` +
+        `"${DEFAULT_HF_ENDPOINT}" or "http://127.0.0.1:8080"`,
+    );
+  }
+  return raw.replace(/\/+$/, "");
 }
 
 /**
@@ -92,6 +131,49 @@ export function resolveOffline(override?: boolean): boolean {
 }
 
 /**
+ * A timeout in seconds: `override`, else the variable `envName`, else
+ * {@link DEFAULT_HUB_TIMEOUT_S}. Must be a positive finite number.
+ *
+ * @throws {HubError} `invalid` naming the option or variable when the value is not a positive
+ * number of seconds.
+ *
+ * @example
+ * ```ts
+ * import { resolveTimeout } from "./env.ts";
+ * if (resolveTimeout("HF_HUB_ETAG_TIMEOUT", 0.5) !== 0.5) throw new Error();
+ * let threw = false;
+ * try { resolveTimeout("HF_HUB_ETAG_TIMEOUT", -1); } catch { threw = true; }
+ * if (!threw) throw new Error("a negative timeout must be refused");
+ * ```
+ */
+export function resolveTimeout(
+  envName: "HF_HUB_ETAG_TIMEOUT" | "HF_HUB_DOWNLOAD_TIMEOUT",
+  override?: number,
+): number {
+  const option = envName === "HF_HUB_ETAG_TIMEOUT" ? "etagTimeout" : "downloadTimeout";
+  if (override !== undefined) {
+    if (typeof override !== "number" || !Number.isFinite(override) || override <= 0) {
+      throw new HubError(
+        "invalid",
+        `hub option ${option} is ${String(override)}: expected a positive number of seconds`,
+      );
+    }
+    return override;
+  }
+  const raw = readEnv(envName);
+  if (raw === undefined) return DEFAULT_HUB_TIMEOUT_S;
+  const v = Number(raw.trim());
+  if (!Number.isFinite(v) || v <= 0) {
+    throw new HubError(
+      "invalid",
+      `environment variable ${envName}=${JSON.stringify(raw)}: expected a positive number of ` +
+        `seconds (default ${DEFAULT_HUB_TIMEOUT_S})`,
+    );
+  }
+  return v;
+}
+
+/**
  * Resolves all settings at once (explicit options beat the environment).
  *
  * @example
@@ -107,5 +189,7 @@ export function resolveHubSettings(opts: HubOptions = {}): HubSettings {
     token: resolveToken(opts.token),
     cacheDir: resolveCacheDir(opts.cacheDir),
     offline: resolveOffline(opts.offline),
+    etagTimeout: resolveTimeout("HF_HUB_ETAG_TIMEOUT", opts.etagTimeout),
+    downloadTimeout: resolveTimeout("HF_HUB_DOWNLOAD_TIMEOUT", opts.downloadTimeout),
   };
 }

@@ -5,19 +5,26 @@ import { SaeflowError } from "../util/errors.ts";
 /**
  * Why a hub operation failed:
  * - `unreachable`: the endpoint could not be contacted (connection refused, DNS, reset);
+ * - `timeout`: the endpoint accepted the request but did not answer, or stopped sending, within
+ *   the timeout (`HF_HUB_ETAG_TIMEOUT` / `HF_HUB_DOWNLOAD_TIMEOUT`); like `unreachable`, a
+ *   revision already in the cache is then served from it;
  * - `not_found`: the repo, revision or file does not exist;
  * - `unauthorized`: 401/403, a gated or private repo (or a missing/invalid token);
  * - `offline`: offline mode (or no network) and the file is not in the cache;
- * - `protocol`: the server answered something unexpected (bad header, truncated body, no Range).
- * - `invalid`: the caller passed something malformed (e.g. a path with "..").
+ * - `protocol`: the server answered something unexpected (bad header or ETag, truncated or
+ *   oversized body, content not matching its sha256, no Range support).
+ * - `invalid`: the caller passed something malformed (e.g. a path with "..");
+ * - `io`: the local cache could not be read or written (disk full, permissions), naming the path.
  */
 export type HubErrorKind =
   | "unreachable"
+  | "timeout"
   | "not_found"
   | "unauthorized"
   | "offline"
   | "protocol"
-  | "invalid";
+  | "invalid"
+  | "io";
 
 /**
  * Error thrown by every `hub/` function. `kind` tells callers what went wrong without parsing the

@@ -5,11 +5,10 @@
  * @module
  */
 
-import { fileDownloadInfo } from "@huggingface/hub";
-import { cachedFilePath, checkRepoPath, type RepoType } from "./cache.ts";
+import { cachedFilePath, checkRepoPath, checkRevision, type RepoType } from "./cache.ts";
 import { type HubOptions, type HubSettings, resolveHubSettings } from "./env.ts";
 import { HubError } from "./errors.ts";
-import { describeRepo, makeHubFetch, type RequestContext, toHubError } from "./http.ts";
+import { describeRepo, makeHubFetch, probeFile, type RequestContext, toHubError } from "./http.ts";
 
 /** One tensor entry of a safetensors header. */
 export interface SafetensorsTensorInfo {
@@ -125,7 +124,7 @@ async function rangeGet(
   where: string,
 ): Promise<Uint8Array> {
   const resp = await fetchFn(url, { headers: { Range: `bytes=${start}-${start + length - 1}` } });
-  if (resp.status !== 206) {
+  if (resp.status !== 206 || !resp.body) {
     await resp.body?.cancel();
     throw new HubError(
       "protocol",
@@ -134,9 +133,32 @@ async function rangeGet(
       resp.status,
     );
   }
-  const bytes = new Uint8Array(await resp.arrayBuffer());
-  if (bytes.length !== length) {
-    throw new HubError("protocol", `${where}: asked ${length} bytes, got ${bytes.length}`);
+  // Read at most `length` bytes: a server sending more is cut off, not buffered.
+  const bytes = new Uint8Array(length);
+  let got = 0;
+  const reader = resp.body.getReader();
+  let done = false;
+  try {
+    while (true) {
+      const r = await reader.read();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      if (got + r.value.length > length) {
+        throw new HubError(
+          "protocol",
+          `${where}: asked ${url} for ${length} bytes, got more (${got + r.value.length})`,
+        );
+      }
+      bytes.set(r.value, got);
+      got += r.value.length;
+    }
+  } finally {
+    if (!done) await reader.cancel().catch(() => {});
+  }
+  if (got !== length) {
+    throw new HubError("protocol", `${where}: asked ${url} for ${length} bytes, got ${got}`);
   }
   return bytes;
 }
@@ -155,6 +177,7 @@ export async function getRemoteSafetensorsHeader(
   opts: RemoteHeaderOptions = {},
 ): Promise<SafetensorsHeaderInfo> {
   checkRepoPath(repoId, path);
+  checkRevision(opts.revision ?? "main");
   const settings: HubSettings = resolveHubSettings(opts);
   const ctx: RequestContext = {
     repoId,
@@ -173,13 +196,7 @@ export async function getRemoteSafetensorsHeader(
   }
   const fetchFn = makeHubFetch(settings, ctx);
   try {
-    const info = await fileDownloadInfo({
-      repo: { type: ctx.repoType, name: repoId },
-      path,
-      revision: ctx.revision,
-      hubUrl: settings.endpoint,
-      fetch: fetchFn,
-    });
+    const info = await probeFile(settings, ctx, ctx.revision);
     if (!info) {
       throw new HubError("not_found", `File not found on ${settings.endpoint}: ${where}.`, 404);
     }
@@ -187,7 +204,9 @@ export async function getRemoteSafetensorsHeader(
     return parseHeader(await rangeGet(fetchFn, info.url, 8, n, where), where, n);
   } catch (err) {
     const e = toHubError(err, settings, ctx);
-    if (e.kind === "unreachable" && cached) return readLocalHeader(cached, where);
+    if ((e.kind === "unreachable" || e.kind === "timeout") && cached) {
+      return readLocalHeader(cached, where);
+    }
     throw e;
   }
 }

@@ -7,6 +7,7 @@ import {
   hubFileExists,
 } from "./download.ts";
 import { HubError } from "./errors.ts";
+import { unsafeRelativePath } from "../util/path.ts";
 
 /** Result of {@link hubDownloadSharded}. */
 export interface ShardedDownload {
@@ -53,13 +54,21 @@ export async function hubDownloadSharded(
         `"weight_map" object (${err instanceof Error ? err.message : err})`,
     );
   }
-  const shards = [...new Set(Object.values(weightMap))].sort();
-  for (const s of shards) {
-    if (typeof s !== "string" || !s) {
-      throw new HubError("protocol", `${indexFile} of model ${repoId}: bad shard name ${s}`);
+  const dir = indexFile.includes("/") ? indexFile.slice(0, indexFile.lastIndexOf("/") + 1) : "";
+  // The index comes from the server: each shard must name a file inside the repo, also after
+  // a URL decodes it (`%2e%2e/` would reach another repo, with the user's token).
+  for (const [tensor, s] of Object.entries(weightMap)) {
+    const why = typeof s === "string" ? unsafeRelativePath(dir + s) : "it is not a string";
+    if (why !== undefined) {
+      throw new HubError(
+        "protocol",
+        `${indexFile} of model ${repoId} maps tensor ${JSON.stringify(tensor)} to shard ` +
+          `${JSON.stringify(s)} (${why}): expected a file name inside the repo, such as ` +
+          `"model-00001-of-00002.safetensors"`,
+      );
     }
   }
-  const dir = indexFile.includes("/") ? indexFile.slice(0, indexFile.lastIndexOf("/") + 1) : "";
+  const shards = [...new Set(Object.values(weightMap))].sort();
   const commit = snapshotCommit(indexPath);
   const shardPaths = await hubDownloadMany(
     repoId,

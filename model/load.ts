@@ -82,6 +82,8 @@ const HUB_KEYS = new Set([
   "cacheDir",
   "token",
   "offline",
+  "etagTimeout",
+  "downloadTimeout",
   "revision",
   "repoType",
   "forceDownload",
@@ -166,6 +168,8 @@ export async function loadPretrained(
     cacheDir: opts.cacheDir,
     token: opts.token,
     offline: opts.offline,
+    etagTimeout: opts.etagTimeout,
+    downloadTimeout: opts.downloadTimeout,
     revision: opts.revision,
     forceDownload: opts.forceDownload,
   };

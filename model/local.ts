@@ -6,7 +6,7 @@
  */
 
 import { readSafetensors, toFloat32 } from "../io/safetensors.ts";
-import { exists, join } from "../util/path.ts";
+import { exists, join, unsafeRelativePath } from "../util/path.ts";
 import type { ModelConfig } from "./config.ts";
 import { type HfConfigOptions, modelConfigFromHf } from "./hf_config.ts";
 import { type ProcessingOptions, processWeights } from "./processing.ts";
@@ -82,8 +82,18 @@ export async function readHfTensors(
     } catch (err) {
       throw new ModelError(`cannot read ${index}: ${(err as Error).message}`, { cause: err });
     }
-    if (typeof map !== "object" || map === null) {
+    if (typeof map !== "object" || map === null || Array.isArray(map)) {
       throw new ModelError(`${index}: no "weight_map" object`);
+    }
+    // Every shard must be a file inside `dir`: the index may come from anywhere.
+    for (const [tensor, f] of Object.entries(map)) {
+      const why = typeof f === "string" ? unsafeRelativePath(f) : "it is not a string";
+      if (why !== undefined) {
+        throw new ModelError(
+          `${index} maps tensor ${JSON.stringify(tensor)} to ${JSON.stringify(f)} (${why}): ` +
+            `expected a file name inside ${dir}, such as "model-00001-of-00002.safetensors"`,
+        );
+      }
     }
     files = [...new Set(Object.values(map))].sort();
   } else {

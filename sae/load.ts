@@ -141,6 +141,8 @@ export async function loadSaeFromPretrained(
       token: options.token,
       cacheDir: options.cacheDir,
       offline: options.offline,
+      etagTimeout: options.etagTimeout,
+      downloadTimeout: options.downloadTimeout,
       revision: options.revision,
       forceDownload: options.forceDownload,
     },

@@ -1,11 +1,13 @@
 /**
  * The registry of pretrained SAE releases (`data/pretrained_saes.yaml`, copied from SAELens 6.18,
  * MIT, © 2023 Joseph Bloom) and SAELens' resolution of `(release, sae_id)` to a Hugging Face repo
- * folder plus config overrides (§2.5, §2.7). The 600 KB YAML is parsed lazily, once (~0.4 s).
+ * folder plus config overrides (§2.5, §2.7). The registry is bundled through the module graph as
+ * `data/pretrained_saes.json` (generated from the YAML by `deno task gen-registry`), so it loads
+ * wherever saeflow is imported from (local files, a URL, JSR); it is checked lazily, once.
  * @module
  */
 
-import YAML from "yaml";
+import REGISTRY from "../data/pretrained_saes.json" with { type: "json" };
 import { SaeflowError } from "../util/errors.ts";
 import { configWarn } from "../config/errors.ts";
 import { isPlainObject } from "../config/naming.ts";
@@ -55,7 +57,6 @@ export interface ResolvedPretrained {
   conversionFunc: string;
 }
 
-const YAML_URL = new URL("../data/pretrained_saes.yaml", import.meta.url);
 let directory: Map<string, PretrainedSAELookup> | null = null;
 
 function bad(release: string, what: string): never {
@@ -108,12 +109,7 @@ function parseRelease(release: string, value: unknown): PretrainedSAELookup {
  */
 export function getPretrainedDirectory(): ReadonlyMap<string, PretrainedSAELookup> {
   if (directory === null) {
-    if (YAML_URL.protocol !== "file:") {
-      throw new PretrainedLookupError(
-        `pretrained_saes.yaml: saeflow must be loaded from local files to read ${YAML_URL.href}`,
-      );
-    }
-    const data = YAML.parse(Deno.readTextFileSync(YAML_URL), { uniqueKeys: false });
+    const data: unknown = REGISTRY;
     if (!isPlainObject(data)) {
       throw new PretrainedLookupError("pretrained_saes.yaml: expected a mapping of releases");
     }

@@ -30,3 +30,53 @@ export async function exists(path: string): Promise<boolean> {
     throw err;
   }
 }
+
+/**
+ * Why `path` is not a safe relative path inside some folder (a repo snapshot, a model folder),
+ * or `undefined` when it is: it must be non-empty, relative (no leading `/`, no drive letter),
+ * use `/` only (no `\`), have no empty segment, no control character, and no segment that is
+ * `.` or `..`, also once percent-decoded (any case, any depth: `%2e%2e`, `%2E.`, `%252e%252e`),
+ * and no percent-encoded separator (`%2f`, `%5c`), since such names turn into dot segments or
+ * separators when they pass through a URL.
+ *
+ * @example
+ * ```ts
+ * import { unsafeRelativePath } from "./path.ts";
+ * if (unsafeRelativePath("model-00001-of-00002.safetensors") !== undefined) throw new Error();
+ * for (const p of ["../x", "%2e%2e/x", "a/%2E%2e/b", "/etc/passwd", "a\\b", "C:x", "a//b", ""]) {
+ *   if (unsafeRelativePath(p) === undefined) throw new Error(`accepted ${p}`);
+ * }
+ * ```
+ */
+export function unsafeRelativePath(path: string): string | undefined {
+  if (typeof path !== "string" || path.length === 0) return "it is empty";
+  if (path.length > 4096) return "it is longer than 4096 characters";
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(path)) return "it contains a control character";
+  if (path.includes("\\")) return 'it contains "\\" (only "/" separates folders)';
+  if (path.startsWith("/")) return "it is absolute";
+  if (/^[A-Za-z]:/.test(path)) return "it starts with a drive letter";
+  for (const seg of path.split("/")) {
+    if (seg === "") return "it has an empty segment";
+    let decoded = seg;
+    for (let i = 0; i < 4 && decoded.includes("%"); i++) {
+      let next: string;
+      try {
+        next = decodeURIComponent(decoded);
+      } catch {
+        break; // a lone "%" is a literal character
+      }
+      if (next === decoded) break;
+      decoded = next;
+    }
+    if (decoded === "." || decoded === "..") {
+      return seg === decoded
+        ? `it has a "${seg}" segment`
+        : `segment "${seg}" decodes to "${decoded}"`;
+    }
+    if (decoded !== seg && /[/\\]/.test(decoded)) {
+      return `segment "${seg}" decodes to a path separator`;
+    }
+  }
+  return undefined;
+}

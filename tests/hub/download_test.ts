@@ -342,7 +342,7 @@ test("gated repo: 401 without token mentions HF_TOKEN; token gives access", asyn
   assert(hub2.requests.every((r) => r.authorization === "Bearer plain-token"));
 });
 
-test("an interrupted download leaves no partial file in the cache", async () => {
+test("an interrupted download caches nothing under its name; the next one resumes it", async () => {
   const big = new Uint8Array(256 * 1024).map((_, i) => i % 256);
   await using hub = await startMockHub({ "org/m": { files: { "w.safetensors": big } } });
   hub.breakFile("org/m", "w.safetensors");
@@ -352,8 +352,23 @@ test("an interrupted download leaves no partial file in the cache", async () => 
     HubError,
   ) as HubError;
   assert(e.message.includes("w.safetensors"), e.message);
+  const sha = await hexDigest("SHA-256", big);
   const files = await listTree(cache);
-  assert(!files.some((f) => f.includes("blobs/") || f.includes("snapshots/")), files.join());
+  assert(!files.some((f) => f.includes("snapshots/")), files.join());
+  assertEquals(files.filter((f) => f.includes("blobs/")), [
+    `models--org--m/blobs/${sha}.incomplete`,
+  ]);
+  const partial = (await Deno.stat(`${cache}/models--org--m/blobs/${sha}.incomplete`)).size;
+  assert(partial > 0 && partial < big.length, `partial ${partial}`);
+
+  // The next download asks only for the missing bytes (full GETs stay broken) and verifies
+  // the whole blob against its sha256.
+  const p = await hubDownload("org/m", "w.safetensors", hub.options(cache));
+  assertEquals(await Deno.readFile(p), big);
+  assert(hub.requests.some((r) => r.range === `bytes=${partial}-`), "a Range resume");
+  assertEquals(hub.count({ route: "resolve", range: false }), 1, "no second full GET");
+  const after = await listTree(`${cache}/models--org--m/blobs`);
+  assertEquals(after, [sha], "the .incomplete file became the blob");
 });
 
 test("hubListFiles, hubDownloadMany order, dataset repos", async () => {

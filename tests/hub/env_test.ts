@@ -1,5 +1,6 @@
 import { resolveHubSettings } from "../../hub/env.ts";
-import { assertEquals } from "../assert.ts";
+import { HubError } from "../../hub/errors.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 
 /** Keeps the child on our Deno cache although HOME changes. */
 function denoDir(): Record<string, string> {
@@ -31,6 +32,8 @@ Deno.test("env: defaults from HOME, no token, online", async () => {
     endpoint: "https://huggingface.co",
     cacheDir: `${home}/.cache/huggingface/hub`,
     offline: false,
+    etagTimeout: 10,
+    downloadTimeout: 10,
   });
 });
 
@@ -43,6 +46,8 @@ Deno.test("env: HF_ENDPOINT, HF_HOME token file, HF_HUB_CACHE, HF_HUB_OFFLINE", 
     token: "hf_from_file",
     cacheDir: `${hfHome}/hub`,
     offline: false,
+    etagTimeout: 10,
+    downloadTimeout: 10,
   });
   const s = await settingsUnder({
     ...base,
@@ -61,7 +66,13 @@ Deno.test("env: explicit options beat the environment", async () => {
     { HOME: "/h", HF_TOKEN: "hf_env", HF_ENDPOINT: "http://a", HF_HUB_OFFLINE: "true" },
     `{ endpoint: "http://b", token: null, cacheDir: "/x", offline: false }`,
   );
-  assertEquals(s, { endpoint: "http://b", cacheDir: "/x", offline: false });
+  assertEquals(s, {
+    endpoint: "http://b",
+    cacheDir: "/x",
+    offline: false,
+    etagTimeout: 10,
+    downloadTimeout: 10,
+  });
   // In-process: explicit values never look at the environment.
   assertEquals(
     resolveHubSettings({ endpoint: "http://c/", token: "t", cacheDir: "/y", offline: true }),
@@ -70,6 +81,31 @@ Deno.test("env: explicit options beat the environment", async () => {
       token: "t",
       cacheDir: "/y",
       offline: true,
+      etagTimeout: 10,
+      downloadTimeout: 10,
     },
   );
+});
+
+Deno.test("env: HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT in seconds; options beat them", async () => {
+  const env = { HOME: "/h", HF_HUB_ETAG_TIMEOUT: "2.5", HF_HUB_DOWNLOAD_TIMEOUT: "60" };
+  const s = await settingsUnder(env);
+  assertEquals([s.etagTimeout, s.downloadTimeout], [2.5, 60]);
+  const o = await settingsUnder(env, `{ etagTimeout: 0.25, downloadTimeout: 3 }`);
+  assertEquals([o.etagTimeout, o.downloadTimeout], [0.25, 3]);
+  // A bad value is a HubError naming the variable, never a silent default or NaN.
+  const bad = await settingsUnder({ HOME: "/h", HF_HUB_DOWNLOAD_TIMEOUT: "soon" }).then(
+    () => "",
+    (e: Error) => e.message,
+  );
+  assert(/HubError/.test(bad) && bad.includes("HF_HUB_DOWNLOAD_TIMEOUT"), bad);
+  for (const v of [0, -1, NaN, Infinity]) {
+    assertThrows(() => resolveHubSettings({ etagTimeout: v }), HubError, "etagTimeout");
+  }
+});
+
+Deno.test("env: an endpoint that is not an http(s) URL is a HubError naming it", () => {
+  for (const bad of ["not a url", "ftp://x", "file:///etc", ""]) {
+    assertThrows(() => resolveHubSettings({ endpoint: bad }), HubError, "endpoint option");
+  }
 });

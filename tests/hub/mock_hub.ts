@@ -15,6 +15,11 @@
  *   (also `a-` and `-n`) gives 206 + `Content-Range`, unsatisfiable 416.
  * LFS files: `*.safetensors|*.bin|*.pt|*.pth|*.npz|*.gguf` unless `lfs` says otherwise.
  *
+ * Hostile modes, for tests of a client that must not trust the server: `setHostile` makes one
+ * file's answers lie (any header replaced or removed, e.g. a path as ETag; other bytes than
+ * the ETag promises; more bytes than declared; a body trickled slowly; a GET never answered),
+ * and `hang` leaves every request matching a filter unanswered (e.g. the revision lookup).
+ *
  * @example
  * ```ts ignore
  * import { startMockHub } from "./mock_hub.ts";
@@ -75,8 +80,33 @@ export interface MockRequest {
   range?: string;
   /** The `Authorization` header, if any. */
   authorization?: string;
-  /** Status answered. */
+  /** Status answered (0 while unanswered, e.g. a hanging request). */
   status: number;
+  /** Body bytes handed to the connection so far, for bodies the mock streams (hostile modes). */
+  bytesSent?: number;
+}
+
+/**
+ * How one file's `resolve`/`raw` answers misbehave (see {@link MockHub.setHostile}). "Full GET"
+ * means a GET without a Range header (the download itself, not the size probe).
+ */
+export interface MockHostileSpec {
+  /**
+   * Headers replaced (a string) or removed (`null`) on every answer for the file: probes, HEADs
+   * and full GETs, e.g. `{ etag: '"../../../victim.txt"', "x-linked-etag": null }`.
+   */
+  headers?: Record<string, string | null>;
+  /** Bytes sent by full GETs instead of the file's (the headers still describe the file). */
+  body?: MockFileData;
+  /**
+   * This many more bytes (zeros) streamed after the body of full GETs, made lazily in 64 KiB
+   * chunks; `Content-Length` is dropped (chunked answer) unless `headers` sets one.
+   */
+  extraBytes?: number;
+  /** Full GETs are accepted and never answered (no status line) until the hub closes. */
+  hang?: boolean;
+  /** Full GETs send their headers, then `bytes` bytes every `intervalMs`. */
+  trickle?: { bytes: number; intervalMs: number };
 }
 
 /** Filter of {@link MockHub.count}; `range: false` selects requests without a Range header. */
@@ -108,6 +138,18 @@ export interface MockHub {
   commitOf(repoId: string, revision?: string, type?: "model" | "dataset"): string;
   /** Full (non-Range) GETs of this file will send half the bytes, then drop the connection. */
   breakFile(repoId: string, path: string, type?: "model" | "dataset"): void;
+  /** Makes one file's answers hostile (see {@link MockHostileSpec}); `null` restores it. */
+  setHostile(
+    repoId: string,
+    path: string,
+    spec: MockHostileSpec | null,
+    type?: "model" | "dataset",
+  ): void;
+  /**
+   * Every later request matching `filter` (e.g. `{ route: "info" }`) is accepted and never
+   * answered until the hub closes or `hang(null)` is called (then they get a 503).
+   */
+  hang(filter: MockRequestFilter | null): void;
   /** Stops the server (idempotent). */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -145,6 +187,14 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+function matches(r: MockRequest, filter: MockRequestFilter): boolean {
+  return (filter.method === undefined || r.method === filter.method) &&
+    (filter.route === undefined || r.route === filter.route) &&
+    (filter.repoId === undefined || r.repoId === filter.repoId) &&
+    (filter.path === undefined || r.path === filter.path) &&
+    (filter.range === undefined || (r.range !== undefined) === filter.range);
+}
+
 /** Returns a TCP port on 127.0.0.1 that nothing listens on (for "unreachable hub" tests). */
 export function closedPort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -165,6 +215,10 @@ export async function startMockHub(
   const isLfs = opts.lfs ?? ((p: string) => DEFAULT_LFS.test(p));
   const state = new Map<string, RepoState>();
   const broken = new Set<string>();
+  const hostile = new Map<string, MockHostileSpec>();
+  let hangFilter: MockRequestFilter | null = null;
+  const hanging = new Set<() => void>();
+  const liveTimers = new Set<ReturnType<typeof setTimeout>>();
   const requests: MockRequest[] = [];
   const key = (type: string, id: string) => `${type}:${id}`;
 
@@ -221,7 +275,118 @@ export async function startMockHub(
     return h;
   }
 
-  function serveFile(req: Request, repo: RepoState, f: FileEntry, commit: string, path: string) {
+  /** `ms` of waiting that the hub's close cuts short (no timer outlives the hub). */
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        liveTimers.delete(t);
+        resolve();
+      }, ms);
+      liveTimers.add(t);
+    });
+  }
+
+  /** A body of `total` bytes made by `chunkAt(offset, n)`, counted into `log.bytesSent`. */
+  function lazyBody(
+    total: number,
+    chunk: number,
+    intervalMs: number,
+    chunkAt: (offset: number, n: number) => Uint8Array,
+    log: MockRequest,
+  ): ReadableStream<Uint8Array> {
+    let sent = 0;
+    let cancelled = false;
+    log.bytesSent = 0;
+    return new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (intervalMs > 0) await sleep(intervalMs);
+        if (cancelled || closed) {
+          if (!cancelled) c.close();
+          return;
+        }
+        const n = Math.min(chunk, total - sent);
+        c.enqueue(chunkAt(sent, n));
+        sent += n;
+        log.bytesSent = sent;
+        if (sent >= total) c.close();
+      },
+      cancel() {
+        cancelled = true;
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  function hostileFile(
+    req: Request,
+    repo: RepoState,
+    f: FileEntry,
+    commit: string,
+    path: string,
+    spec: MockHostileSpec,
+    log: MockRequest,
+  ): Response | Promise<Response> {
+    const apply = (resp: Response): Response => {
+      const h = new Headers(resp.headers);
+      for (const [k, v] of Object.entries(spec.headers ?? {})) {
+        if (v === null) h.delete(k);
+        else h.set(k, v);
+      }
+      return new Response(resp.body, { status: resp.status, headers: h });
+    };
+    const fullGet = req.method === "GET" && !req.headers.get("range");
+    if (!fullGet) return apply(plainFile(req, repo, f, commit, path));
+    if (spec.hang) return waitForever();
+    const data = spec.body === undefined
+      ? f.data
+      : typeof spec.body === "string"
+      ? enc.encode(spec.body)
+      : spec.body;
+    const headers = new Headers(fileHeaders(f, commit));
+    const extra = spec.extraBytes ?? 0;
+    const total = data.length + extra;
+    if (extra === 0) headers.set("content-length", String(data.length));
+    for (const [k, v] of Object.entries(spec.headers ?? {})) {
+      if (v === null) headers.delete(k);
+      else headers.set(k, v);
+    }
+    const chunkAt = (off: number, n: number) => {
+      const out = new Uint8Array(n);
+      if (off < data.length) out.set(data.subarray(off, Math.min(off + n, data.length)));
+      return out;
+    };
+    const body = spec.trickle
+      ? lazyBody(total, spec.trickle.bytes, spec.trickle.intervalMs, chunkAt, log)
+      : extra > 0
+      ? lazyBody(total, 65536, 0, chunkAt, log)
+      : data;
+    return new Response(body as BodyInit, { status: 200, headers });
+  }
+
+  /** A handler result that never comes (until the hub closes or `hang(null)`: then a 503). */
+  function waitForever(): Promise<Response> {
+    return new Promise((resolve) => {
+      const done = () => {
+        hanging.delete(done);
+        resolve(new Response("mock hub: released", { status: 503 }));
+      };
+      hanging.add(done);
+    });
+  }
+
+  function serveFile(
+    req: Request,
+    repo: RepoState,
+    f: FileEntry,
+    commit: string,
+    path: string,
+    log: MockRequest,
+  ): Response | Promise<Response> {
+    const evil = hostile.get(key(repo.type, repo.id) + "|" + path);
+    if (evil) return hostileFile(req, repo, f, commit, path, evil, log);
+    return plainFile(req, repo, f, commit, path);
+  }
+
+  function plainFile(req: Request, repo: RepoState, f: FileEntry, commit: string, path: string) {
     const headers = fileHeaders(f, commit);
     const size = f.data.length;
     const range = req.headers.get("range");
@@ -400,7 +565,7 @@ export async function startMockHub(
     if (!f) {
       return hubError(404, "EntryNotFound", `${filePath} does not exist on "${rest[0]}"`);
     }
-    return serveFile(req, repo, f, rev.commit, filePath);
+    return await serveFile(req, repo, f, rev.commit, filePath, log);
   }
 
   const server = Deno.serve(
@@ -421,6 +586,10 @@ export async function startMockHub(
       };
       requests.push(log);
       const resp = await route(req, log);
+      if (hangFilter && matches(log, hangFilter)) {
+        await resp.body?.cancel();
+        return await waitForever();
+      }
       log.status = resp.status;
       return resp;
     },
@@ -431,6 +600,9 @@ export async function startMockHub(
     if (closed) return;
     closed = true;
     clearTimeout(timer);
+    for (const t of liveTimers) clearTimeout(t);
+    liveTimers.clear();
+    for (const release of [...hanging]) release();
     await server.shutdown();
   };
   const timer = setTimeout(() => void close(), opts.maxLifetimeMs ?? 120_000);
@@ -442,13 +614,7 @@ export async function startMockHub(
     token,
     requests,
     count(filter: MockRequestFilter = {}) {
-      return requests.filter((r) =>
-        (filter.method === undefined || r.method === filter.method) &&
-        (filter.route === undefined || r.route === filter.route) &&
-        (filter.repoId === undefined || r.repoId === filter.repoId) &&
-        (filter.path === undefined || r.path === filter.path) &&
-        (filter.range === undefined || (r.range !== undefined) === filter.range)
-      ).length;
+      return requests.filter((r) => matches(r, filter)).length;
     },
     options(cacheDir: string) {
       return { endpoint: `http://127.0.0.1:${port}`, cacheDir, token: null, offline: false };
@@ -461,6 +627,19 @@ export async function startMockHub(
     },
     breakFile(repoId: string, path: string, type: "model" | "dataset" = "model") {
       broken.add(key(type, repoId) + "|" + path);
+    },
+    setHostile(
+      repoId: string,
+      path: string,
+      spec: MockHostileSpec | null,
+      type: "model" | "dataset" = "model",
+    ) {
+      if (spec === null) hostile.delete(key(type, repoId) + "|" + path);
+      else hostile.set(key(type, repoId) + "|" + path, spec);
+    },
+    hang(filter: MockRequestFilter | null) {
+      hangFilter = filter;
+      if (filter === null) { for (const release of [...hanging]) release(); }
     },
     close,
     [Symbol.asyncDispose]: close,
