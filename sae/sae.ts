@@ -228,6 +228,14 @@ export class SAE {
 
   #core(): SaeCore {
     this.#check();
+    for (const [name, t] of Object.entries(this.params)) {
+      if (t.disposed) {
+        throw new SaeError(
+          `the SAE's ${name} was disposed (tensor.dispose()): the SAE cannot run without it; ` +
+            "dispose the whole SAE with sae.dispose() instead",
+        );
+      }
+    }
     return { cfg: this.cfg, impl: this.#impl, params: this.params };
   }
 

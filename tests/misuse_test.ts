@@ -1,0 +1,152 @@
+// Misuse gets a named error, never a wrong answer (issue 7 §4): use after dispose through views,
+// token tensors out of range, misspelt hook names, huge configs, short training batches, sizes
+// past the safe integers or the device limits, and hostile values through the public API. Each
+// case asserts the SaeflowError subclass and what its message names; each would fail on the
+// behaviour the issue reported (a stranger's data, a hang, a raw RangeError, "null").
+import {
+  getGpu,
+  GpuError,
+  HookedTransformer,
+  ModelError,
+  SAE,
+  SaeflowError,
+  Tensor,
+} from "../mod.ts";
+import { scale } from "../gpu/kernels/elementwise.ts";
+import { tokenRangeFlags, tokenRangeFlagsRef } from "../model/kernels/embed.ts";
+import { SaeError } from "../sae/sae_errors.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
+
+const gpu = await getGpu();
+const MODEL_DIR = new URL("../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+
+// ---------------------------------------------------------------- use after dispose, views
+
+Deno.test("misuse: a view dies with its owner; reading it never returns the next tensor's data", async () => {
+  const owner = Tensor.from([1, 2, 3, 4], [2, 2]);
+  const view = owner.reshape([4]);
+  owner.dispose();
+  assert(view.disposed, "a view of a disposed owner reports disposed");
+  // The pool hands the same buffer to the next tensor of that size.
+  using stranger = Tensor.from([9, 9, 9, 9], [2, 2]);
+  await assertRejects(() => view.toArray(), GpuError, "owning its buffer was disposed");
+  assertThrows(() => view.binding(), GpuError, "after the tensor owning its buffer was disposed");
+  assertThrows(() => view.buffer, GpuError, "disposed");
+  assertThrows(() => scale(view, 2), GpuError, "after dispose()");
+  assertThrows(() => view.reshape([2, 2]), GpuError, "disposed");
+  assertEquals([...await stranger.toArray()], [9, 9, 9, 9], "the stranger is untouched");
+});
+
+Deno.test("misuse: disposing a view ends only the view; the owner keeps its buffer", async () => {
+  using owner = Tensor.from([1, 2, 3, 4], [2, 2]);
+  const live = gpu.pool.liveBytes;
+  const view = owner.reshape([4]);
+  view.dispose();
+  assertEquals(gpu.pool.liveBytes, live, "a view's dispose returns nothing to the pool");
+  assert(!owner.disposed);
+  await assertRejects(() => view.toArray(), GpuError, "used after dispose()");
+  using other = Tensor.from([7, 7, 7, 7], [2, 2]);
+  assert(other.buffer !== owner.buffer, "the owner's buffer was not handed out again");
+  assertEquals([...await owner.toArray()], [1, 2, 3, 4]);
+});
+
+Deno.test("misuse: two owners of one acquisition release the buffer to the pool once", () => {
+  const a = Tensor.from([1, 2, 3, 4]);
+  // Ownership hand-over (as the forward passes do), then both disposed by mistake.
+  const b = new Tensor(gpu, a.buffer, [2, 2], "f32", 0, true);
+  a.dispose();
+  assert(b.disposed, "the hand-over shares the lease");
+  b.dispose();
+  using x = Tensor.empty([4]);
+  using y = Tensor.empty([4]);
+  assert(x.buffer !== y.buffer, "the buffer sits in the free list once, not twice");
+});
+
+Deno.test("misuse: encode after W_enc.dispose() is a SaeError naming W_enc", async () => {
+  const sae = await SAE.fromConfig({ architecture: "standard", dIn: 4, dSae: 8 });
+  sae.W_enc.dispose();
+  using stranger = Tensor.from(new Float32Array(32).fill(7), [4, 8]);
+  using x = Tensor.from([1, 2, 3, 4], [1, 4]);
+  assertThrows(() => sae.encode(x), SaeError, "W_enc was disposed");
+  assertThrows(() => sae.forward(x), SaeError, "W_enc was disposed");
+  sae.dispose();
+  assertEquals((await stranger.toArray())[0], 7);
+});
+
+Deno.test("misuse: a disposed tensor's raw buffer, even destroyed by trim(), does not poison the device", async () => {
+  const t = Tensor.from([1, 2, 3, 4]);
+  const raw = t.buffer;
+  const view = t.reshape([2, 2]);
+  t.dispose();
+  gpu.trim(); // destroys the free buffer
+  const pipeline = gpu.pipeline(
+    "misuse_probe",
+    "@group(0) @binding(0) var<storage, read_write> x: array<f32>;\n" +
+      "@compute @workgroup_size(1) fn main() { x[0] = 1.0; }",
+  );
+  assertThrows(() => gpu.dispatch(pipeline, [raw], [1]), GpuError, "disposed tensor");
+  using dst = Tensor.zeros([4]);
+  assertThrows(() => gpu.copy(raw, 0, dst.buffer, 0, 16), GpuError, "disposed tensor");
+  assertThrows(() => gpu.clear(raw), GpuError, "disposed tensor");
+  await assertRejects(() => gpu.read(raw, 0, 16), GpuError, "disposed tensor");
+  await assertRejects(() => view.toArray(), GpuError, "disposed");
+  // Nothing invalid reached the device: later work runs normally.
+  await gpu.sync();
+  using ok = Tensor.from([1, 2]);
+  using doubled = scale(ok, 2);
+  assertEquals([...await doubled.toArray()], [2, 4]);
+});
+
+// ---------------------------------------------------------------- token tensors
+
+Deno.test("misuse: token-range flags on the GPU equal the reference (every position, past one workgroup)", async () => {
+  const V = 50;
+  const cases = [
+    [1, 2, 3],
+    [0, 49, 50],
+    [-1, 0, 1],
+    Array.from({ length: 300 }, (_, i) => (i === 77 || i === 250 ? 1000 + i : i % V)),
+    Array.from({ length: 300 }, (_, i) => i % V),
+  ];
+  for (const ids of cases) {
+    using tok = Tensor.from(Int32Array.from(ids));
+    using flags = tokenRangeFlags(tok, V);
+    assertEquals([...await flags.toArray()], [...tokenRangeFlagsRef(ids, V)], `ids ${ids}`);
+  }
+  assertEquals([...tokenRangeFlagsRef([3, 60, -2, 4], V)], [2, 3]);
+});
+
+Deno.test("misuse: token ids in an i32 Tensor are range-checked like number[][]", async () => {
+  const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL_DIR);
+  const V = model.cfg.dVocab;
+  try {
+    using bad = Tensor.from(Int32Array.from([1, 2, 3, V, -1, 5]), [2, 3]);
+    await assertRejects(
+      () => model.loss(bad),
+      ModelError,
+      `2 token ids in Tensor(i32, [2, 3]) outside [0, ${V}) (d_vocab); the first at [1, 0]`,
+    );
+    await assertRejects(
+      async () => {
+        using logits = await model.forward(bad);
+        await logits.toArray();
+      },
+      ModelError,
+      "outside [0, ",
+    );
+    // The error is reported once; the device and the model stay usable.
+    using good = Tensor.from(Int32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+    const fromTensor = await model.loss(good);
+    const fromHost = await model.loss([[1, 2, 3], [4, 5, 6]]);
+    assertEquals(fromTensor, fromHost);
+    await assertRejects(() => model.loss([[1, V]]), ModelError, `token ${V} at [0,1]`);
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("misuse: every error above is a SaeflowError", () => {
+  for (const cls of [GpuError, ModelError, SaeError]) {
+    assert(new cls("x") instanceof SaeflowError, cls.name);
+  }
+});
