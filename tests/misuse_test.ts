@@ -6,6 +6,7 @@
 import {
   getGpu,
   GpuError,
+  HookedSAETransformer,
   HookedTransformer,
   ModelError,
   SAE,
@@ -141,6 +142,104 @@ Deno.test("misuse: token ids in an i32 Tensor are range-checked like number[][]"
     assertEquals(fromTensor, fromHost);
     await assertRejects(() => model.loss([[1, V]]), ModelError, `token ${V} at [0,1]`);
   } finally {
+    model.dispose();
+  }
+});
+
+// ---------------------------------------------------------------- hook names
+
+Deno.test("misuse: a misspelt fwdHooks name is a ModelError with close matches; predicates may match nothing", async () => {
+  const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL_DIR);
+  try {
+    const tokens = [[1, 2, 3]];
+    let fired = 0;
+    const hook = () => void fired++;
+    const err = await assertRejects(
+      () => model.runWithHooks(tokens, { fwdHooks: [["blocks.0.hook_resid_psot", hook]] }),
+      ModelError,
+      'no hook point "blocks.0.hook_resid_psot" (did you mean blocks.0.hook_resid_post',
+    );
+    assert(err.message.includes("model.hookNames()"));
+    await assertRejects(
+      () => model.runWithCache(tokens, { fwdHooks: [["hook_embedding", hook]] }),
+      ModelError,
+      "did you mean hook_embed",
+    );
+    await assertRejects(() => model.loss(tokens, { fwdHooks: [["nope", hook]] }), ModelError);
+    // A flag-gated hook whose flag is off does not exist (TL's add_hook asserts the flag).
+    await assertRejects(
+      () => model.forward(tokens, { fwdHooks: [["blocks.0.attn.hook_result", hook]] }),
+      ModelError,
+      "blocks.0.attn.hook_result",
+    );
+    await assertRejects(
+      () => model.forward(tokens, { bwdHooks: [["hook_embed", hook]] } as never),
+      ModelError,
+      "backward hooks are not supported",
+    );
+    assertEquals(fired, 0);
+    using out = await model.runWithHooks(tokens, {
+      fwdHooks: [["blocks.0.hook_resid_post", hook], [(n: string) => n === "none", hook]],
+    });
+    assertEquals(fired, 1, "a valid name fires; a predicate matching nothing is fine");
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("misuse: an SAE whose hook the model lacks is a ModelError unless skipMissingHooks", async () => {
+  const model = await HookedSAETransformer.fromPretrainedNoProcessing(MODEL_DIR);
+  const D = model.cfg.dModel;
+  const good = await SAE.fromConfig({
+    architecture: "standard",
+    dIn: D,
+    dSae: 8,
+    metadata: { hookName: "blocks.0.hook_resid_pre" },
+  });
+  const bad = await SAE.fromConfig({
+    architecture: "standard",
+    dIn: D,
+    dSae: 8,
+    metadata: { hookName: "blocks.0.hook_resid_pr" },
+  });
+  try {
+    const tokens = [[1, 2, 3]];
+    await assertRejects(
+      () => model.runWithSaes(tokens, { saes: [good, bad] }),
+      ModelError,
+      'no hook point "blocks.0.hook_resid_pr" (the SAE\'s metadata.hook_name) ' +
+        "(did you mean blocks.0.hook_resid_pre",
+    );
+    assertEquals(model.actsToSaes.size, 0, "the SAEs attached before the error are removed");
+    const warn = console.warn;
+    const seen: string[] = [];
+    console.warn = (m: string) => void seen.push(m);
+    try {
+      using out = await model.runWithSaes(tokens, { saes: [good, bad], skipMissingHooks: true });
+      assertEquals(out.shape[2], model.cfg.dVocab);
+    } finally {
+      console.warn = warn;
+    }
+    assert(seen.some((m) => m.includes("blocks.0.hook_resid_pr")), "skipped with a warning");
+    // With an SAE spliced in, its hook names are valid and the replaced hook point is not.
+    let fired = 0;
+    using y = await model.runWithHooksWithSaes(tokens, {
+      saes: [good],
+      fwdHooks: [["blocks.0.hook_resid_pre.hook_sae_acts_post", () => void fired++]],
+    });
+    assertEquals(fired, 1);
+    await assertRejects(
+      () =>
+        model.runWithHooksWithSaes(tokens, {
+          saes: [good],
+          fwdHooks: [["blocks.0.hook_resid_pre", () => {}]],
+        }),
+      ModelError,
+      "blocks.0.hook_resid_pre.hook_sae_input",
+    );
+  } finally {
+    good.dispose();
+    bad.dispose();
     model.dispose();
   }
 });
