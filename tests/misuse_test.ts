@@ -178,7 +178,7 @@ Deno.test("misuse: a misspelt fwdHooks name is a ModelError with close matches; 
       "backward hooks are not supported",
     );
     assertEquals(fired, 0);
-    using out = await model.runWithHooks(tokens, {
+    using _out = await model.runWithHooks(tokens, {
       fwdHooks: [["blocks.0.hook_resid_post", hook], [(n: string) => n === "none", hook]],
     });
     assertEquals(fired, 1, "a valid name fires; a predicate matching nothing is fine");
@@ -223,7 +223,7 @@ Deno.test("misuse: an SAE whose hook the model lacks is a ModelError unless skip
     assert(seen.some((m) => m.includes("blocks.0.hook_resid_pr")), "skipped with a warning");
     // With an SAE spliced in, its hook names are valid and the replaced hook point is not.
     let fired = 0;
-    using y = await model.runWithHooksWithSaes(tokens, {
+    using _y = await model.runWithHooksWithSaes(tokens, {
       saes: [good],
       fwdHooks: [["blocks.0.hook_resid_pre.hook_sae_acts_post", () => void fired++]],
     });
