@@ -29,7 +29,7 @@ export function numel(shape: readonly number[]): number {
 
 function checkShape(shape: readonly number[]): void {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
+    if (!Number.isSafeInteger(d) || d < 0) {
       throw new GpuError(`invalid tensor shape [${shape.join(", ")}]: dims must be integers ≥ 0`);
     }
   }
@@ -211,7 +211,7 @@ export class Tensor<D extends DType = DType> {
       const rest = numel(resolved.filter((_, i) => i !== inferIdx));
       resolved[inferIdx] = rest === 0 ? 0 : this.size / rest;
     }
-    if (numel(resolved) !== this.size || !resolved.every(Number.isInteger)) {
+    if (numel(resolved) !== this.size || !resolved.every(Number.isSafeInteger)) {
       throw new GpuError(
         `cannot reshape [${this.shape.join(", ")}] (${this.size} elements) to [${
           shape.join(", ")

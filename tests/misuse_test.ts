@@ -14,12 +14,22 @@ import {
   Tensor,
 } from "../mod.ts";
 import { scale } from "../gpu/kernels/elementwise.ts";
+import { loadConfigFile, MAX_CONFIG_BYTES, parseConfigText } from "../config/load.ts";
+import { MAX_SIZE_FIELD } from "../config/fields.ts";
+import { runnerConfigFromDict } from "../config/runner.ts";
+import { seqposIndices, seqposSliceLength } from "../config/seqpos.ts";
+import { ConfigError } from "../config/errors.ts";
+import { createSAEConfig } from "../sae/config.ts";
+import { ActivationScaler } from "../training/activation_scaler.ts";
+import { TrainingError } from "../training/errors.ts";
+import { describeValue } from "../util/errors.ts";
 import { tokenRangeFlags, tokenRangeFlagsRef } from "../model/kernels/embed.ts";
 import { SaeError } from "../sae/sae_errors.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 
 const gpu = await getGpu();
 const MODEL_DIR = new URL("../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+const SAE_DICT = { architecture: "standard", d_in: 4, d_sae: 8 };
 
 // ---------------------------------------------------------------- use after dispose, views
 
@@ -244,8 +254,129 @@ Deno.test("misuse: an SAE whose hook the model lacks is a ModelError unless skip
   }
 });
 
+// ---------------------------------------------------------------- configs
+
+Deno.test("misuse: a config over 1 MiB is refused before parsing; YAML keys are checked linearly", async () => {
+  let big = "";
+  for (let i = 0; big.length <= MAX_CONFIG_BYTES; i++) big += `key_${i}: ${i}\n`;
+  assertThrows(() => parseConfigText(big, "yaml", "big.yaml"), ConfigError, "1 MiB");
+  assertThrows(() => parseConfigText(big, "json", "big.json"), ConfigError, "1 MiB");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/big.yaml`, big);
+    await assertRejects(
+      () => loadConfigFile(`${dir}/big.yaml`),
+      ConfigError,
+      `${dir}/big.yaml: is ${big.length} bytes, more than the ${MAX_CONFIG_BYTES} bytes`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  // 4000 keys: the yaml package's pairwise check took seconds here; a duplicate is still found,
+  // with its line.
+  let many = "";
+  for (let i = 0; i < 4000; i++) many += `key_${i}: ${i}\n`;
+  assertEquals(Object.keys(parseConfigText(many, "yaml", "many.yaml")).length, 4000);
+  assertThrows(
+    () => parseConfigText(many + "key_17: 1\n", "yaml", "many.yaml"),
+    ConfigError,
+    'many.yaml: invalid YAML at line 4001, column 1: duplicate key "key_17"',
+  );
+  // Nested mappings and flow maps are checked too; `1` and `"1"` are different keys.
+  assertThrows(() => parseConfigText("a:\n  b: 1\n  b: 2\n", "yaml", "n"), ConfigError, '"b"');
+  assertThrows(() => parseConfigText("a: {x: 1, x: 2}\n", "yaml", "f"), ConfigError, '"x"');
+  assertEquals(parseConfigText('a: {1: x, "1": y}\n', "yaml", "t").a, { 1: "y" });
+});
+
+Deno.test("misuse: deeply nested configs are ConfigErrors, not stack overflows", () => {
+  const deep = [
+    ["yaml", "a: " + "[".repeat(50_000)],
+    ["yaml", "a: " + "[".repeat(100) + "]".repeat(100)],
+    ["json", '{"a":' + "[".repeat(100) + "]".repeat(100) + "}"],
+    ["json", '{"a":' + "[".repeat(200_000)],
+  ] as const;
+  for (const [format, text] of deep) {
+    const err = assertThrows(() => parseConfigText(text, format, "deep"), ConfigError);
+    assert(/nested|invalid JSON/.test(err.message), err.message);
+  }
+});
+
+Deno.test("misuse: a FIFO, a directory or a missing file as a config is a ConfigError (no hang)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/cfg.yaml`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert(made.success, "mkfifo");
+    await assertRejects(() => loadConfigFile(fifo), ConfigError, "is a FIFO (named pipe)");
+    await Deno.mkdir(`${dir}/d.json`);
+    await assertRejects(() => loadConfigFile(`${dir}/d.json`), ConfigError, "is a directory");
+    await assertRejects(() => loadConfigFile(`${dir}/none.json`), ConfigError, "not found");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("misuse: non-finite values print as NaN / Infinity in error messages, not null", () => {
+  assertEquals(describeValue([1, NaN, -Infinity]), "[1,NaN,-Infinity]");
+  assertEquals(describeValue({ lr: Infinity }), '{"lr":Infinity}');
+  assertThrows(
+    () => createSAEConfig({ architecture: "standard", dIn: NaN, dSae: 4 }),
+    ConfigError,
+    "d_in is NaN",
+  );
+  assertThrows(
+    () => runnerConfigFromDict({ sae: SAE_DICT, lr: Infinity }),
+    ConfigError,
+    "lr is Infinity",
+  );
+  assertThrows(
+    () => ActivationScaler.fromJSON({ scaling_factor: NaN }),
+    TrainingError,
+    "scaling_factor is NaN",
+  );
+});
+
+// ---------------------------------------------------------------- sizes
+
+Deno.test("misuse: integer fields are safe integers within the kernels' index range", () => {
+  for (
+    const [field, value] of [["dSae", 1e308], ["dSae", 2 ** 53], ["dIn", 2 ** 31], ["k", 1e20]]
+  ) {
+    assertThrows(
+      () => createSAEConfig({ architecture: "topk", dIn: 4, dSae: 8, k: 2, [field]: value }),
+      ConfigError,
+      `is ${value}, expected a positive integer ≤ ${MAX_SIZE_FIELD}`,
+    );
+  }
+  for (const [key, value] of [["context_size", 1e308], ["train_batch_size_tokens", 2 ** 40]]) {
+    assertThrows(
+      () => runnerConfigFromDict({ sae: SAE_DICT, [key]: value }),
+      ConfigError,
+      `${key} is ${value}`,
+    );
+  }
+  assertThrows(
+    () => runnerConfigFromDict({ sae: SAE_DICT, training_tokens: 1e300 }),
+    ConfigError,
+    "training_tokens is 1e+300, expected a positive integer (safe",
+  );
+  // A large (valid) context is sliced arithmetically, not by building the index list.
+  const big = runnerConfigFromDict({ sae: SAE_DICT, context_size: MAX_SIZE_FIELD });
+  assertEquals(big.contextSize, MAX_SIZE_FIELD);
+  for (const n of [0, 1, 7, 10]) {
+    for (const a of [null, -11, -3, 0, 2, 9, 12]) {
+      for (const b of [null, -11, -1, 0, 3, 10, 12]) {
+        for (const c of [null, 2, 3, -1, -2]) {
+          assertEquals(seqposSliceLength(n, [a, b, c]), seqposIndices(n, [a, b, c]).length);
+        }
+      }
+    }
+  }
+  assertThrows(() => Tensor.empty([2 ** 53, 1]), GpuError, "dims must be");
+});
+
 Deno.test("misuse: every error above is a SaeflowError", () => {
-  for (const cls of [GpuError, ModelError, SaeError]) {
+  for (const cls of [GpuError, ModelError, SaeError, ConfigError, TrainingError]) {
     assert(new cls("x") instanceof SaeflowError, cls.name);
   }
 });
