@@ -30,8 +30,42 @@ export function numel(shape: readonly number[]): number {
 function checkShape(shape: readonly number[]): void {
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw new GpuError(`invalid tensor shape [${shape.join(", ")}]: dims must be integers ≥ 0`);
+      throw new GpuError(
+        `invalid tensor shape [${shape.join(", ")}]: dims must be safe integers ≥ 0`,
+      );
     }
+  }
+}
+
+/**
+ * Throws a {@link GpuError} naming `name` (e.g. `"W_enc"`), its shape and the limit when a tensor
+ * of `shape` cannot exist on `gpu`: a dim that is not a safe integer ≥ 0, or more bytes than the
+ * device's `maxBufferSize`. Call it before building large host arrays for the tensor, so a size
+ * the device cannot hold fails at once rather than after the host work.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "./device.ts";
+ * import { checkTensorFits } from "./tensor.ts";
+ * const gpu = await getGpu();
+ * checkTensorFits(gpu, [768, 16384], "W_enc"); // fits
+ * let msg = "";
+ * try {
+ *   checkTensorFits(gpu, [2 ** 20, 2 ** 20], "W_enc");
+ * } catch (err) {
+ *   msg = (err as Error).message;
+ * }
+ * if (!msg.includes("W_enc") || !msg.includes("maxBufferSize")) throw new Error(msg);
+ * ```
+ */
+export function checkTensorFits(gpu: Gpu, shape: readonly number[], name = "tensor"): void {
+  checkShape(shape);
+  const bytes = numel(shape) * 4;
+  if (bytes > gpu.maxBufferSize) {
+    throw new GpuError(
+      `${name} [${shape.join(", ")}] needs ${bytes} bytes, more than this device's ` +
+        `maxBufferSize of ${gpu.maxBufferSize} bytes`,
+    );
   }
 }
 
@@ -129,15 +163,8 @@ export class Tensor<D extends DType = DType> {
   ): Tensor<D> {
     const gpu = options.gpu ?? currentGpu();
     gpu.throwIfFailed(); // a lost or failed device: say so before allocating on it
-    checkShape(shape);
-    const bytes = numel(shape) * 4;
-    if (bytes > gpu.maxBufferSize) {
-      throw new GpuError(
-        `tensor [${shape.join(", ")}] needs ${bytes} bytes, more than this device's ` +
-          `maxBufferSize of ${gpu.maxBufferSize}`,
-      );
-    }
-    return new Tensor(gpu, gpu.pool.acquire(bytes), [...shape], dtype);
+    checkTensorFits(gpu, shape);
+    return new Tensor(gpu, gpu.pool.acquire(numel(shape) * 4), [...shape], dtype);
   }
 
   /** A tensor filled with zeros. */

@@ -19,10 +19,14 @@ import { MAX_SIZE_FIELD } from "../config/fields.ts";
 import { runnerConfigFromDict } from "../config/runner.ts";
 import { seqposIndices, seqposSliceLength } from "../config/seqpos.ts";
 import { ConfigError } from "../config/errors.ts";
-import { createSAEConfig } from "../sae/config.ts";
 import { ActivationScaler } from "../training/activation_scaler.ts";
 import { TrainingError } from "../training/errors.ts";
 import { describeValue } from "../util/errors.ts";
+import { createSAEConfig, createTrainingConfig } from "../sae/config.ts";
+import { TrainingSAE, TrainSaeError } from "../sae/training/train_sae.ts";
+import { SAETrainer } from "../sae/training/trainer.ts";
+import { createTrainerConfig } from "../sae/training/trainer_config.ts";
+import { FiringStats } from "../training/firing_stats.ts";
 import { tokenRangeFlags, tokenRangeFlagsRef } from "../model/kernels/embed.ts";
 import { SaeError } from "../sae/sae_errors.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
@@ -336,6 +340,43 @@ Deno.test("misuse: non-finite values print as NaN / Infinity in error messages, 
   );
 });
 
+// ---------------------------------------------------------------- short batches
+
+Deno.test("misuse: short batches count their real rows in feature sparsity", async () => {
+  const cfg = createTrainingConfig({ architecture: "standard", dIn: 4, dSae: 8 });
+  const sae = TrainingSAE.create(cfg, { gpu, seed: 3 });
+  const trainer = new SAETrainer(
+    createTrainerConfig({
+      totalTrainingSamples: 64,
+      trainBatchSizeSamples: 8,
+      featureSamplingWindow: 100,
+    }),
+    sae,
+    [],
+  );
+  try {
+    // Every row equal: each latent fires on all rows or on none, so sparsity is exactly 0 or 1.
+    const row = [0.9, -0.4, 0.3, 0.7];
+    for (const rows of [3, 5, 2]) {
+      await trainer.step(Tensor.from(Array.from({ length: rows }, () => row).flat(), [rows, 4]));
+    }
+    assertEquals(trainer.nFracActiveSamples, 10, "3 + 5 + 2 rows, not 3 × 8");
+    const sparsity = await trainer.featureSparsity();
+    const { actFreq } = await trainer.gpuState.read();
+    assert(sparsity.every((s) => s === 0 || s === 1), `sparsity ${sparsity}`);
+    assert(sparsity.some((s) => s === 1), "some latent fired on every row");
+    for (let i = 0; i < 8; i++) assertEquals(actFreq[i], 10 * sparsity[i]);
+  } finally {
+    trainer.dispose();
+    sae.dispose();
+  }
+  // The host reference counts rows the same way.
+  const stats = new FiringStats(2, 8);
+  stats.update(Float32Array.of(1, 0, 1, 0, 1, 0), 3);
+  assertEquals(stats.nFracActiveSamples, 3);
+  assertEquals([...stats.featureSparsity()], [1, 0]);
+});
+
 // ---------------------------------------------------------------- sizes
 
 Deno.test("misuse: integer fields are safe integers within the kernels' index range", () => {
@@ -373,6 +414,28 @@ Deno.test("misuse: integer fields are safe integers within the kernels' index ra
     }
   }
   assertThrows(() => Tensor.empty([2 ** 53, 1]), GpuError, "dims must be");
+});
+
+Deno.test("misuse: an SAE too large for the device fails before any host initialisation", async () => {
+  // W_enc one row past maxBufferSize: the host init alone would be 2 GiB of random numbers.
+  const dSae = Math.ceil(gpu.maxBufferSize / 4 / 1024) + 1;
+  const fields = { architecture: "topk", dIn: 1024, dSae, k: 8 };
+  assertThrows(
+    () => TrainingSAE.create(createTrainingConfig(fields), { gpu }),
+    GpuError,
+    `TrainingSAE W_enc [1024, ${dSae}] needs ${1024 * dSae * 4} bytes, more than this ` +
+      `device's maxBufferSize of ${gpu.maxBufferSize} bytes`,
+  );
+  await assertRejects(() => SAE.fromConfig(fields), GpuError, "SAE W_enc [1024");
+  // Past one storage binding (but within a buffer): inference splits, training cannot.
+  const wide = Math.floor(gpu.maxBindingSize / 4 / 64) + 1;
+  if (wide * 64 * 4 <= gpu.maxBufferSize) {
+    assertThrows(
+      () => TrainingSAE.create(createTrainingConfig({ ...fields, dIn: 64, dSae: wide }), { gpu }),
+      TrainSaeError,
+      `maxStorageBufferBindingSize of ${gpu.maxBindingSize} bytes`,
+    );
+  }
 });
 
 Deno.test("misuse: every error above is a SaeflowError", () => {
