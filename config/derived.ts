@@ -83,12 +83,12 @@ export function defaultCachedActivationsPath(
  * ```
  */
 export function checkpointThresholds(totalTokens: number, nCheckpoints: number): number[] {
-  if (!Number.isInteger(totalTokens) || totalTokens <= 0) {
+  if (!Number.isSafeInteger(totalTokens) || totalTokens <= 0) {
     throw new ConfigError(
       `checkpoint thresholds: training_tokens is ${totalTokens}, expected a positive integer`,
     );
   }
-  if (!Number.isInteger(nCheckpoints) || nCheckpoints < 0) {
+  if (!Number.isSafeInteger(nCheckpoints) || nCheckpoints < 0) {
     throw new ConfigError(
       `checkpoint thresholds: n_checkpoints is ${nCheckpoints}, expected a non-negative integer`,
     );

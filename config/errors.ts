@@ -47,14 +47,4 @@ export function setConfigWarnHandler(next: ConfigWarnHandler): ConfigWarnHandler
   return previous;
 }
 
-/** Short, bounded rendering of a value for error messages. */
-export function describeValue(value: unknown): string {
-  let text: string;
-  if (value === undefined) return "undefined";
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
+export { describeValue } from "../util/errors.ts";

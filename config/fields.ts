@@ -10,7 +10,7 @@ import { isPlainObject } from "./naming.ts";
 
 /** The type (and range) a config field accepts. `nullable` also accepts JSON `null`. */
 export type FieldKind =
-  | { type: "int"; min?: number; nullable?: boolean }
+  | { type: "int"; min?: number; max?: number; nullable?: boolean }
   | { type: "number"; min?: number; exclusiveMin?: boolean; nullable?: boolean }
   | { type: "bool" }
   | { type: "string"; nullable?: boolean }
@@ -18,6 +18,13 @@ export type FieldKind =
   | { type: "intList" }
   | { type: "dict"; nullable?: boolean }
   | { type: "any" };
+
+/**
+ * Largest value of a size field (a width, `k`, a context or batch size): 2³¹ − 1, what the WGSL
+ * kernels' 32-bit index math can address. Every integer field is also a safe integer (a value
+ * such as `1e308` passes `Number.isInteger` but not this).
+ */
+export const MAX_SIZE_FIELD = 2 ** 31 - 1;
 
 /** One config field: snake_case `name`, accepted `kind`, and a `default` unless `required`. */
 export interface FieldSpec {
@@ -35,10 +42,13 @@ export interface FieldSpec {
 export function describeKind(kind: FieldKind): string {
   const orNull = "nullable" in kind && kind.nullable ? " or null" : "";
   switch (kind.type) {
-    case "int":
-      if (kind.min === 1) return `a positive integer${orNull}`;
-      if (kind.min === 0) return `a non-negative integer${orNull}`;
-      return `an integer${kind.min !== undefined ? ` ≥ ${kind.min}` : ""}${orNull}`;
+    case "int": {
+      const max = kind.max !== undefined ? ` ≤ ${kind.max}` : " (safe: |n| ≤ 2^53 − 1)";
+      if (kind.min === 1) return `a positive integer${max}${orNull}`;
+      if (kind.min === 0) return `a non-negative integer${max}${orNull}`;
+      const min = kind.min !== undefined ? ` ≥ ${kind.min}` : "";
+      return `an integer${min}${max}${orNull}`;
+    }
     case "number":
       if (kind.min === undefined) return `a number${orNull}`;
       return `a number ${kind.exclusiveMin ? ">" : "≥"} ${kind.min}${orNull}`;
@@ -77,8 +87,9 @@ export function checkValue(value: unknown, kind: FieldKind, where: string): unkn
   if (value === null && "nullable" in kind && kind.nullable) return null;
   switch (kind.type) {
     case "int":
-      if (typeof value !== "number" || !Number.isInteger(value)) fail();
+      if (typeof value !== "number" || !Number.isSafeInteger(value)) fail();
       if (kind.min !== undefined && (value as number) < kind.min) fail();
+      if (kind.max !== undefined && (value as number) > kind.max) fail();
       return value;
     case "number":
       if (typeof value !== "number" || !Number.isFinite(value)) fail();
@@ -97,7 +108,7 @@ export function checkValue(value: unknown, kind: FieldKind, where: string): unkn
       if (!kind.values.includes(value as string | null)) fail();
       return value;
     case "intList":
-      if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v))) fail();
+      if (!Array.isArray(value) || !value.every((v) => Number.isSafeInteger(v))) fail();
       return [...(value as number[])];
     case "dict":
       if (!isPlainObject(value)) fail();

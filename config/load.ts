@@ -4,9 +4,10 @@
  * @module
  */
 
-import YAML from "yaml";
+import YAML, { isMap, isScalar, isSeq, type Node as YamlNode } from "yaml";
 import { ConfigError, describeValue } from "./errors.ts";
 import { isPlainObject } from "./naming.ts";
+import { regularFileSize } from "../util/files.ts";
 import { type RunnerConfig, runnerConfigFromDict, type RunnerConfigOptions } from "./runner.ts";
 
 function lineColOf(text: string, position: number): { line: number; col: number } {
@@ -74,8 +75,78 @@ function jsonErrorOffset(text: string): number | null {
 }
 
 /**
+ * Largest config text accepted, in bytes (1 MiB; SAELens configs are a few KB). Bigger input is
+ * refused before parsing, so a hostile file cannot hold the event loop for long.
+ */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+/** Deepest nesting of mappings and lists accepted in a config. */
+export const MAX_CONFIG_DEPTH = 64;
+
+function whereOf(text: string, offset: number | undefined): string {
+  if (offset === undefined) return "";
+  const { line, col } = lineColOf(text, offset);
+  return ` at line ${line}, column ${col}`;
+}
+
+/**
+ * Duplicate keys of every mapping of a YAML document, found in linear time (the yaml package's
+ * own `uniqueKeys` check compares every pair of keys: a 1 MB file took minutes), and nesting
+ * deeper than {@link MAX_CONFIG_DEPTH}.
+ */
+function checkYamlStructure(root: unknown, text: string, source: string): void {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length) {
+    const [node, depth] = stack.pop()!;
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth >= MAX_CONFIG_DEPTH) {
+      const at = whereOf(text, (node as YamlNode).range?.[0]);
+      throw new ConfigError(
+        `${source}: nested deeper than ${MAX_CONFIG_DEPTH} levels${at}, expected a flat config`,
+      );
+    }
+    if (isSeq(node)) {
+      for (const item of node.items) stack.push([item, depth + 1]);
+      continue;
+    }
+    const seen = new Set<string>();
+    for (const pair of node.items) {
+      const key = pair.key;
+      const name = isScalar(key) ? `${typeof key.value}:${String(key.value)}` : String(key);
+      if (seen.has(name)) {
+        const at = whereOf(text, (key as YamlNode | null)?.range?.[0]);
+        throw new ConfigError(
+          `${source}: invalid YAML${at}: duplicate key ${
+            JSON.stringify(isScalar(key) ? String(key.value) : String(key))
+          } (map keys must be unique)`,
+        );
+      }
+      seen.add(name);
+      stack.push([pair.value, depth + 1]);
+    }
+  }
+}
+
+/** Throws when a parsed JSON value nests deeper than {@link MAX_CONFIG_DEPTH}. */
+function checkJsonDepth(root: unknown, source: string): void {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= MAX_CONFIG_DEPTH) {
+      throw new ConfigError(
+        `${source}: nested deeper than ${MAX_CONFIG_DEPTH} levels, expected a flat config`,
+      );
+    }
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+}
+
+/**
  * Parses config text as JSON or YAML (by `format`); throws a {@link ConfigError} naming `source`
- * and, when the parser reports one, the line and column.
+ * and, when the parser reports one, the line and column. Text over {@link MAX_CONFIG_BYTES},
+ * duplicate YAML keys and nesting deeper than {@link MAX_CONFIG_DEPTH} are refused; parsing is
+ * linear in the size.
  *
  * @example
  * ```ts
@@ -89,31 +160,55 @@ export function parseConfigText(
   format: "json" | "yaml",
   source: string,
 ): Record<string, unknown> {
+  // UTF-16 length ≤ UTF-8 bytes ≤ 3 × length: check the cheap bound first.
+  const bytes = text.length > MAX_CONFIG_BYTES / 3 ? new TextEncoder().encode(text).length : 0;
+  if (bytes > MAX_CONFIG_BYTES) {
+    throw new ConfigError(
+      `${source}: the config is ${bytes} bytes, more than the ${MAX_CONFIG_BYTES} bytes ` +
+        "(1 MiB) a config may have",
+    );
+  }
   let value: unknown;
   if (format === "json") {
     try {
       value = JSON.parse(text);
     } catch (err) {
       const message = (err as Error).message;
-      const offset = jsonErrorOffset(text);
-      const where = offset === null ? "" : (() => {
-        const { line, col } = lineColOf(text, offset);
-        return ` at line ${line}, column ${col}`;
-      })();
-      throw new ConfigError(`${source}: invalid JSON${where}: ${message}`, { cause: err });
+      let offset: number | null = null;
+      try {
+        offset = jsonErrorOffset(text);
+      } catch {
+        // Nesting too deep for the scan's recursion: report without a position.
+      }
+      throw new ConfigError(
+        `${source}: invalid JSON${whereOf(text, offset ?? undefined)}: ${message}`,
+        { cause: err },
+      );
     }
+    checkJsonDepth(value, source);
   } else {
+    const fail = (err: unknown, offset: number | undefined): never => {
+      let message = (err as Error).message.split("\n")[0];
+      if (err instanceof RangeError || /call stack/i.test(message)) {
+        message = `nested too deeply to parse (${message}); expected a flat config`;
+      }
+      throw new ConfigError(`${source}: invalid YAML${whereOf(text, offset)}: ${message}`, {
+        cause: err,
+      });
+    };
+    let doc: ReturnType<typeof YAML.parseDocument>;
     try {
-      value = YAML.parse(text, { prettyErrors: false });
+      doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: false });
     } catch (err) {
       // `pos` holds source offsets; line/column are computed here (prettyErrors is off).
-      const offset = (err as { pos?: [number, number] }).pos?.[0];
-      const where = offset === undefined ? "" : (() => {
-        const { line, col } = lineColOf(text, offset);
-        return ` at line ${line}, column ${col}`;
-      })();
-      const message = (err as Error).message.split("\n")[0];
-      throw new ConfigError(`${source}: invalid YAML${where}: ${message}`, { cause: err });
+      return fail(err, (err as { pos?: [number, number] }).pos?.[0]);
+    }
+    if (doc.errors.length) fail(doc.errors[0], doc.errors[0].pos?.[0]);
+    checkYamlStructure(doc.contents, text, source);
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      fail(err, (err as { pos?: [number, number] }).pos?.[0]);
     }
   }
   if (!isPlainObject(value)) {
@@ -144,13 +239,12 @@ export async function loadConfigFile(path: string): Promise<Record<string, unkno
   if (format === null) {
     throw new ConfigError(`${path}: unknown config file type, expected .json, .yaml or .yml`);
   }
+  // A FIFO would block the read forever; a huge file is refused before it is read.
+  await regularFileSize(path, (m, cause) => new ConfigError(m, { cause }), MAX_CONFIG_BYTES);
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new ConfigError(`${path}: config file not found`, { cause: err });
-    }
     throw new ConfigError(`${path}: cannot read config file: ${(err as Error).message}`, {
       cause: err,
     });

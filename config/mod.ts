@@ -15,7 +15,14 @@ export {
   toCamel,
   toSnake,
 } from "./naming.ts";
-export { checkValue, describeKind, type FieldKind, type FieldSpec, readField } from "./fields.ts";
+export {
+  checkValue,
+  describeKind,
+  type FieldKind,
+  type FieldSpec,
+  MAX_SIZE_FIELD,
+  readField,
+} from "./fields.ts";
 export { formatPythonExp, pythonFloatRepr } from "./pyformat.ts";
 export {
   seqposIndices,
@@ -44,4 +51,10 @@ export {
   RUNNER_SAE_LENS_VERSION,
 } from "./runner_fields.ts";
 export { DROPPED_LEGACY_KEYS, type FlatConversion, flatToNested } from "./runner_legacy.ts";
-export { loadConfigFile, loadRunnerConfig, parseConfigText } from "./load.ts";
+export {
+  loadConfigFile,
+  loadRunnerConfig,
+  MAX_CONFIG_BYTES,
+  MAX_CONFIG_DEPTH,
+  parseConfigText,
+} from "./load.ts";

@@ -184,7 +184,7 @@ export interface RunnerConfigOptions {
 function checkSpecialToken(value: unknown, where: string): SpecialToken {
   if (
     value === null || value === "bos" || value === "eos" || value === "sep" ||
-    (Number.isInteger(value) && (value as number) >= 0)
+    (Number.isSafeInteger(value) && (value as number) >= 0)
   ) return value as SpecialToken;
   throw new ConfigError(
     `${where}: sequence_separator_token is ${describeValue(value)}, expected "bos", "eos", ` +
@@ -194,7 +194,7 @@ function checkSpecialToken(value: unknown, where: string): SpecialToken {
 
 function checkExcludeSpecialTokens(value: unknown, where: string): boolean | number[] {
   if (typeof value === "boolean") return value;
-  if (Array.isArray(value) && value.every((v) => Number.isInteger(v))) return [...value];
+  if (Array.isArray(value) && value.every((v) => Number.isSafeInteger(v))) return [...value];
   throw new ConfigError(
     `${where}: exclude_special_tokens is ${describeValue(value)}, expected true, false or a ` +
       `list of integer token ids`,

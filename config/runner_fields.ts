@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { FieldSpec } from "./fields.ts";
+import { type FieldSpec, MAX_SIZE_FIELD } from "./fields.ts";
 import { SAE_LENS_VERSION } from "../util/version.ts";
 
 /**
@@ -21,6 +21,8 @@ const bool = { type: "bool" } as const;
 const posInt = { type: "int", min: 1 } as const;
 const nonNegInt = { type: "int", min: 0 } as const;
 const nonNeg = { type: "number", min: 0 } as const;
+/** A size: a positive integer the kernels can index. */
+const size = { type: "int", min: 1, max: MAX_SIZE_FIELD } as const;
 
 /**
  * Runner fields in `runner_cfg.json` order. `sae` and `logger` are placeholders here (they are
@@ -37,13 +39,13 @@ export const RUNNER_FIELDS: readonly FieldSpec[] = [
   { name: "dataset_trust_remote_code", kind: bool, default: true },
   { name: "streaming", kind: bool, default: true },
   { name: "is_dataset_tokenized", kind: bool, default: true },
-  { name: "context_size", kind: nonNegInt, default: 128 },
+  { name: "context_size", kind: { ...nonNegInt, max: MAX_SIZE_FIELD }, default: 128 },
   { name: "use_cached_activations", kind: bool, default: false },
   { name: "cached_activations_path", kind: strOrNull, default: null },
   { name: "from_pretrained_path", kind: strOrNull, default: null },
   { name: "n_batches_in_buffer", kind: posInt, default: 20 },
   { name: "training_tokens", kind: posInt, default: 2_000_000 },
-  { name: "store_batch_size_prompts", kind: posInt, default: 32 },
+  { name: "store_batch_size_prompts", kind: size, default: 32 },
   { name: "seqpos_slice", kind: { type: "any" }, default: [null] },
   { name: "disable_concat_sequences", kind: bool, default: false },
   { name: "sequence_separator_token", kind: { type: "any" }, default: "bos" },
@@ -58,7 +60,7 @@ export const RUNNER_FIELDS: readonly FieldSpec[] = [
   { name: "llm_compilation_mode", kind: strOrNull, default: null },
   { name: "compile_sae", kind: bool, default: false },
   { name: "sae_compilation_mode", kind: strOrNull, default: null },
-  { name: "train_batch_size_tokens", kind: posInt, default: 4096 },
+  { name: "train_batch_size_tokens", kind: size, default: 4096 },
   { name: "adam_beta1", kind: nonNeg, default: 0.9 },
   { name: "adam_beta2", kind: nonNeg, default: 0.999 },
   { name: "lr", kind: { type: "number", min: 0, exclusiveMin: true }, default: 3e-4 },
@@ -71,7 +73,7 @@ export const RUNNER_FIELDS: readonly FieldSpec[] = [
   { name: "feature_sampling_window", kind: posInt, default: 2000 },
   { name: "dead_feature_threshold", kind: nonNeg, default: 1e-8 },
   { name: "n_eval_batches", kind: nonNegInt, default: 10 },
-  { name: "eval_batch_size_prompts", kind: { type: "int", min: 1, nullable: true }, default: null },
+  { name: "eval_batch_size_prompts", kind: { ...size, nullable: true }, default: null },
   { name: "logger", kind: { type: "any" }, default: {} },
   { name: "n_checkpoints", kind: nonNegInt, default: 0 },
   { name: "checkpoint_path", kind: strOrNull, default: "checkpoints" },

@@ -12,7 +12,7 @@ export type SeqposSlice = readonly (number | null)[];
 function checkShape(slice: unknown, where: string): asserts slice is SeqposSlice {
   if (
     !Array.isArray(slice) || slice.length < 1 || slice.length > 3 ||
-    !slice.every((v) => v === null || Number.isInteger(v))
+    !slice.every((v) => v === null || Number.isSafeInteger(v))
   ) {
     throw new ConfigError(
       `${where} is ${describeValue(slice)}, expected 1 to 3 Python slice arguments ` +
@@ -27,6 +27,21 @@ function sliceParts(slice: SeqposSlice): [number | null, number | null, number |
   return [slice[0], slice[1], slice.length === 3 ? slice[2] : null];
 }
 
+/** Python's `slice.indices(n)`: the clamped start, stop and step over `range(n)`. */
+function sliceIndices(n: number, slice: SeqposSlice): [number, number, number] {
+  checkShape(slice, "seqpos_slice");
+  const [startArg, stopArg, stepArg] = sliceParts(slice);
+  const step = stepArg ?? 1;
+  if (step === 0) throw new ConfigError("seqpos_slice: slice step cannot be zero");
+  const clamp = (v: number | null, dflt: number, lo: number, hi: number) => {
+    if (v === null) return dflt;
+    if (v < 0) return Math.max(v + n, lo);
+    return Math.min(v, hi);
+  };
+  if (step > 0) return [clamp(startArg, 0, 0, n), clamp(stopArg, n, 0, n), step];
+  return [clamp(startArg, n - 1, -1, n - 1), clamp(stopArg, -1, -1, n - 1), step];
+}
+
 /**
  * The positions `range(contextSize)[slice(*slice)]` selects, with Python semantics (negative
  * indices count from the end, out-of-range bounds clamp, a negative step walks backwards).
@@ -39,24 +54,10 @@ function sliceParts(slice: SeqposSlice): [number | null, number | null, number |
  * ```
  */
 export function seqposIndices(contextSize: number, slice: SeqposSlice): number[] {
-  checkShape(slice, "seqpos_slice");
-  const [startArg, stopArg, stepArg] = sliceParts(slice);
-  const step = stepArg ?? 1;
-  if (step === 0) throw new ConfigError("seqpos_slice: slice step cannot be zero");
-  const n = contextSize;
-  const clamp = (v: number | null, dflt: number, lo: number, hi: number) => {
-    if (v === null) return dflt;
-    if (v < 0) return Math.max(v + n, lo);
-    return Math.min(v, hi);
-  };
+  const [start, stop, step] = sliceIndices(contextSize, slice);
   const out: number[] = [];
-  if (step > 0) {
-    const start = clamp(startArg, 0, 0, n), stop = clamp(stopArg, n, 0, n);
-    for (let i = start; i < stop; i += step) out.push(i);
-  } else {
-    const start = clamp(startArg, n - 1, -1, n - 1), stop = clamp(stopArg, -1, -1, n - 1);
-    for (let i = start; i > stop; i += step) out.push(i);
-  }
+  if (step > 0) { for (let i = start; i < stop; i += step) out.push(i); }
+  else for (let i = start; i > stop; i += step) out.push(i);
   return out;
 }
 
@@ -72,7 +73,9 @@ export function seqposIndices(contextSize: number, slice: SeqposSlice): number[]
  * ```
  */
 export function seqposSliceLength(contextSize: number, slice: SeqposSlice): number {
-  return seqposIndices(contextSize, slice).length;
+  // Arithmetic, not seqposIndices(...).length: a huge context must not build a huge array.
+  const [start, stop, step] = sliceIndices(contextSize, slice);
+  return Math.max(0, Math.ceil((stop - start) / step));
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 
 import { SaeflowError } from "../util/errors.ts";
-import { BufferPool } from "./pool.ts";
+import { BufferPool, isBufferReleased } from "./pool.ts";
 
 /** An error from the GPU layer: no adapter, a lost device, a validation or shader error. */
 export class GpuError extends SaeflowError {}
@@ -75,6 +75,19 @@ function toBinding(b: Bindable): BufferBinding {
   return { buffer: b as GPUBuffer };
 }
 
+/**
+ * Throws when `buffer` was released to the pool (a disposed tensor's storage, kept as a raw
+ * buffer): recording it would read or write whatever tensor gets the buffer next, or, once the
+ * pool destroyed it, fail validation and so poison the device for every later call.
+ */
+function checkNotReleased(buffer: GPUBuffer, op: string): void {
+  if (isBufferReleased(buffer)) {
+    throw new GpuError(
+      `${op}: a buffer of ${buffer.size} bytes belongs to a disposed tensor (used after dispose())`,
+    );
+  }
+}
+
 const MAX_BIND_GROUPS_CACHED = 8192;
 
 interface PendingRead {
@@ -125,6 +138,9 @@ export class Gpu {
   #stagingFree = new Map<number, GPUBuffer[]>();
   #error: GpuError | null = null;
   #destroyed = false;
+  /** Outstanding {@link Gpu.checkLater} reads, and the first error one of them found. */
+  #checks = new Set<Promise<void>>();
+  #checkError: Error | null = null;
 
   private constructor(readonly adapter: GPUAdapter, readonly device: GPUDevice, info: GpuInfo) {
     this.info = info;
@@ -347,6 +363,7 @@ export class Gpu {
     if (x === 0 || y === 0 || z === 0) return;
     const resolved = bindings.map(toBinding);
     for (const b of resolved) {
+      checkNotReleased(b.buffer, "dispatch");
       const size = b.size ?? b.buffer.size - (b.offset ?? 0);
       if (size > this.maxBindingSize && !(b.buffer.usage & GPUBufferUsage.UNIFORM)) {
         throw new GpuError(
@@ -371,6 +388,8 @@ export class Gpu {
     size: number,
   ): void {
     this.throwIfFailed();
+    checkNotReleased(src, "copy");
+    checkNotReleased(dst, "copy");
     if (size === 0) return;
     this.#copyEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
     this.#recorded++;
@@ -379,6 +398,7 @@ export class Gpu {
   /** Records zero-filling of `size` bytes of `buffer` from `offset`. */
   clear(buffer: GPUBuffer, offset = 0, size?: number): void {
     this.throwIfFailed();
+    checkNotReleased(buffer, "clear");
     this.#copyEncoder().clearBuffer(buffer, offset, size);
     this.#recorded++;
   }
@@ -389,6 +409,7 @@ export class Gpu {
    */
   write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
     this.throwIfFailed();
+    checkNotReleased(buffer, "write");
     this.flush();
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (bytes.byteLength % 4 === 0) {
@@ -506,6 +527,7 @@ export class Gpu {
    */
   readLater(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
     this.throwIfFailed();
+    checkNotReleased(buffer, "read");
     const aligned = Math.ceil(size / 4) * 4;
     const staging = this.#staging(aligned);
     this.copy(buffer, offset, staging, 0, aligned);
@@ -519,12 +541,45 @@ export class Gpu {
     });
   }
 
+  /**
+   * Records a read of `size` bytes of `buffer` (an error flag a kernel wrote) that `check`
+   * inspects once the GPU has finished; no submit or wait of its own. When `check` returns an
+   * error, the next {@link read}, {@link sync} or {@link settleChecks} throws it, once: a GPU-side
+   * validation reports a named error with the output it concerns, without a sync per op.
+   */
+  checkLater(
+    buffer: GPUBuffer,
+    offset: number,
+    size: number,
+    check: (bytes: ArrayBuffer) => Error | null,
+  ): void {
+    const done: Promise<void> = this.readLater(buffer, offset, size).then((bytes) => {
+      const err = check(bytes);
+      if (err && !this.#checkError) this.#checkError = err;
+    }, () => {/* a failed device is reported by throwIfFailed */}).finally(() => {
+      this.#checks.delete(done);
+    });
+    this.#checks.add(done);
+  }
+
+  /**
+   * Waits for every submitted {@link checkLater} read and throws the first error they found (then
+   * forgets it, so later calls work again). Call after a flush.
+   */
+  async settleChecks(): Promise<void> {
+    if (this.#checks.size) await Promise.all([...this.#checks]);
+    const err = this.#checkError;
+    this.#checkError = null;
+    if (err) throw err;
+  }
+
   /** Reads bytes back now: records the copy, submits, and waits for the GPU. */
   async read(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
     const promise = this.readLater(buffer, offset, size);
     this.flush();
     const data = await promise;
     this.throwIfFailed();
+    await this.settleChecks();
     return data;
   }
 
@@ -560,6 +615,7 @@ export class Gpu {
       });
     });
     this.throwIfFailed();
+    await this.settleChecks();
   }
 
   /** Drops cached bind groups and pooled buffers (call after freeing many large tensors). */

@@ -14,6 +14,37 @@ export function poolSize(bytes: number): number {
   return Math.max(16, Math.ceil(bytes / 16) * 16);
 }
 
+/**
+ * The liveness of one acquisition of a buffer, shared by the tensor that owns it and every view
+ * of it: `live` turns false when the buffer goes back to the pool, and the next acquisition of
+ * the same buffer gets a new lease, so a view kept past its owner's `dispose()` can tell that
+ * the bytes now belong to someone else.
+ */
+export interface BufferLease {
+  /** False once the buffer was released (or destroyed). */
+  live: boolean;
+}
+
+const leases = new WeakMap<GPUBuffer, BufferLease>();
+
+/**
+ * The current lease of `buffer`: the one its last `acquire` handed out, or (for a buffer that
+ * never came from a pool) a new live one.
+ */
+export function bufferLease(buffer: GPUBuffer): BufferLease {
+  let lease = leases.get(buffer);
+  if (!lease) {
+    lease = { live: true };
+    leases.set(buffer, lease);
+  }
+  return lease;
+}
+
+/** True when `buffer` sits released in a pool (or was destroyed by `trim`): binding it is misuse. */
+export function isBufferReleased(buffer: GPUBuffer): boolean {
+  return leases.get(buffer)?.live === false;
+}
+
 /** Storage buffers by size, reused after release. */
 export class BufferPool {
   #free = new Map<number, GPUBuffer[]>();
@@ -30,15 +61,24 @@ export class BufferPool {
     if (list?.length) {
       this.#freeBytes -= size;
       this.#liveBytes += size;
-      return list.pop()!;
+      const buffer = list.pop()!;
+      leases.set(buffer, { live: true });
+      return buffer;
     }
     const buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE });
+    leases.set(buffer, { live: true });
     this.#liveBytes += size;
     return buffer;
   }
 
-  /** Returns `buffer` to the pool for reuse. */
+  /**
+   * Returns `buffer` to the pool for reuse and ends its lease. Releasing a buffer that is
+   * already released does nothing (it must not sit in the free list twice).
+   */
   release(buffer: GPUBuffer): void {
+    const lease = bufferLease(buffer);
+    if (!lease.live) return;
+    lease.live = false;
     const list = this.#free.get(buffer.size);
     if (list) list.push(buffer);
     else this.#free.set(buffer.size, [buffer]);

@@ -7,6 +7,7 @@
 
 import { bf16ToF32, f16ToF32 } from "../io/dtypes.ts";
 import { type BufferBinding, currentGpu, type Gpu, GpuError } from "./device.ts";
+import { type BufferLease, bufferLease } from "./pool.ts";
 
 /** Element types a tensor holds on the GPU. */
 export type DType = "f32" | "i32" | "u32";
@@ -28,9 +29,43 @@ export function numel(shape: readonly number[]): number {
 
 function checkShape(shape: readonly number[]): void {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      throw new GpuError(`invalid tensor shape [${shape.join(", ")}]: dims must be integers ≥ 0`);
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new GpuError(
+        `invalid tensor shape [${shape.join(", ")}]: dims must be safe integers ≥ 0`,
+      );
     }
+  }
+}
+
+/**
+ * Throws a {@link GpuError} naming `name` (e.g. `"W_enc"`), its shape and the limit when a tensor
+ * of `shape` cannot exist on `gpu`: a dim that is not a safe integer ≥ 0, or more bytes than the
+ * device's `maxBufferSize`. Call it before building large host arrays for the tensor, so a size
+ * the device cannot hold fails at once rather than after the host work.
+ *
+ * @example
+ * ```ts
+ * import { getGpu } from "./device.ts";
+ * import { checkTensorFits } from "./tensor.ts";
+ * const gpu = await getGpu();
+ * checkTensorFits(gpu, [768, 16384], "W_enc"); // fits
+ * let msg = "";
+ * try {
+ *   checkTensorFits(gpu, [2 ** 20, 2 ** 20], "W_enc");
+ * } catch (err) {
+ *   msg = (err as Error).message;
+ * }
+ * if (!msg.includes("W_enc") || !msg.includes("maxBufferSize")) throw new Error(msg);
+ * ```
+ */
+export function checkTensorFits(gpu: Gpu, shape: readonly number[], name = "tensor"): void {
+  checkShape(shape);
+  const bytes = numel(shape) * 4;
+  if (bytes > gpu.maxBufferSize) {
+    throw new GpuError(
+      `${name} [${shape.join(", ")}] needs ${bytes} bytes, more than this device's ` +
+        `maxBufferSize of ${gpu.maxBufferSize} bytes`,
+    );
   }
 }
 
@@ -42,6 +77,12 @@ export interface TensorOptions {
 
 /**
  * A tensor on the GPU.
+ *
+ * Disposal: the tensor that owns a buffer (`owned`, e.g. from {@link Tensor.from}) returns it to
+ * the pool on `dispose()`; views of it ({@link Tensor.reshape}, row windows) share its disposal
+ * state, so after the owner's `dispose()` every view is disposed too and using one throws a
+ * {@link GpuError} (it never reads the next tensor's data from the reused buffer). Disposing a
+ * view only ends that view: the owner and its other views stay usable.
  *
  * @example
  * ```ts
@@ -57,6 +98,9 @@ export class Tensor<D extends DType = DType> {
   /** Number of elements. */
   readonly size: number;
   #disposed = false;
+  readonly #buffer: GPUBuffer;
+  /** The buffer's lease when this tensor was made: shared with the owner and its other views. */
+  readonly #lease: BufferLease;
 
   /**
    * Wraps `buffer` (from `offset` bytes). Prefer {@link Tensor.from} / {@link Tensor.empty}.
@@ -64,13 +108,20 @@ export class Tensor<D extends DType = DType> {
    */
   constructor(
     readonly gpu: Gpu,
-    readonly buffer: GPUBuffer,
+    buffer: GPUBuffer,
     readonly shape: readonly number[],
     readonly dtype: D,
     readonly offset = 0,
     readonly owned = true,
   ) {
     checkShape(shape);
+    this.#buffer = buffer;
+    this.#lease = bufferLease(buffer);
+    if (!this.#lease.live) {
+      throw new GpuError(
+        `cannot make a tensor [${shape.join(", ")}] on a buffer that was released by dispose()`,
+      );
+    }
     this.size = numel(shape);
     if (offset + this.byteLength > buffer.size) {
       throw new GpuError(
@@ -90,9 +141,18 @@ export class Tensor<D extends DType = DType> {
     return this.shape.length;
   }
 
-  /** True after `dispose()`. */
+  /**
+   * The GPU buffer holding the data (shared with views).
+   * @throws {GpuError} when the tensor, or the tensor owning its buffer, was disposed.
+   */
+  get buffer(): GPUBuffer {
+    this.#check();
+    return this.#buffer;
+  }
+
+  /** True after `dispose()` of this tensor, or of the tensor that owns its buffer. */
   get disposed(): boolean {
-    return this.#disposed;
+    return this.#disposed || !this.#lease.live;
   }
 
   /** An uninitialised tensor (pooled memory: contents are arbitrary). */
@@ -103,15 +163,8 @@ export class Tensor<D extends DType = DType> {
   ): Tensor<D> {
     const gpu = options.gpu ?? currentGpu();
     gpu.throwIfFailed(); // a lost or failed device: say so before allocating on it
-    checkShape(shape);
-    const bytes = numel(shape) * 4;
-    if (bytes > gpu.maxBufferSize) {
-      throw new GpuError(
-        `tensor [${shape.join(", ")}] needs ${bytes} bytes, more than this device's ` +
-          `maxBufferSize of ${gpu.maxBufferSize}`,
-      );
-    }
-    return new Tensor(gpu, gpu.pool.acquire(bytes), [...shape], dtype);
+    checkTensorFits(gpu, shape);
+    return new Tensor(gpu, gpu.pool.acquire(numel(shape) * 4), [...shape], dtype);
   }
 
   /** A tensor filled with zeros. */
@@ -185,7 +238,7 @@ export class Tensor<D extends DType = DType> {
       const rest = numel(resolved.filter((_, i) => i !== inferIdx));
       resolved[inferIdx] = rest === 0 ? 0 : this.size / rest;
     }
-    if (numel(resolved) !== this.size || !resolved.every(Number.isInteger)) {
+    if (numel(resolved) !== this.size || !resolved.every(Number.isSafeInteger)) {
       throw new GpuError(
         `cannot reshape [${this.shape.join(", ")}] (${this.size} elements) to [${
           shape.join(", ")
@@ -212,11 +265,16 @@ export class Tensor<D extends DType = DType> {
     return t;
   }
 
-  /** Releases the buffer to the pool. Using the tensor afterwards throws. */
+  /**
+   * Releases the buffer to the pool (an owning tensor; its views are disposed with it) or ends
+   * this view (the owner's buffer stays). Using the tensor afterwards throws a {@link GpuError}.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    if (this.owned) this.gpu.pool.release(this.buffer);
+    // A lease already ended (another owner of the same acquisition disposed it) must not put
+    // the buffer into the pool a second time.
+    if (this.owned && this.#lease.live) this.gpu.pool.release(this.#buffer);
   }
 
   /** `using t = …` support. */
@@ -226,7 +284,13 @@ export class Tensor<D extends DType = DType> {
 
   #check(): void {
     if (this.#disposed) {
-      throw new GpuError(`tensor [${this.shape.join(", ")}] was used after dispose()`);
+      throw new GpuError(`${this} was used after dispose()`);
+    }
+    if (!this.#lease.live) {
+      throw new GpuError(
+        `${this} was used after the tensor owning its buffer was disposed ` +
+          "(a view lives only as long as its owner)",
+      );
     }
   }
 
@@ -255,5 +319,6 @@ export async function readAll(tensors: readonly Tensor[]): Promise<HostArray[]> 
   gpu.flush();
   const bytes = await Promise.all(reads);
   gpu.throwIfFailed();
+  await gpu.settleChecks();
   return bytes.map((b, i) => wrapHost(b, tensors[i].dtype));
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { SaeflowError } from "../util/errors.ts";
+import { describeValue, SaeflowError } from "../util/errors.ts";
 
 /** Element types saeflow reads and writes (a subset of what the format defines). */
 export type SafetensorsDtype =
@@ -196,8 +196,7 @@ function _parseEntry(source: string, name: string, raw: unknown): TensorInfo {
 }
 
 function _short(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 80 ? s.slice(0, 77) + "..." : s;
+  return describeValue(v);
 }
 
 /** Checks that the ranges, sorted, tile [0, total); returns them sorted and the total. */

@@ -14,6 +14,7 @@ import {
   isSafetensorsDtype,
   type SafetensorsDtype,
 } from "./safetensors_header.ts";
+import { describeValue } from "../util/errors.ts";
 
 /** One tensor in memory: F16 and BF16 hold bit patterns, BOOL holds 0/1 bytes. */
 export interface StTensor {
@@ -78,7 +79,7 @@ function _checkTensor(source: string, name: string, t: StTensor): void {
   if (!isSafetensorsDtype(t.dtype)) fail(source, `${where}: unknown dtype ${String(t.dtype)}`);
   const shape = t.shape;
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    fail(source, `${where}: shape must be non-negative integers, got ${JSON.stringify(shape)}`);
+    fail(source, `${where}: shape must be non-negative integers, got ${describeValue(shape)}`);
   }
   const want = ARRAY_TYPES[t.dtype];
   if (!(t.data instanceof (want.ctor as typeof Uint8Array))) {

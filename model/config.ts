@@ -209,11 +209,13 @@ export function validateModelConfig(cfg: ModelConfig): void {
   const bad = (field: string, why: string): never => {
     throw new ModelError(`ModelConfig.${field}: ${why}`);
   };
-  if (!Number.isInteger(cfg.nLayers) || cfg.nLayers < 0) {
+  if (!Number.isSafeInteger(cfg.nLayers) || cfg.nLayers < 0) {
     bad("nLayers", `${cfg.nLayers} is not ≥ 0`);
   }
   for (const f of ["dModel", "nHeads", "dHead", "dMlp", "dVocab", "nCtx"] as const) {
-    if (!Number.isInteger(cfg[f]) || cfg[f] <= 0) bad(f, `${cfg[f]} is not a positive integer`);
+    if (!Number.isSafeInteger(cfg[f]) || cfg[f] <= 0 || cfg[f] > 2 ** 31 - 1) {
+      bad(f, `${cfg[f]} is not a positive integer ≤ 2147483647`);
+    }
   }
   const acts: ActFn[] = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "silu", "relu"];
   if (!acts.includes(cfg.actFn)) bad("actFn", `"${cfg.actFn}" is not one of ${acts.join(", ")}`);
@@ -223,13 +225,13 @@ export function validateModelConfig(cfg: ModelConfig): void {
   if (cfg.dVocabOut !== cfg.dVocab) bad("dVocabOut", "must equal dVocab");
   if (cfg.nKeyValueHeads !== null) {
     const g = cfg.nKeyValueHeads;
-    if (!Number.isInteger(g) || g <= 0 || cfg.nHeads % g !== 0) {
+    if (!Number.isSafeInteger(g) || g <= 0 || cfg.nHeads % g !== 0) {
       bad("nKeyValueHeads", `${g} must be a positive divisor of nHeads ${cfg.nHeads}`);
     }
   }
   if (cfg.positionalEmbeddingType === "rotary") {
     const r = cfg.rotaryDim;
-    if (r === null || !Number.isInteger(r) || r <= 0 || r % 2 !== 0 || r > cfg.dHead) {
+    if (r === null || !Number.isSafeInteger(r) || r <= 0 || r % 2 !== 0 || r > cfg.dHead) {
       bad("rotaryDim", `${r} must be an even integer in (0, dHead=${cfg.dHead}]`);
     }
   } else if (cfg.positionalEmbeddingType !== "standard") {
@@ -242,7 +244,7 @@ export function validateModelConfig(cfg: ModelConfig): void {
     if (cfg.attnTypes!.some((t) => t !== "global" && t !== "local")) {
       bad("attnTypes", `entries must be "global" or "local"`);
     }
-    if (cfg.windowSize === null || !Number.isInteger(cfg.windowSize) || cfg.windowSize <= 0) {
+    if (cfg.windowSize === null || !Number.isSafeInteger(cfg.windowSize) || cfg.windowSize <= 0) {
       bad("windowSize", `${cfg.windowSize} must be a positive integer with local attention`);
     }
   }

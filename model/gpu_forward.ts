@@ -15,7 +15,7 @@ import { blockForward } from "./gpu_block.ts";
 import { GpuHookContext } from "./gpu_hooks.ts";
 import { normWithHooks } from "./gpu_norm.ts";
 import { disposeParams, type GpuParams, RotaryCache, uploadParams } from "./gpu_params.ts";
-import { embedGather, posBroadcast } from "./kernels/embed.ts";
+import { checkTokenRange, embedGather, posBroadcast } from "./kernels/embed.ts";
 import { linear } from "./kernels/linear.ts";
 import { ModelError, type ParamMap } from "./tensor.ts";
 
@@ -103,7 +103,9 @@ export function uploadTokens(gpu: Gpu, cfg: ModelConfig, tokens: number[][]): Te
 
 /**
  * Runs `model` on i32 `tokens` `[B, P]` (not consumed). Records dispatches only, except where a
- * hook reads a value back or new rotary tables must be uploaded first.
+ * hook reads a value back or new rotary tables must be uploaded first. Ids outside
+ * `[0, d_vocab)` are found on the GPU: the next read-back (the logits, a loss, a hook's read,
+ * `gpu.sync()`) throws a `ModelError` naming them.
  */
 export async function gpuForward(
   model: GpuModel,
@@ -121,6 +123,9 @@ export async function gpuForward(
   if (standard && P > cfg.nCtx) {
     throw new ModelError(`forward: ${P} positions exceed nCtx ${cfg.nCtx}`);
   }
+  // Ids uploaded from the host were checked by uploadTokens; a caller's tensor is checked on the
+  // GPU, and the next read-back (of the logits, a loss, a hook's read) throws a ModelError.
+  checkTokenRange(tokens, cfg.dVocab);
   const ctx = opts.ctx ?? new GpuHookContext();
   const stop = resolveStop(cfg, opts.stopAtLayer);
   const rotary = model.rotaryTables(P);

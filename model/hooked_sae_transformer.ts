@@ -21,6 +21,7 @@ import {
 } from "./hooked_transformer.ts";
 import { GpuHookContext, type HookContextOptions, type HookSplice } from "./gpu_hooks.ts";
 import { ModelError } from "./tensor.ts";
+import { didYouMean } from "../util/suggest.ts";
 
 /** Options choosing the SAEs of one `…WithSaes` call. */
 export interface WithSaesOptions {
@@ -30,6 +31,22 @@ export interface WithSaesOptions {
   useErrorTerm?: boolean;
   /** Restore the previous SAEs when the call ends (default true, as SAELens). */
   resetSaesEnd?: boolean;
+  /**
+   * An SAE whose hook point the model lacks is skipped with a warning, as SAELens does, instead
+   * of a `ModelError` (default false).
+   */
+  skipMissingHooks?: boolean;
+}
+
+/** Options of {@link HookedSAETransformer.addSae}. */
+export interface AddSaeOptions {
+  /** Set the SAE's `useErrorTerm` (restored by `resetSaes`). */
+  useErrorTerm?: boolean;
+  /**
+   * When the model has no hook point at the SAE's `hookName`: log a warning and attach nothing,
+   * as SAELens does, instead of throwing a `ModelError` (default false).
+   */
+  skipMissingHooks?: boolean;
 }
 
 /** An SAE spliced at a hook: runs `sae.forward` with the model's hooks and cache inside it. */
@@ -83,15 +100,25 @@ export class HookedSAETransformer extends HookedTransformer {
   }
 
   /**
-   * Attaches `sae` at `sae.cfg.metadata.hookName` (overwriting an SAE already there). An unknown
-   * hook name logs a warning and attaches nothing, as SAELens does. `useErrorTerm`, when given,
-   * is set on the SAE and restored by {@link resetSaes}.
+   * Attaches `sae` at `sae.cfg.metadata.hookName` (overwriting an SAE already there). A hook name
+   * the model lacks is a `ModelError` listing close matches; with `skipMissingHooks` it logs a
+   * warning and attaches nothing, as SAELens does. `useErrorTerm`, when given, is set on the SAE
+   * and restored by {@link resetSaes}.
    */
-  addSae(sae: SAE, opts: { useErrorTerm?: boolean } = {}): void {
+  addSae(sae: SAE, opts: AddSaeOptions = {}): void {
     const hook = sae.cfg.metadata.hookName;
     if (!hook || !(this.actsToSaes.has(hook) || super.hookNames().includes(hook))) {
-      console.warn(`No hook found for ${hook}. Skipping. Check model.hookNames() for valid hooks.`);
-      return;
+      if (opts.skipMissingHooks) {
+        console.warn(
+          `No hook found for ${hook}. Skipping. Check model.hookNames() for valid hooks.`,
+        );
+        return;
+      }
+      throw new ModelError(
+        `addSae: the model has no hook point ${JSON.stringify(hook ?? null)} ` +
+          `(the SAE's metadata.hook_name)${didYouMean(hook ?? "", super.hookNames())}; ` +
+          "pass skipMissingHooks: true to skip such SAEs as SAELens does",
+      );
     }
     if (sae.gpu !== this.gpu) {
       throw new ModelError(`addSae: the SAE at ${hook} lives on another GPU device than the model`);
@@ -148,7 +175,10 @@ export class HookedSAETransformer extends HookedTransformer {
       for (const sae of saes) {
         const hook = sae.cfg.metadata.hookName ?? "";
         const attached = this.actsToSaes.get(hook) ?? null;
-        this.addSae(sae, { useErrorTerm: opts.useErrorTerm });
+        this.addSae(sae, {
+          useErrorTerm: opts.useErrorTerm,
+          skipMissingHooks: opts.skipMissingHooks,
+        });
         if (this.actsToSaes.get(hook) === sae) {
           names.push(hook);
           prev.push(attached);

@@ -25,6 +25,7 @@ import { lmLossPerToken } from "./kernels/loss.ts";
 import { loadPretrained, normalizeModelOptions, type PretrainedModelOptions } from "./load.ts";
 import { TL_DEFAULT_PROCESSING } from "./processing.ts";
 import { ModelError, type ParamMap } from "./tensor.ts";
+import { didYouMean } from "../util/suggest.ts";
 
 /** Token input: ids `[batch][pos]`, an i32 Tensor `[batch, pos]`, or text (tokenized like TL). */
 export type TokensInput = number[][] | Tensor | string | readonly string[];
@@ -47,7 +48,11 @@ export interface HookedTransformerInit {
 export interface RunOptions {
   /** TL `stop_at_layer`: run blocks 0 … k−1 and return the residual. */
   stopAtLayer?: number;
-  /** `[name or predicate, hook]` pairs active for this run only. */
+  /**
+   * `[name or predicate, hook]` pairs active for this run only. A name that is not one of
+   * {@link HookedTransformer.hookNames} is a `ModelError` listing close matches (TL raises too);
+   * a predicate may match nothing.
+   */
   fwdHooks?: readonly FwdHook[];
   /** For text input: prepend BOS (default `cfg.defaultPrependBos`). */
   prependBos?: boolean;
@@ -247,6 +252,49 @@ export class HookedTransformer {
     return { t: uploadTokens(this.gpu, this.cfg, ids), own: true };
   }
 
+  /**
+   * Throws a `ModelError` for a hook name in `fwdHooks` that this model does not have (a
+   * misspelling would otherwise be silently ignored), and for backward hooks, which saeflow
+   * does not have (no autograd through the model).
+   */
+  protected checkHookNames(opts: RunOptions): void {
+    const raw = opts as Record<string, unknown>;
+    for (const key of ["bwdHooks", "bwd_hooks"]) {
+      const v = raw[key];
+      if (v !== undefined && !(Array.isArray(v) && v.length === 0)) {
+        throw new ModelError(
+          `${key}: backward hooks are not supported (saeflow runs no backward pass through ` +
+            "the model); use fwdHooks",
+        );
+      }
+    }
+    const hooks = opts.fwdHooks;
+    if (hooks === undefined) return;
+    if (!Array.isArray(hooks)) {
+      throw new ModelError(`fwdHooks must be an array of [name, fn] pairs, got ${typeof hooks}`);
+    }
+    let valid: Set<string> | null = null;
+    for (const pair of hooks) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new ModelError("fwdHooks: every entry must be a [name or predicate, fn] pair");
+      }
+      const name = pair[0];
+      if (typeof name === "function") continue;
+      if (typeof name !== "string") {
+        throw new ModelError(
+          `fwdHooks: a hook name must be a string or a predicate, got ${typeof name}`,
+        );
+      }
+      valid ??= new Set(this.hookNames());
+      if (!valid.has(name)) {
+        throw new ModelError(
+          `fwdHooks: this model has no hook point ${JSON.stringify(name)}` +
+            didYouMean(name, valid) + "; see model.hookNames()",
+        );
+      }
+    }
+  }
+
   /** Runs with a hook context; returns logits/residual (owned by the caller). */
   protected async run(
     tokens: TokensInput,
@@ -255,6 +303,7 @@ export class HookedTransformer {
   ): Promise<
     { logits: Tensor | null; residual: Tensor | null; tokens: Tensor; ownTokens: boolean }
   > {
+    this.checkHookNames(opts);
     const { t, own } = this.tokensTensor(tokens, opts.prependBos);
     try {
       const r = await gpuForward(this.model, t, { ctx, stopAtLayer: opts.stopAtLayer });

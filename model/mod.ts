@@ -61,7 +61,11 @@ export {
   type SaeModelSource,
   type TokensInput,
 } from "./hooked_transformer.ts";
-export { HookedSAETransformer, type WithSaesOptions } from "./hooked_sae_transformer.ts";
+export {
+  type AddSaeOptions,
+  HookedSAETransformer,
+  type WithSaesOptions,
+} from "./hooked_sae_transformer.ts";
 export {
   gpuForward,
   type GpuForwardOptions,

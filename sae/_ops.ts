@@ -74,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  */
 export function topkActs(h: Tensor, k: number): Tensor {
   const [n, d] = dims(h, "topkActs", "h");
-  if (!Number.isInteger(k) || k < 1 || k > d) {
+  if (!Number.isSafeInteger(k) || k < 1 || k > d) {
     throw new SaeKernelError(`topkActs: k is ${k}, expected an integer in [1, ${d}]`);
   }
   if (k <= TOPK_MAX_K) {

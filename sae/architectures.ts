@@ -10,6 +10,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { unary } from "../gpu/kernels/elementwise.ts";
 import { matmul } from "../gpu/kernels/matmul.ts";
 import { ConfigError } from "../config/errors.ts";
+import { MAX_SIZE_FIELD } from "../config/fields.ts";
 import type { SAEConfig } from "./config.ts";
 import { type ArchitectureSpec, listArchitectures, registerArchitecture } from "./registry.ts";
 import { gatedActs, gatedMagnitude, jumpRelu } from "./kernels/activations.ts";
@@ -71,7 +72,7 @@ export function outputWidth(cfg: SAEConfig, impl: SaeArchitectureImpl): number {
 }
 
 function dOutOf(cfg: SAEConfig): number {
-  if (!Number.isInteger(cfg.dOut) || (cfg.dOut ?? 0) < 1) {
+  if (!Number.isSafeInteger(cfg.dOut) || (cfg.dOut ?? 0) < 1) {
     throw new SaeError(
       `config (${cfg.architecture}): d_out is ${cfg.dOut}, expected a positive integer`,
     );
@@ -272,7 +273,11 @@ export function listSaeArchitectures(): string[] {
 // registry of built-in architectures does not list it, so its config side is added here.
 if (!listArchitectures().includes("jumprelu_skip_transcoder")) {
   registerArchitecture("jumprelu_skip_transcoder", {
-    inferenceFields: [{ name: "d_out", kind: { type: "int", min: 1 }, default: 768 }],
+    inferenceFields: [{
+      name: "d_out",
+      kind: { type: "int", min: 1, max: MAX_SIZE_FIELD },
+      default: 768,
+    }],
     trainingFields: null,
     validate(cfg) {
       if (cfg.applyBDecToInput) {

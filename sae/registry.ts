@@ -6,7 +6,7 @@
  */
 
 import { ConfigError, configWarn } from "../config/errors.ts";
-import type { FieldSpec } from "../config/fields.ts";
+import { type FieldSpec, MAX_SIZE_FIELD } from "../config/fields.ts";
 import type { SAEConfig, TrainingSAEConfig } from "./config.ts";
 
 /** What an architecture adds to the base SAE config. */
@@ -24,10 +24,13 @@ export interface ArchitectureSpec {
   validate?: (cfg: SAEConfig | TrainingSAEConfig, training: boolean) => void;
 }
 
+/** A width or `k`: a positive safe integer the kernels can index. */
+const SIZE = { type: "int", min: 1, max: MAX_SIZE_FIELD } as const;
+
 /** Fields every inference config has, in SAELens' `SAEConfig` order (before `metadata`). */
 export const BASE_FIELDS: readonly FieldSpec[] = [
-  { name: "d_in", kind: { type: "int", min: 1 }, required: true },
-  { name: "d_sae", kind: { type: "int", min: 1 }, required: true },
+  { name: "d_in", kind: SIZE, required: true },
+  { name: "d_sae", kind: SIZE, required: true },
   { name: "dtype", kind: { type: "string" }, default: "float32" },
   { name: "device", kind: { type: "string" }, default: "cpu" },
   { name: "apply_b_dec_to_input", kind: { type: "bool" }, default: true },
@@ -56,12 +59,12 @@ const positive = { type: "number", min: 0, exclusiveMin: true } as const;
 const steps = { type: "int", min: 0 } as const;
 
 const TOPK_INFERENCE: FieldSpec[] = [
-  { name: "k", kind: { type: "int", min: 1 }, default: 100 },
+  { name: "k", kind: SIZE, default: 100 },
   { name: "rescale_acts_by_decoder_norm", kind: { type: "bool" }, default: false },
 ];
-const TRANSCODER: FieldSpec[] = [{ name: "d_out", kind: { type: "int", min: 1 }, default: 768 }];
+const TRANSCODER: FieldSpec[] = [{ name: "d_out", kind: SIZE, default: 768 }];
 const TOPK_TRAINING: FieldSpec[] = [
-  { name: "k", kind: { type: "int", min: 1 }, default: 100 },
+  { name: "k", kind: SIZE, default: 100 },
   { name: "use_sparse_activations", kind: { type: "bool" }, default: false },
   { name: "aux_loss_coefficient", kind: nonNeg, default: 1.0 },
   { name: "rescale_acts_by_decoder_norm", kind: { type: "bool" }, default: true },

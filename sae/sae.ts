@@ -6,7 +6,7 @@
  */
 
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import type { Tensor } from "../gpu/tensor.ts";
+import { checkTensorFits, type Tensor } from "../gpu/tensor.ts";
 import { chainHooks, HookRegistry, type HookRunner, noHooks } from "../util/hooks.ts";
 import { createSAEConfig, type SAEConfig, saeConfigToDict } from "./config.ts";
 import { getSaeArchitecture, outputWidth, type SaeArchitectureImpl } from "./architectures.ts";
@@ -133,7 +133,15 @@ export class SAE {
   ): Promise<SAE> {
     const config = isConfig(cfg) ? cfg : createSAEConfig(cfg);
     const impl = getSaeArchitecture(config.architecture);
-    return await SAE.fromParams(config, initSaeParams(config, impl, options.seed ?? 0), options);
+    const gpu = options.gpu ?? await getGpu();
+    // A size the device cannot hold fails before the host initialisation runs.
+    for (const [name, shape] of Object.entries(impl.paramShapes(config))) {
+      checkTensorFits(gpu, shape, `SAE ${name}`);
+    }
+    return await SAE.fromParams(config, initSaeParams(config, impl, options.seed ?? 0), {
+      ...options,
+      gpu,
+    });
   }
 
   /** Loads an SAE folder (`cfg.json` + `sae_weights.safetensors`), SAELens `load_from_disk`. */
@@ -228,6 +236,14 @@ export class SAE {
 
   #core(): SaeCore {
     this.#check();
+    for (const [name, t] of Object.entries(this.params)) {
+      if (t.disposed) {
+        throw new SaeError(
+          `the SAE's ${name} was disposed (tensor.dispose()): the SAE cannot run without it; ` +
+            "dispose the whole SAE with sae.dispose() instead",
+        );
+      }
+    }
     return { cfg: this.cfg, impl: this.#impl, params: this.params };
   }
 

@@ -7,6 +7,7 @@
 
 import { _requireInt, TrainingError } from "./errors.ts";
 import type { ActivationBatch } from "./types.ts";
+import { describeValue } from "../util/errors.ts";
 
 /** A batch source: an iterator/iterable (sync or async) of batches or bare row-major arrays. */
 export type BatchSource =
@@ -165,7 +166,7 @@ export class ActivationScaler {
     if (factor !== null && (typeof factor !== "number" || !Number.isFinite(factor))) {
       throw new TrainingError(
         `activation scaler json scaling_factor is ${
-          JSON.stringify(factor)
+          describeValue(factor)
         }, expected a number or null`,
       );
     }

@@ -15,7 +15,7 @@ export class TrainingError extends SaeflowError {}
 
 /** Throws a {@link TrainingError} unless `value` is an integer ≥ `min`. @internal */
 export function _requireInt(value: number, name: string, min: number): void {
-  if (!Number.isInteger(value) || value < min) {
-    throw new TrainingError(`${name} is ${value}, expected an integer >= ${min}`);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new TrainingError(`${name} is ${value}, expected a safe integer >= ${min}`);
   }
 }

@@ -13,7 +13,11 @@ export interface FiringStatsState {
   actFreqScores: Float32Array;
   /** `n_forward_passes_since_fired` per feature. */
   nForwardPassesSinceFired: Float32Array;
-  /** `n_frac_active_samples`: configured batch size × steps in the current window. */
+  /**
+   * `n_frac_active_samples`: rows seen in the current window. SAELens adds the configured batch
+   * size per step even when a batch is shorter; saeflow counts the real rows, so feature
+   * sparsity and the dead-feature decisions stay exact (equal for full batches).
+   */
   nFracActiveSamples: number;
 }
 
@@ -37,7 +41,7 @@ const EPS_F32 = Math.fround(1e-10);
 export class FiringStats {
   /** Number of features. */
   readonly dSae: number;
-  /** Configured `train_batch_size_tokens`, added per step even for short batches. */
+  /** Configured `train_batch_size_tokens`: the rows a step counts when none are given. */
   readonly trainBatchSizeSamples: number;
   /** See {@link FiringStatsState.actFreqScores}. */
   actFreqScores: Float32Array;
@@ -73,11 +77,15 @@ export class FiringStats {
       const base = r * d;
       for (let i = 0; i < d; i++) if (featureActs[base + i] !== 0) counts[i]++;
     }
-    this.updateFromCounts(counts);
+    this.updateFromCounts(counts, nRows);
   }
 
-  /** Records one step from per-feature counts of rows on which each feature fired. */
-  updateFromCounts(firingCounts: ArrayLike<number>): void {
+  /**
+   * Records one step of `nRows` rows (default: the configured batch size) from per-feature counts
+   * of rows on which each feature fired.
+   */
+  updateFromCounts(firingCounts: ArrayLike<number>, nRows = this.trainBatchSizeSamples): void {
+    _requireInt(nRows, "nRows", 0);
     if (firingCounts.length !== this.dSae) {
       throw new TrainingError(
         `firingCounts has length ${firingCounts.length}, expected dSae = ${this.dSae}`,
@@ -89,7 +97,7 @@ export class FiringStats {
       passes[i] = c > 0 ? 0 : passes[i] + 1;
       freq[i] += c; // one f32 rounding per step, like `act_freq_scores += counts`
     }
-    this.nFracActiveSamples += this.trainBatchSizeSamples;
+    this.nFracActiveSamples += nRows;
   }
 
   /** 1 where `nForwardPassesSinceFired > deadFeatureWindow` (written into `out` when given). */

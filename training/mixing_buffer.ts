@@ -146,7 +146,7 @@ export async function* mixingBuffer(
   for await (const raw of source) {
     const chunk = asBatch(raw, dIn);
     const rows = chunk.nRows;
-    if (!Number.isInteger(rows) || rows < 0 || chunk.acts.length < rows * dIn) {
+    if (!Number.isSafeInteger(rows) || rows < 0 || chunk.acts.length < rows * dIn) {
       throw new TrainingError(
         `mixing buffer chunk ${chunkIndex} has nRows ${rows} and ${chunk.acts.length} floats, ` +
           `expected a non-negative integer nRows with nRows·dIn (dIn = ${dIn}) <= acts.length`,

@@ -120,7 +120,7 @@ export class SequencePacker {
       ] as const
     ) {
       const id = options[key];
-      if (id != null && !Number.isInteger(id)) {
+      if (id != null && !Number.isSafeInteger(id)) {
         throw new TrainingError(`${key} is ${id}, expected an integer token id or null`);
       }
     }

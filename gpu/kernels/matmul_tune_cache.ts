@@ -72,7 +72,7 @@ function isEntry(value: unknown): value is MatmulTuningEntry {
   const e = value as Record<string, unknown>;
   const variants = e.variants as Record<string, unknown> | undefined;
   return typeof e.date === "string" && Array.isArray(e.shape) && e.shape.length === 3 &&
-    e.shape.every((x) => Number.isInteger(x) && (x as number) > 0) &&
+    e.shape.every((x) => Number.isSafeInteger(x) && (x as number) > 0) &&
     !!variants && typeof variants === "object" &&
     Object.entries(variants).every(([l, v]) =>
       LAYOUTS.includes(l as MatmulLayout) && typeof v === "string"

@@ -2,7 +2,8 @@
  * Embedding kernels: token rows of `W_E` (optionally plus the learned position rows of
  * `W_pos`), and `W_pos` broadcast over the batch (hook_pos_embed). `W_E` larger than one
  * binding is stored as row windows ({@link EmbedTable}); tokens outside `[0, V)` give zero rows
- * (the host API validates token ids before upload). Reference: {@link embedRef}.
+ * (host token ids are validated before upload; token tensors by {@link checkTokenRange}).
+ * References: {@link embedRef}, {@link tokenRangeFlagsRef}.
  * @module
  */
 
@@ -95,6 +96,76 @@ export function embedGather(tokens: Tensor, table: EmbedTable, Wpos: Tensor | nu
     dispatchN(gpu, pipeline, bind, out.size);
   });
   return out;
+}
+
+const RANGE_WGSL = /* wgsl */ `${WGSL_HEAD}
+struct U { n: u32, V: u32, p0: u32, p1: u32 }
+@group(0) @binding(0) var<storage, read> T: array<i32>;
+@group(0) @binding(1) var<storage, read_write> F: array<atomic<u32>, 2>;
+@group(0) @binding(2) var<uniform> u: U;
+@compute @workgroup_size(64)
+fn main(${WGSL_ARGS}) {
+  let i = wgIndex(wid, nwg) * 64u + lid;
+  if (i >= u.n) { return; }
+  let tok = T[i];
+  if (tok < 0 || u32(tok) >= u.V) {
+    atomicAdd(&F[0], 1u);
+    atomicMax(&F[1], u.n - i);
+  }
+}`;
+
+/**
+ * Range flags of i32 token ids `tokens` against `[0, V)`: a u32 `[2]` tensor holding the count of
+ * ids outside the range and `n − i` for the first such flat index `i` (0 when none), n = size.
+ * Reference: {@link tokenRangeFlagsRef}.
+ */
+export function tokenRangeFlags(tokens: Tensor, V: number): Tensor {
+  if (tokens.dtype !== "i32" || tokens.disposed) {
+    throw new ModelError(`tokenRangeFlags: tokens ${tokens} must be a live i32 tensor`);
+  }
+  const gpu = tokens.gpu;
+  const flags = Tensor.zeros([2], "u32", { gpu });
+  const pipeline = gpu.pipeline("lm_token_range", RANGE_WGSL);
+  dispatchN(gpu, pipeline, [tokens, flags, gpu.uniform([tokens.size, V, 0, 0])], tokens.size);
+  return flags;
+}
+
+/** Plain-TS reference of {@link tokenRangeFlags}. */
+export function tokenRangeFlagsRef(ids: ArrayLike<number>, V: number): Uint32Array {
+  const n = ids.length;
+  const out = new Uint32Array(2);
+  for (let i = 0; i < n; i++) {
+    const t = ids[i];
+    if (!(t >= 0 && t < V)) {
+      if (out[0] === 0) out[1] = n - i;
+      out[0]++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks i32 token ids `[B, P]` against `[0, V)` on the GPU, without a sync: the flags are read
+ * with the next read-back, and that read (`toArray`, `gpu.read`, `gpu.sync`, a loss) throws a
+ * {@link ModelError} naming the count and the first position of the bad ids.
+ */
+export function checkTokenRange(tokens: Tensor, V: number, op = "forward"): void {
+  const flags = tokenRangeFlags(tokens, V);
+  const [B, P] = tokens.rank === 2 ? tokens.shape : [1, tokens.size];
+  const n = tokens.size, desc = `${tokens}`;
+  try {
+    tokens.gpu.checkLater(flags.buffer, flags.offset, 8, (bytes) => {
+      const [count, rev] = new Uint32Array(bytes);
+      if (count === 0) return null;
+      const i = n - rev;
+      return new ModelError(
+        `${op}: ${count} token id${count === 1 ? "" : "s"} in ${desc} outside [0, ${V}) ` +
+          `(d_vocab); the first at [${Math.floor(i / P) % B}, ${i % P}]`,
+      );
+    });
+  } finally {
+    flags.dispose();
+  }
 }
 
 const POS_WGSL = /* wgsl */ `${WGSL_HEAD}

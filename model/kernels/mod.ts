@@ -17,12 +17,15 @@ export { norm, type NormOptions, normRef, type NormResult } from "./norm.ts";
 export { type AttnDims, attnFused, attnScores, attnZ, softmaxMasked } from "./attention.ts";
 export { rotary } from "./rotary.ts";
 export {
+  checkTokenRange,
   disposeEmbed,
   embedGather,
   embedRef,
   type EmbedTable,
   posBroadcast,
   prepareEmbed,
+  tokenRangeFlags,
+  tokenRangeFlagsRef,
 } from "./embed.ts";
 export {
   applyAct,

@@ -29,7 +29,7 @@ export function hasSkip(arch: string): boolean {
 
 /** `dOut`, required for transcoders. */
 export function requireDOut(cfg: RefSaeConfig): number {
-  if (!Number.isInteger(cfg.dOut) || cfg.dOut! <= 0) {
+  if (!Number.isSafeInteger(cfg.dOut) || cfg.dOut! <= 0) {
     throw new SaeReferenceError(
       `dOut: required positive integer for ${cfg.architecture}, got ${cfg.dOut}`,
     );

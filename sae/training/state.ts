@@ -13,6 +13,7 @@ import type { StTensor } from "../../io/safetensors.ts";
 import { toFloat32 } from "../../io/safetensors.ts";
 import { TrainingError } from "../../training/errors.ts";
 import type { LrSchedulerState } from "../../training/schedulers.ts";
+import { describeValue } from "../../util/errors.ts";
 
 /** Format tag written into `trainer_state.json`. */
 export const TRAINER_STATE_FORMAT = "saeflow.trainer_state";
@@ -119,15 +120,15 @@ function fail(where: string, msg: string): never {
 
 function int(obj: Record<string, unknown>, key: string, where: string): number {
   const v = obj[key];
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-    fail(where, `${key} is ${JSON.stringify(v)}, expected a non-negative integer`);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    fail(where, `${key} is ${describeValue(v)}, expected a non-negative integer`);
   }
   return v;
 }
 
 function num(v: unknown, what: string, where: string): number {
   if (typeof v !== "number" || !Number.isFinite(v)) {
-    fail(where, `${what} is ${JSON.stringify(v)}, expected a finite number`);
+    fail(where, `${what} is ${describeValue(v)}, expected a finite number`);
   }
   return v;
 }
@@ -209,7 +210,7 @@ export function trainerStateFromFiles(
     };
   }
   const rng = j.rng_state ?? null;
-  if (rng !== null && (typeof rng !== "number" || !Number.isInteger(rng))) {
+  if (rng !== null && (typeof rng !== "number" || !Number.isSafeInteger(rng))) {
     fail(where, `rng_state is ${JSON.stringify(rng)}, expected an integer or null`);
   }
   return {

@@ -55,7 +55,9 @@ export class SyntheticActivations {
     const { dIn, nFeatures } = options;
     const meanActive = options.meanActive ?? 3;
     const [lo, hi] = options.magnitude ?? [0.5, 1.5];
-    if (!Number.isInteger(dIn) || dIn < 1 || !Number.isInteger(nFeatures) || nFeatures < 1) {
+    if (
+      !Number.isSafeInteger(dIn) || dIn < 1 || !Number.isSafeInteger(nFeatures) || nFeatures < 1
+    ) {
       throw new TrainingError(
         `synthetic data: dIn ${dIn} and nFeatures ${nFeatures} must be positive integers`,
       );

@@ -12,7 +12,7 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import { scale } from "../../gpu/kernels/elementwise.ts";
-import { readAll, Tensor } from "../../gpu/tensor.ts";
+import { checkTensorFits, readAll, Tensor } from "../../gpu/tensor.ts";
 import { inferenceConfigOf, type SAEConfig, type TrainingSAEConfig } from "../config.ts";
 import {
   createRng,
@@ -78,6 +78,27 @@ function shapeOf(cfg: TrainingSAEConfig, name: string): number[] {
   if (name === "b_dec") return [d];
   if (name === "topk_threshold") return [1];
   return [n];
+}
+
+/**
+ * Throws, naming the parameter and the limit, when a parameter of `names` cannot be trained on
+ * `gpu`: larger than one buffer (a GpuError), or larger than one storage binding (a
+ * TrainSaeError: the training kernels bind each parameter whole; inference splits them).
+ */
+function checkFitsDevice(cfg: TrainingSAEConfig, gpu: Gpu, names: readonly string[]): void {
+  if (!gpu) throw new TrainSaeError("TrainingSAE: options.gpu is required");
+  for (const name of names) {
+    const shape = shapeOf(cfg, name);
+    checkTensorFits(gpu, shape, `TrainingSAE ${name}`);
+    const bytes = shape.reduce((a, b) => a * b, 4);
+    if (bytes > gpu.maxBindingSize) {
+      throw new TrainSaeError(
+        `TrainingSAE ${name} [${shape.join(", ")}] is ${bytes} bytes, more than this device's ` +
+          `maxStorageBufferBindingSize of ${gpu.maxBindingSize} bytes: training binds each ` +
+          "parameter whole, so d_in × d_sae × 4 must fit one binding (reduce d_sae or d_in)",
+      );
+    }
+  }
 }
 
 /** The reference-config view of a training config plus the extra options. */
@@ -173,6 +194,7 @@ export class TrainingSAE {
       }
     };
     // Every check before the first upload, so a bad tensor leaves nothing allocated.
+    checkFitsDevice(cfg, gpu, names);
     for (const name of [...names, ...(batch && params.topk_threshold ? ["topk_threshold"] : [])]) {
       check(name);
     }
@@ -199,7 +221,9 @@ export class TrainingSAE {
 
   /** A new training SAE with SAELens' training initialisation (§3.0), seeded. */
   static create(cfg: TrainingSAEConfig, opts: TrainingSAEOptions): TrainingSAE {
-    trainableParamsOf(cfg.architecture); // refuse before the reference initialisation runs
+    // Refuse before the reference initialisation runs (minutes of host work for a size the
+    // device cannot hold).
+    checkFitsDevice(cfg, opts.gpu, trainableParamsOf(cfg.architecture));
     const extras: TrainingExtras = { ...opts };
     const p = initTrainingParamsRef(refConfigOf(cfg, extras), createRng(opts.seed ?? 0));
     return new TrainingSAE(cfg, p, opts);

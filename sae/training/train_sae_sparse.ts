@@ -113,7 +113,7 @@ export class SparseStep implements ArchStep {
     this.levels = levelsOf(ctx);
     this.k = cfg.k ?? 100;
     this.kAux = Math.floor(cfg.dIn / 2);
-    if (!(this.k > 0) || (!this.batch && (!Number.isInteger(this.k) || this.k > cfg.dSae))) {
+    if (!(this.k > 0) || (!this.batch && (!Number.isSafeInteger(this.k) || this.k > cfg.dSae))) {
       throw new TrainSaeError(
         `k: expected ${
           this.batch ? "a positive number" : `an integer in 1..${cfg.dSae}`

@@ -237,7 +237,9 @@ export class SAETrainer {
     gs.recordDeadMask(cfg.deadFeatureWindow);
     const out = await this.sae.recordStep(x, gs.coefficients, gs.deadMask);
     gs.recordAfterStep(out);
-    this.nFracActiveSamples += cfg.trainBatchSizeSamples;
+    // The real rows (SAELens adds the configured batch size even for a short batch, which put
+    // feature sparsity and dead-feature decisions off by the shortfall).
+    this.nFracActiveSamples += batch.shape[0];
     this.optimizer.record(this.sae.grads, gs.adamBinding, 0, gs.flag);
     this.optimizer.step++;
     this.lrScheduler.step();

@@ -17,6 +17,7 @@ import type { TrainerState } from "./state.ts";
 import type { SAETrainer } from "./trainer.ts";
 import type { TrainerGpuState } from "./trainer_gpu.ts";
 import type { TrainableSAE } from "./trainer_types.ts";
+import { describeValue } from "../../util/errors.ts";
 
 /** Host copies of everything a checkpoint needs. */
 export interface CheckpointSnapshot {
@@ -138,8 +139,8 @@ export async function readForResume(dir: string, sae: TrainableSAE): Promise<Loa
   for (const [k, v] of Object.entries(want)) {
     if (c[k] !== v) {
       throw new TrainingError(
-        `checkpoint ${dir}/cfg.json has ${k} = ${JSON.stringify(c[k])}, but the SAE to resume ` +
-          `has ${JSON.stringify(v)}`,
+        `checkpoint ${dir}/cfg.json has ${k} = ${describeValue(c[k])}, but the SAE to resume ` +
+          `has ${describeValue(v)}`,
       );
     }
   }

@@ -73,8 +73,8 @@ const SCHEDULERS = ["constant", "cosineannealing", "cosineannealingwarmrestarts"
 
 function requireInt(cfg: SAETrainerConfig, key: keyof SAETrainerConfig, min: number): void {
   const v = cfg[key];
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-    throw new TrainingError(`trainer config ${key} is ${v}, expected an integer >= ${min}`);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+    throw new TrainingError(`trainer config ${key} is ${v}, expected a safe integer >= ${min}`);
   }
 }
 

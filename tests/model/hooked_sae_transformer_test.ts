@@ -82,8 +82,14 @@ Deno.test("hooked sae transformer: add / overwrite / reset / prevSaes / unknown 
   assertEquals(model.actsToSaes.size, 0);
   assertThrows(() => model.resetSaes([RESID], []), ModelError, "previous SAEs");
   const bogus = { ...saeA, cfg: { ...saeA.cfg, metadata: { hookName: "blocks.9.hook_nope" } } };
-  const w = warnings(() => model.addSae(bogus as unknown as SAE));
-  assertEquals(model.actsToSaes.size, 0, "unknown hook: no-op");
+  assertThrows(
+    () => model.addSae(bogus as unknown as SAE),
+    ModelError,
+    'no hook point "blocks.9.hook_nope"',
+  );
+  assertEquals(model.actsToSaes.size, 0, "unknown hook: nothing attached");
+  const w = warnings(() => model.addSae(bogus as unknown as SAE, { skipMissingHooks: true }));
+  assertEquals(model.actsToSaes.size, 0, "skipMissingHooks: no-op");
   assert(w.some((m) => m.includes("blocks.9.hook_nope")), "with a warning");
 });
 

@@ -23,9 +23,9 @@ Deno.test("firing stats: counts, passes since fired, samples per step", () => {
   stats.update(ACTS, 3);
   assertEquals(stats.actFreqScores, Float32Array.of(1, 0, 2, 3)); // nonzero, incl. negative
   assertEquals(stats.nForwardPassesSinceFired, Float32Array.of(0, 1, 0, 0));
-  assertEquals(stats.nFracActiveSamples, 4); // configured batch size, not the 3 rows seen
+  assertEquals(stats.nFracActiveSamples, 3); // the 3 rows seen, not the configured 4
   for (let i = 0; i < 4; i++) stats.update(ACTS, 3);
-  assertEquals(stats.nFracActiveSamples, 20); // 5 steps × 4
+  assertEquals(stats.nFracActiveSamples, 15); // 5 steps × 3 rows
   assertEquals(stats.nForwardPassesSinceFired, Float32Array.of(0, 5, 0, 0));
   stats.update(new Float32Array(12), 3);
   assertEquals(stats.nForwardPassesSinceFired, Float32Array.of(1, 6, 1, 1));
@@ -46,11 +46,11 @@ Deno.test("firing stats: sparsity, log sparsity, window reset keeps passes", () 
   const stats = new FiringStats(4, 4);
   stats.update(ACTS, 3);
   stats.update(ACTS, 3);
-  assertEquals(stats.featureSparsity(), Float32Array.of(2 / 8, 0, 4 / 8, 6 / 8));
+  assertEquals(stats.featureSparsity(), Float32Array.of(2 / 6, 0, 4 / 6, 6 / 6));
   const logs = stats.logFeatureSparsity();
   assert(logs.every(Number.isFinite), "log10(0 + 1e-10) must be finite");
   assertClose(logs[1], -10, 1e-5);
-  assertClose(logs[2], Math.log10(0.5), 1e-6);
+  assertClose(logs[2], Math.log10(4 / 6), 1e-6);
   stats.resetWindow();
   assertEquals(stats.actFreqScores, new Float32Array(4));
   assertEquals(stats.nFracActiveSamples, 0);
@@ -61,7 +61,7 @@ Deno.test("firing stats: sparsity, log sparsity, window reset keeps passes", () 
 Deno.test("firing stats: counts path equals the dense path; NaN counts as firing", () => {
   const a = new FiringStats(4, 8), b = new FiringStats(4, 8);
   a.update(ACTS, 3);
-  b.updateFromCounts([1, 0, 2, 3]);
+  b.updateFromCounts([1, 0, 2, 3], 3);
   assertEquals(a.stateDict(), b.stateDict());
   const c = new FiringStats(2, 1);
   c.update(Float32Array.of(Number.NaN, 0), 1);
