@@ -11,7 +11,14 @@ import { isPlainObject } from "./naming.ts";
 /** The type (and range) a config field accepts. `nullable` also accepts JSON `null`. */
 export type FieldKind =
   | { type: "int"; min?: number; max?: number; nullable?: boolean }
-  | { type: "number"; min?: number; exclusiveMin?: boolean; nullable?: boolean }
+  | {
+    type: "number";
+    min?: number;
+    exclusiveMin?: boolean;
+    max?: number;
+    exclusiveMax?: boolean;
+    nullable?: boolean;
+  }
   | { type: "bool" }
   | { type: "string"; nullable?: boolean }
   | { type: "enum"; values: readonly (string | null)[] }
@@ -36,6 +43,11 @@ export interface FieldSpec {
   default?: unknown;
   /** Whether the key must be present. */
   required?: boolean;
+  /**
+   * A saeflow extension (not a SAELens key): written to `runner_cfg.json` only when it differs
+   * from its default, so SAELens can read the file.
+   */
+  saeflow?: boolean;
 }
 
 /** Describes what `kind` accepts, for error messages. */
@@ -49,9 +61,11 @@ export function describeKind(kind: FieldKind): string {
       const min = kind.min !== undefined ? ` ≥ ${kind.min}` : "";
       return `an integer${min}${max}${orNull}`;
     }
-    case "number":
-      if (kind.min === undefined) return `a number${orNull}`;
-      return `a number ${kind.exclusiveMin ? ">" : "≥"} ${kind.min}${orNull}`;
+    case "number": {
+      const lo = kind.min === undefined ? "" : ` ${kind.exclusiveMin ? ">" : "≥"} ${kind.min}`;
+      const hi = kind.max === undefined ? "" : ` ${kind.exclusiveMax ? "<" : "≤"} ${kind.max}`;
+      return `a number${lo}${lo && hi ? " and" : ""}${hi}${orNull}`;
+    }
     case "bool":
       return "true or false";
     case "string":
@@ -96,6 +110,10 @@ export function checkValue(value: unknown, kind: FieldKind, where: string): unkn
       if (kind.min !== undefined) {
         const v = value as number;
         if (kind.exclusiveMin ? v <= kind.min : v < kind.min) fail();
+      }
+      if (kind.max !== undefined) {
+        const v = value as number;
+        if (kind.exclusiveMax ? v >= kind.max : v > kind.max) fail();
       }
       return value;
     case "bool":

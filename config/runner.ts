@@ -166,6 +166,16 @@ export interface RunnerConfig {
   saeLensTrainingVersion: string;
   /** SAELens `exclude_special_tokens` (default false). */
   excludeSpecialTokens: boolean | number[];
+  /** SAELens (newest) `activations_mixing_fraction` (default 0.5; 0 serves in order). */
+  activationsMixingFraction: number;
+  /** SAELens (newest) `n_batches_for_norm_estimate` (default 1000). */
+  nBatchesForNormEstimate: number;
+  /** saeflow: the dataset split to read (default "train", as SAELens loads). */
+  datasetSplit: string;
+  /** saeflow: the dataset repo revision (default null: "main"). */
+  datasetRevision: string | null;
+  /** saeflow: rows of a local `.txt` dataset, as HF's text builder `sample_by` (default "line"). */
+  datasetTextSampleBy: "line" | "paragraph" | "document";
 }
 
 /** Options of {@link runnerConfigFromDict}. */
@@ -364,6 +374,9 @@ export function runnerConfigToDict(cfg: RunnerConfig): Record<string, unknown> {
   const source = cfg as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const f of RUNNER_FIELDS) {
+    if (f.saeflow && JSON.stringify(source[toCamel(f.name)]) === JSON.stringify(f.default)) {
+      continue;
+    }
     if (f.name === "sae") out.sae = trainingConfigToDict(cfg.sae);
     else if (f.name === "logger") {
       const logger: Record<string, unknown> = {};

@@ -49,6 +49,11 @@ export const RUNNER_FIELDS: readonly FieldSpec[] = [
   { name: "seqpos_slice", kind: { type: "any" }, default: [null] },
   { name: "disable_concat_sequences", kind: bool, default: false },
   { name: "sequence_separator_token", kind: { type: "any" }, default: "bos" },
+  {
+    name: "activations_mixing_fraction",
+    kind: { type: "number", min: 0, max: 1, exclusiveMax: true },
+    default: 0.5,
+  },
   { name: "device", kind: str, default: "cpu" },
   { name: "act_store_device", kind: str, default: "with_model" },
   { name: "seed", kind: { type: "int" }, default: 42 },
@@ -86,6 +91,16 @@ export const RUNNER_FIELDS: readonly FieldSpec[] = [
   { name: "sae_lens_version", kind: str, default: RUNNER_SAE_LENS_VERSION },
   { name: "sae_lens_training_version", kind: str, default: RUNNER_SAE_LENS_VERSION },
   { name: "exclude_special_tokens", kind: { type: "any" }, default: false },
+  { name: "n_batches_for_norm_estimate", kind: posInt, default: 1000 },
+  // saeflow extensions (written to runner_cfg.json only when not at their default).
+  { name: "dataset_split", kind: str, default: "train", saeflow: true },
+  { name: "dataset_revision", kind: strOrNull, default: null, saeflow: true },
+  {
+    name: "dataset_text_sample_by",
+    kind: { type: "enum", values: ["line", "paragraph", "document"] },
+    default: "line",
+    saeflow: true,
+  },
 ];
 
 /** `LoggingConfig` fields in order (6.18). */
@@ -114,10 +129,8 @@ export const LR_SCHEDULERS: readonly string[] = [
  */
 export const NEWER_RUNNER_KEYS: ReadonlySet<string> = new Set([
   "use_chat_formatting",
-  "activations_mixing_fraction",
   "llm_device",
   "prefetch_llm_batches",
-  "n_batches_for_norm_estimate",
   "eval_dataset_path",
   "eval_dataset_split",
   "eval_dataset_trust_remote_code",

@@ -182,12 +182,23 @@ Deno.test("snake_case and camelCase configs are equivalent", () => {
   );
 });
 
-Deno.test("runner_cfg.json: exactly 6.18's keys and order; round trip via fromSaved", () => {
+Deno.test("runner_cfg.json: 6.18's keys and order plus the two newer keys saeflow applies; round trip via fromSaved", () => {
   const cfg = runnerConfigFromDict({ sae: SAE, seqpos_slice: [2, 8], context_size: 10 }, {
     runId: "r1",
   });
   const dict = runnerConfigToDict(cfg);
-  assertEquals(Object.keys(dict), RUNNER_KEYS_6_18);
+  // Newer SAELens keys that take effect in saeflow: activations_mixing_fraction after
+  // sequence_separator_token, n_batches_for_norm_estimate last; saeflow's own dataset_* keys
+  // only when set.
+  const keys = [...RUNNER_KEYS_6_18];
+  keys.splice(keys.indexOf("sequence_separator_token") + 1, 0, "activations_mixing_fraction");
+  keys.push("n_batches_for_norm_estimate");
+  assertEquals(Object.keys(dict), keys);
+  const withSplit = runnerConfigToDict(
+    runnerConfigFromDict({ sae: SAE, dataset_text_sample_by: "paragraph" }, { runId: "r1" }),
+  );
+  assertEquals(withSplit.dataset_text_sample_by, "paragraph");
+  assertEquals("dataset_split" in withSplit, false);
   assertEquals(Object.keys(dict.logger as object), LOGGER_KEYS_6_18);
   assertEquals((dict.sae as Record<string, unknown>).architecture, "standard");
   assertEquals((dict.sae as Record<string, unknown>).l1_coefficient, 1);
@@ -339,13 +350,13 @@ Deno.test("runner warnings: hook_eval, newer SAELens keys, unknown sae keys", ()
     runnerConfigFromDict({
       sae: { ...SAE, jumprelu_ste_to_input: false },
       hook_eval: "blocks.0.hook_resid_pre",
-      n_batches_for_norm_estimate: 10,
+      llm_device: "cuda:1",
       logger: { log_weights_to_wandb: true },
     })
   );
   assertEquals(warnings.length, 4);
   assert(warnings.some((w) => w.includes("hook_eval")));
-  assert(warnings.some((w) => w.includes("n_batches_for_norm_estimate")));
+  assert(warnings.some((w) => w.includes("llm_device")));
   assert(warnings.some((w) => w.includes("log_weights_to_wandb")));
   assert(warnings.some((w) => w.includes("jumprelu_ste_to_input")));
 });

@@ -1,0 +1,389 @@
+/**
+ * `SAETrainingRunner`: SAELens's `LanguageModelSAETrainingRunner` (one SAE) and
+ * `MultiSAETrainingRunner` (several SAEs from one forward) built from the streaming stages:
+ *
+ * ```
+ * source → tokenize (Worker) → hook → buffer → saeStep → checkpoint → log
+ * ```
+ *
+ * `run()` loads the model (without weight processing, plus `model_from_pretrained_kwargs`, as
+ * SAELens's `load_model`), checks every hook and `d_in` against the model with a one-sequence
+ * probe and the output folders for writing, builds or loads the SAEs (`from_pretrained_path`) and
+ * their trainers, restores a checkpoint when resuming, runs the graph and returns the trained
+ * SAEs (the training form, scaling factor folded in, as SAELens returns them).
+ *
+ * Resume (`resume_from_checkpoint`) is exact: the checkpoint holds each trainer's state, the
+ * buffer's rows, the batches in flight and the RNG, and the dataset cursor, so the resumed run
+ * ends with the same weights, bit for bit, as one that was never interrupted.
+ * @module
+ */
+
+import { getGpu, type Gpu } from "../gpu/device.ts";
+import type { HubOptions } from "../hub/env.ts";
+import type { Tokenizer } from "../hub/tokenizer.ts";
+import { recoverFolder } from "../io/atomic.ts";
+import { HookedTransformer } from "../model/hooked_transformer.ts";
+import { SAEMetadata } from "../sae/metadata.ts";
+import type { TrainingSAEConfig } from "../sae/config.ts";
+import { TrainingSAE } from "../sae/training/train_sae.ts";
+import { SAETrainer } from "../sae/training/trainer.ts";
+import { trainerConfigFromRunner } from "../sae/training/trainer_config.ts";
+import { seqposSliceLength } from "../config/seqpos.ts";
+import { ActivationBuffer, type BufferSnapshot } from "../stages/buffer.ts";
+import { checkpoint, readPipelineState } from "../stages/checkpoint.ts";
+import { checkHooks, harvest, hook } from "../stages/hook.ts";
+import { logStage, type LogStageOptions } from "../stages/log.ts";
+import { saeStep, type StepUnit, trainerLogSink } from "../stages/sae_step.ts";
+import { openDataset, source } from "../stages/source.ts";
+import { encoderFor, tokenize, type TokenizeOptions } from "../stages/tokenize.ts";
+import { tokenizeInWorker } from "../stages/tokenize_worker.ts";
+import {
+  activationKey,
+  type MetricsEvent,
+  StageError,
+  startCursor,
+  type TokenBlock,
+  type TokenCursor,
+} from "../stages/types.ts";
+import { join } from "../util/path.ts";
+import { type PipelineConfig, pipelineConfigToDict } from "./config.ts";
+import { loadTrainingSaeFromDisk } from "./load_sae.ts";
+import { PipelineError } from "./errors.ts";
+
+/** Options of {@link SAETrainingRunner}. */
+export interface RunnerOptions {
+  /** The device (default: `getGpu()`). */
+  gpu?: Gpu;
+  /** Use this model instead of loading `model_name` (SAELens `override_model`). */
+  model?: HookedTransformer;
+  /** Hub settings for the model and a hub dataset. */
+  hub?: HubOptions;
+  /** Abort to stop after the current batch, writing a checkpoint first (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Tokenize in a Worker (default true). */
+  worker?: boolean;
+  /** Log stage options (progress, JSONL, W&B); default: progress on stdout, W&B per config. */
+  log?: LogStageOptions;
+  /** Every event after the log stage (for tests and callers that watch the run). */
+  onEvent?: (event: MetricsEvent) => void;
+}
+
+/** What {@link SAETrainingRunner.run} returns. */
+export interface RunResult {
+  /** The trained SAEs by name (one SAE: its hook name), training form, scaling folded in. */
+  saes: Map<string, TrainingSAE>;
+  /** Training samples each SAE saw. */
+  tokens: number;
+  /** True when the run stopped early (interrupt) after writing a checkpoint. */
+  interrupted: boolean;
+  /** Checkpoint folders written, in order. */
+  checkpoints: string[];
+}
+
+/** Resolves SAELens's `sequence_separator_token` (`"bos"`, `"eos"`, `"sep"`, an id, null). */
+export function resolveSpecialToken(
+  value: string | number | null,
+  tok: Tokenizer | null,
+  field: string,
+): number | null {
+  if (value === null) return null;
+  if (typeof value === "number") return value;
+  if (!tok) return null; // SAELens: no tokenizer, no special tokens
+  const id = value === "bos"
+    ? tok.bosTokenId
+    : value === "eos"
+    ? tok.eosTokenId
+    : value === "sep"
+    ? tok.sepTokenId ?? null
+    : undefined;
+  if (id === undefined) {
+    throw new PipelineError(`${field} is ${JSON.stringify(value)}, expected bos, eos, sep, an id or null`);
+  }
+  return id;
+}
+
+/** Creates `dir` (and parents) and proves a file can be written there; else a named error. */
+export async function checkWritable(dir: string, what: string): Promise<void> {
+  const probe = join(dir, `.saeflow-write-test-${Deno.pid}`);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array(1));
+    await Deno.remove(probe);
+  } catch (err) {
+    throw new PipelineError(
+      `${what} ${dir} is not writable (${err instanceof Error ? err.message : err}); ` +
+        "nothing was trained. Choose a folder you can write to.",
+    );
+  }
+}
+
+/** The training runner (see the module doc). */
+export class SAETrainingRunner {
+  /** The run's config. */
+  readonly cfg: PipelineConfig;
+  /** Options given. */
+  readonly options: RunnerOptions;
+
+  /** Keeps the config; nothing is loaded before {@link run}. */
+  constructor(cfg: PipelineConfig, options: RunnerOptions = {}) {
+    this.cfg = cfg;
+    this.options = options;
+  }
+
+  /** Trains the SAEs (see the module doc). */
+  async run(): Promise<RunResult> {
+    const { runner, saes: specs } = this.cfg;
+    if (runner.datasetPath === "") {
+      throw new PipelineError("dataset_path is empty: give a local file or folder, or a hub dataset id");
+    }
+    if (runner.useCachedActivations) {
+      throw new PipelineError(
+        "use_cached_activations: training from cached activations is not built yet (a later issue)",
+      );
+    }
+    if (runner.modelClassName !== "HookedTransformer" && runner.modelClassName !== "HookedSAETransformer") {
+      throw new PipelineError(
+        `model_class_name ${runner.modelClassName} is not supported; saeflow runs TransformerLens ` +
+          "models (HookedTransformer)",
+      );
+    }
+    for (const [field, dir] of [["checkpoint_path", runner.checkpointPath], ["output_path", runner.outputPath]] as const) {
+      if (dir !== null) await checkWritable(dir, field);
+    }
+    const gpu = this.options.gpu ?? await getGpu();
+    const model = this.options.model ??
+      await HookedTransformer.fromPretrainedNoProcessing(runner.modelName, {
+        ...runner.modelFromPretrainedKwargs,
+        ...this.options.hub,
+        gpu,
+      });
+    const tok = model.tokenizer;
+
+    // Hooks and widths: checked against the model before anything trains.
+    const hookSpecs = specs.map((s) => ({ hookName: s.hookName, headIndex: s.hookHeadIndex }));
+    checkHooks(model, hookSpecs);
+    const widths = await probeWidths(model, hookSpecs, runner.contextSize);
+    for (const s of specs) {
+      const d = widths.get(activationKey({ hookName: s.hookName, headIndex: s.hookHeadIndex }))!;
+      if (d !== s.sae.dIn) {
+        throw new PipelineError(
+          `SAE ${s.id}: d_in is ${s.sae.dIn}, but ${s.hookName}` +
+            (s.hookHeadIndex === null ? "" : ` head ${s.hookHeadIndex}`) +
+            ` of ${runner.modelName} has width ${d}`,
+        );
+      }
+    }
+
+    // The dataset: open it now so a missing file, split or column fails before training.
+    const sourceOptions = {
+      datasetPath: runner.datasetPath,
+      split: runner.datasetSplit,
+      revision: runner.datasetRevision ?? undefined,
+      hub: this.options.hub,
+      textSampleBy: runner.datasetTextSampleBy,
+    };
+    const info = await openDataset(sourceOptions);
+    if (info.commit) sourceOptions.revision = info.commit;
+
+    // SAEs and trainers.
+    const metadata = {
+      modelName: runner.modelName,
+      modelClassName: runner.modelClassName,
+      datasetPath: runner.datasetPath,
+      contextSize: runner.contextSize,
+      seqposSlice: runner.seqposSlice,
+      modelFromPretrainedKwargs: runner.modelFromPretrainedKwargs,
+      prependBos: runner.prependBos,
+      excludeSpecialTokens: runner.excludeSpecialTokens,
+      sequenceSeparatorToken: runner.sequenceSeparatorToken,
+      disableConcatSequences: runner.disableConcatSequences,
+    };
+    const units: StepUnit[] = [];
+    for (const s of specs) {
+      const cfg: TrainingSAEConfig = {
+        ...s.sae,
+        metadata: new SAEMetadata({
+          ...s.sae.metadata?.toDict?.() ?? {},
+          ...metadata,
+          hookName: s.hookName,
+          hookHeadIndex: s.hookHeadIndex,
+        }),
+      };
+      const sae = runner.fromPretrainedPath !== null
+        ? await loadTrainingSaeFromDisk(runner.fromPretrainedPath, { gpu, expect: cfg })
+        : TrainingSAE.create(cfg, { gpu, seed: runner.seed });
+      const logs: MetricsEvent[] = [];
+      const trainer = new SAETrainer(
+        trainerConfigFromRunner(runner, {
+          nCheckpoints: 0,
+          checkpointPath: null,
+          saveFinalCheckpoint: false,
+          nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
+        }),
+        sae,
+        [],
+        { logger: trainerLogSink(s.id, logs), disposeBatches: false },
+      );
+      units.push({
+        id: s.id,
+        hookName: s.hookName,
+        key: activationKey({ hookName: s.hookName, headIndex: s.hookHeadIndex }),
+        architecture: s.sae.architecture,
+        dIn: s.sae.dIn,
+        dSae: s.sae.dSae,
+        trainer,
+        logs,
+      });
+    }
+
+    // Resume.
+    let cursor: TokenCursor = startCursor();
+    let restore: BufferSnapshot | undefined;
+    if (runner.resumeFromCheckpoint !== null) {
+      const dir = runner.resumeFromCheckpoint;
+      await recoverFolder(dir);
+      for (const u of units) {
+        const sub = this.cfg.multi ? join(dir, u.id) : dir;
+        const resumed = await SAETrainer.resume(sub, u.trainer.cfg, u.trainer.sae, [], u.trainer.options);
+        // SAETrainer.resume built a second trainer on the same SAE; keep its restored state.
+        u.trainer.dispose();
+        u.trainer = resumed;
+      }
+      const state = await readPipelineState(dir);
+      if (state.buffer) {
+        restore = state.buffer;
+        if (state.buffer.cursor) cursor = state.buffer.cursor;
+      }
+    }
+
+    // The graph.
+    const tokenizeOptions: Omit<TokenizeOptions, "encode"> = {
+      contextSize: runner.contextSize,
+      blockSize: runner.storeBatchSizePrompts,
+      beginBatchTokenId: runner.prependBos ? tok?.bosTokenId ?? null : null,
+      sequenceSeparatorTokenId: resolveSpecialToken(
+        runner.sequenceSeparatorToken,
+        tok,
+        "sequence_separator_token",
+      ),
+      disableConcatSequences: runner.disableConcatSequences,
+      start: cursor,
+    };
+    const src = { ...sourceOptions, start: cursor.doc, repeat: true };
+    const blocks: ReadableStream<TokenBlock> = this.options.worker === false || !tok?.source
+      ? source(src).pipeThrough(
+        tokenize({ ...tokenizeOptions, encode: tok ? encoderFor(tok) : null }),
+      )
+      : tokenizeInWorker({ source: src, tokenize: tokenizeOptions, tokenizer: tok.source });
+    const exclude = runner.excludeSpecialTokens === true
+      ? tok?.specialTokenIds() ?? []
+      : runner.excludeSpecialTokens === false
+      ? null
+      : runner.excludeSpecialTokens;
+    const trainingContext = seqposSliceLength(runner.contextSize, runner.seqposSlice);
+    const keys = new Map<string, number>();
+    for (const u of units) keys.set(u.key, u.dIn);
+    const buffer = new ActivationBuffer({
+      bufferSize: runner.nBatchesInBuffer * trainingContext,
+      batchSize: runner.trainBatchSizeTokens,
+      mixFraction: runner.activationsMixingFraction,
+      widths: keys,
+      blockRows: runner.storeBatchSizePrompts * trainingContext,
+      seed: runner.seed,
+      gpu,
+      restore,
+    });
+    const configDict = pipelineConfigToDict(this.cfg);
+    const checkpoints: string[] = [];
+    let interrupted = false;
+    let tokens = 0;
+    const events = blocks
+      .pipeThrough(hook(model, { hooks: hookSpecs, seqposSlice: runner.seqposSlice, excludeSpecialTokens: exclude }))
+      .pipeThrough(buffer)
+      .pipeThrough(saeStep({
+        units,
+        nCheckpoints: runner.nCheckpoints,
+        saveFinalCheckpoint: runner.saveFinalCheckpoint,
+        checkpoints: runner.checkpointPath !== null,
+        captureBuffer: (i) => buffer.snapshot(i),
+        signal: this.options.signal,
+      }))
+      .pipeThrough(checkpoint({
+        checkpointPath: runner.checkpointPath,
+        outputPath: runner.outputPath,
+        runnerConfig: configDict,
+        perSaeFolders: this.cfg.multi,
+      }));
+    const logged = events.pipeThrough(withStart(
+      {
+        type: "start",
+        runName: runner.logger.runName ?? "",
+        totalTokens: runner.trainingTokens,
+        saes: units.map((u) => ({
+          id: u.id,
+          hookName: u.hookName,
+          architecture: u.architecture,
+          dIn: u.dIn,
+          dSae: u.dSae,
+        })),
+        config: configDict,
+        memory: { buffer: buffer.memoryBytes },
+      },
+    )).pipeThrough(logStage(this.options.log ?? { progress: {} }));
+    let sawEnd = false;
+    await logged.pipeTo(new WritableStream<MetricsEvent>({
+      write: (e) => {
+        if (e.type === "checkpoint") checkpoints.push(e.path);
+        if (e.type === "end") sawEnd = true;
+        if (e.type === "step") tokens = Math.max(tokens, e.tokens);
+        this.options.onEvent?.(e);
+      },
+    }));
+    if (!sawEnd) interrupted = true;
+    void this.options.signal;
+    return {
+      saes: new Map(units.map((u) => [u.id, u.trainer.sae as TrainingSAE])),
+      tokens: units[0].trainer.nTrainingSamples,
+      interrupted,
+      checkpoints,
+    };
+  }
+}
+
+/** Puts `first` in front of a stream. */
+function withStart<T>(first: T): TransformStream<T, T> {
+  return new TransformStream<T, T>({
+    start(controller) {
+      controller.enqueue(first);
+    },
+  });
+}
+
+/** Runs one sequence through the model and returns the row width of every hook key. */
+async function probeWidths(
+  model: HookedTransformer,
+  hooks: { hookName: string; headIndex: number | null }[],
+  contextSize: number,
+): Promise<Map<string, number>> {
+  const n = Math.max(1, Math.min(contextSize, model.cfg.nCtx));
+  if (contextSize > model.cfg.nCtx) {
+    throw new PipelineError(
+      `context_size is ${contextSize}, but ${model.cfg.modelName} handles at most ${model.cfg.nCtx} tokens`,
+    );
+  }
+  const block: TokenBlock = {
+    tokens: new Int32Array(n),
+    nSeq: 1,
+    contextSize: n,
+    cursor: startCursor(),
+  };
+  const out = await harvest(model, block, { hooks });
+  const widths = new Map<string, number>();
+  for (const [k, t] of out.acts) {
+    widths.set(k, t.shape[1]);
+    t.dispose();
+  }
+  return widths;
+}
+
+export { StageError };
