@@ -7,6 +7,7 @@
 export { HubError, type HubErrorKind } from "./errors.ts";
 export {
   DEFAULT_HF_ENDPOINT,
+  DEFAULT_HUB_TIMEOUT_S,
   type HubOptions,
   type HubSettings,
   resolveCacheDir,
@@ -14,6 +15,7 @@ export {
   resolveHfHome,
   resolveHubSettings,
   resolveOffline,
+  resolveTimeout,
   resolveToken,
 } from "./env.ts";
 export {

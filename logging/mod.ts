@@ -13,4 +13,5 @@ export * from "./jsonl.ts";
 export * from "./events.ts";
 export * from "./wandb_settings.ts";
 export * from "./wandb_format.ts";
+export * from "./wandb_api.ts";
 export * from "./wandb.ts";

@@ -36,6 +36,7 @@ import {
   type WandbRunSettings,
 } from "./wandb_settings.ts";
 import { pyJson, wandbConfig, wandbValue } from "./wandb_format.ts";
+import { WandbApi } from "./wandb_api.ts";
 import type { CloseInfo, LoggingSettings, LogSink, MetricsEvent, MetricValues } from "./types.ts";
 
 /** Options of {@link WandbSink}: where settings come from, and the transport's limits. */
@@ -65,27 +66,8 @@ export interface WandbOptions extends WandbEnvOptions {
 }
 
 const MAX_BATCH_CHARS = 4 << 20;
-const MAX_RESPONSE_BYTES = 1 << 20;
-const NO_RETRY = new Set([400, 401, 403, 404, 422]);
-
-const UPSERT_BUCKET = `mutation UpsertBucket($id: String, $name: String, $project: String,
-  $entity: String, $displayName: String, $config: JSONString, $host: String) {
-  upsertBucket(input: {id: $id, name: $name, modelName: $project, entityName: $entity,
-    displayName: $displayName, config: $config, host: $host}) {
-    bucket { id name displayName historyLineCount project { id name entity { id name } } }
-    inserted
-  }
-}`;
 
 type State = "idle" | "creating" | "ready" | "failed" | "disabled";
-
-interface PostResult {
-  ok: boolean;
-  status: number;
-  retry: boolean;
-  error: string;
-  body?: string;
-}
 
 /**
  * The W&B sink (see the module doc).
@@ -105,12 +87,10 @@ export class WandbSink implements LogSink {
   /** The resolved settings (run id, project, entity, server, mode). */
   readonly settings: WandbRunSettings;
   #state: State;
-  readonly #fetch: typeof fetch;
+  readonly #api: WandbApi | null;
   readonly #flushMs: number;
   readonly #heartbeatMs: number;
-  readonly #timeoutMs: number;
   readonly #maxRetries: number;
-  readonly #retryBaseMs: number;
   readonly #maxRows: number;
   readonly #closeMs: number;
   readonly #warnFn: (message: string) => void;
@@ -142,17 +122,21 @@ export class WandbSink implements LogSink {
   constructor(settings: LoggingSettings, options: WandbOptions = {}) {
     this.settings = resolveWandbSettings(settings, options);
     this.#state = this.settings.mode === "online" ? "idle" : "disabled";
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#flushMs = options.flushIntervalMs ?? 5000;
     this.#heartbeatMs = options.heartbeatMs ?? 30_000;
-    this.#timeoutMs = options.requestTimeoutMs ?? 15_000;
     this.#maxRetries = options.maxRetries ?? 3;
-    this.#retryBaseMs = options.retryBaseMs ?? 1000;
     this.#maxRows = options.maxQueuedRows ?? 10_000;
     this.#closeMs = options.closeTimeoutMs ?? 30_000;
     this.#warnFn = options.warn ?? ((m) => console.warn(m));
     this.#infoFn = options.info ?? ((m) => console.log(m));
     this.#now = options.now ?? Date.now;
+    this.#api = this.settings.apiKey === null ? null : new WandbApi({
+      apiKey: this.settings.apiKey,
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      timeoutMs: options.requestTimeoutMs ?? 15_000,
+      retryBaseMs: options.retryBaseMs ?? 1000,
+      signal: this.#abort.signal,
+    });
     if (this.settings.mode === "offline") {
       this.#warnOnce(
         "offline",
@@ -206,7 +190,7 @@ export class WandbSink implements LogSink {
         if (!(await this.#sendBatch())) break;
       }
       if (this.#state === "ready" && !this.#abort.signal.aborted) {
-        const r = await this.#postRetrying(
+        const r = await this.#api!.postRetrying(
           this.#streamUrl,
           JSON.stringify({ complete: true, exitcode: info.exitCode }),
           this.#broken ? 0 : this.#maxRetries,
@@ -298,9 +282,11 @@ export class WandbSink implements LogSink {
       });
     } else if (this.#now() - this.#lastPost >= this.#heartbeatMs) {
       this.#lastPost = this.#now();
-      this.#inFlight = this.#post(this.#streamUrl, '{"complete":false,"failed":false}').then(() => {
-        this.#inFlight = null;
-      });
+      this.#inFlight = this.#api!.post(this.#streamUrl, '{"complete":false,"failed":false}').then(
+        () => {
+          this.#inFlight = null;
+        },
+      );
     }
   }
 
@@ -323,7 +309,7 @@ export class WandbSink implements LogSink {
     };
     this.#summaryDirty = false;
     this.#lastPost = this.#now();
-    const r = await this.#postRetrying(
+    const r = await this.#api!.postRetrying(
       this.#streamUrl,
       JSON.stringify({ files }),
       this.#broken ? 0 : this.#maxRetries,
@@ -359,20 +345,14 @@ export class WandbSink implements LogSink {
     try {
       host = Deno.hostname();
     } catch { /* no --allow-sys: leave it out */ }
-    const body = JSON.stringify({
-      query: UPSERT_BUCKET,
-      variables: {
-        id: null,
-        name: s.runId,
-        project: s.project,
-        entity: s.entity,
-        displayName,
-        config: pyJson(wandbConfig(config)),
-        host,
-      },
-    });
-    const r = await this.#postRetrying(`${s.baseUrl}/graphql`, body, this.#maxRetries, true);
-    const bucket = r.ok ? parseBucket(r.body ?? "") : { error: r.error };
+    const bucket = await this.#api!.upsertRun(s.baseUrl, {
+      name: s.runId,
+      project: s.project,
+      entity: s.entity,
+      displayName,
+      config: pyJson(wandbConfig(config)),
+      host,
+    }, this.#maxRetries);
     if ("error" in bucket) {
       this.#fail(`W&B: could not create the run ${s.project}/${s.runId} (${bucket.error})`);
       return;
@@ -413,144 +393,4 @@ export class WandbSink implements LogSink {
       this.#warnFn(message);
     } catch { /* a failing warning sink must not stop training */ }
   }
-
-  async #postRetrying(
-    url: string,
-    body: string,
-    retries: number,
-    read = false,
-  ): Promise<PostResult> {
-    let r = await this.#post(url, body, read);
-    for (let attempt = 0; !r.ok && r.retry && attempt < retries; attempt++) {
-      const delay = this.#retryBaseMs * 2 ** attempt * (1 + 0.25 * Math.random());
-      if (!(await sleep(delay, this.#abort.signal))) break;
-      r = await this.#post(url, body, read);
-    }
-    return r;
-  }
-
-  async #post(url: string, body: string, read = false): Promise<PostResult> {
-    if (this.#abort.signal.aborted) return { ok: false, status: 0, retry: false, error: "closed" };
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.#timeoutMs);
-    try {
-      const res = await this.#fetch(url, {
-        method: "POST",
-        headers: {
-          "authorization": `Basic ${btoa(`api:${this.settings.apiKey}`)}`,
-          "content-type": "application/json",
-          "user-agent": "saeflow",
-        },
-        body,
-        signal: AbortSignal.any([timeout.signal, this.#abort.signal]),
-      });
-      let text = "";
-      if (read || !res.ok) text = await readCapped(res);
-      else await res.body?.cancel();
-      if (res.ok) return { ok: true, status: res.status, retry: false, error: "", body: text };
-      return {
-        ok: false,
-        status: res.status,
-        retry: !NO_RETRY.has(res.status),
-        error: `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`,
-      };
-    } catch (e) {
-      const timedOut = timeout.signal.aborted && !this.#abort.signal.aborted;
-      return {
-        ok: false,
-        status: 0,
-        retry: !this.#abort.signal.aborted,
-        error: timedOut
-          ? `no answer within ${this.#timeoutMs} ms`
-          : e instanceof Error
-          ? e.message
-          : String(e),
-      };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-/** Reads a response body up to 1 MiB (more is cut off). */
-async function readCapped(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < MAX_RESPONSE_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  const all = new Uint8Array(Math.min(size, MAX_RESPONSE_BYTES));
-  let at = 0;
-  for (const c of chunks) {
-    const part = c.subarray(0, all.length - at);
-    all.set(part, at);
-    at += part.length;
-  }
-  return new TextDecoder().decode(all);
-}
-
-interface Bucket {
-  name?: string;
-  project?: string;
-  entity?: string;
-  inserted?: boolean;
-  historyLineCount?: number;
-}
-
-/** The run fields of an `upsertBucket` answer, checked; `{error}` when it is not usable. */
-function parseBucket(text: string): Bucket | { error: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { error: "the server's answer is not JSON" };
-  }
-  const obj = (
-    v: unknown,
-  ) => (typeof v === "object" && v !== null ? v as Record<string, unknown> : undefined);
-  const str = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : undefined);
-  const root = obj(json);
-  const errors = root?.errors;
-  if (Array.isArray(errors) && errors.length > 0) {
-    const msg = str(obj(errors[0])?.message) ?? "unknown error";
-    return { error: `GraphQL error: ${msg.slice(0, 200)}` };
-  }
-  const upsert = obj(obj(root?.data)?.upsertBucket);
-  const bucket = obj(upsert?.bucket);
-  if (!bucket) return { error: "the answer has no data.upsertBucket.bucket" };
-  const project = obj(bucket.project);
-  const lines = bucket.historyLineCount;
-  return {
-    name: str(bucket.name),
-    project: str(project?.name),
-    entity: str(obj(project?.entity)?.name),
-    inserted: typeof upsert?.inserted === "boolean" ? upsert.inserted : undefined,
-    historyLineCount: Number.isSafeInteger(lines) && (lines as number) >= 0
-      ? lines as number
-      : undefined,
-  };
-}
-
-/** Waits `ms`; false when `signal` aborted first. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-      resolve(ok);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal.addEventListener("abort", onAbort);
-  });
 }

@@ -264,8 +264,11 @@ test("a download that never answers, or trickles, times out (downloadTimeout, pe
   assert(!(await listTree(cache)).some((f) => f.includes("snapshots/")));
   // 512 bytes every 60 ms (8 chunks, ~0.5 s in all) passes: the timeout is per chunk, not total.
   hub.setHostile("org/m", "w.safetensors", { trickle: { bytes: 512, intervalMs: 60 } });
-  const p = await hubDownload("org/m", "w.safetensors", opts);
+  const fresh = { ...opts, cacheDir: await Deno.makeTempDir() };
+  const p = await hubDownload("org/m", "w.safetensors", fresh);
   assertEquals(await Deno.readFile(p), WEIGHTS);
+  const last = hub.requests.at(-1)!;
+  assertEquals([last.range, last.bytesSent], [undefined, WEIGHTS.length], "all of it trickled");
 });
 
 test("sharded index entries that climb out (also percent-encoded) are refused", async () => {
