@@ -17,7 +17,11 @@ import {
   type RunnerConfigOptions,
   runnerConfigToDict,
 } from "../config/runner.ts";
-import { trainingConfigFromDict, trainingConfigToDict, type TrainingSAEConfig } from "../sae/config.ts";
+import {
+  trainingConfigFromDict,
+  trainingConfigToDict,
+  type TrainingSAEConfig,
+} from "../sae/config.ts";
 
 /** One SAE of a run. */
 export interface SaeSpec {

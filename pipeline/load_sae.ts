@@ -28,7 +28,9 @@ export async function loadTrainingSaeFromDisk(
     cfgDict = JSON.parse(await Deno.readTextFile(join(dir, "cfg.json")));
   } catch (err) {
     throw new PipelineError(
-      `from_pretrained_path ${dir}: cannot read cfg.json (${err instanceof Error ? err.message : err})`,
+      `from_pretrained_path ${dir}: cannot read cfg.json (${
+        err instanceof Error ? err.message : err
+      })`,
     );
   }
   const saved = trainingConfigFromDict(cfgDict, { where: join(dir, "cfg.json") });
@@ -37,7 +39,9 @@ export async function loadTrainingSaeFromDisk(
     for (const k of ["architecture", "dIn", "dSae"] as const) {
       if (saved[k] !== want[k]) {
         throw new PipelineError(
-          `from_pretrained_path ${dir}: its ${k} is ${saved[k]}, but the run's sae config has ${want[k]}`,
+          `from_pretrained_path ${dir}: its ${k} is ${saved[k]}, but the run's sae config has ${
+            want[k]
+          }`,
         );
       }
     }

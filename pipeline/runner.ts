@@ -97,7 +97,9 @@ export function resolveSpecialToken(
     ? tok.sepTokenId ?? null
     : undefined;
   if (id === undefined) {
-    throw new PipelineError(`${field} is ${JSON.stringify(value)}, expected bos, eos, sep, an id or null`);
+    throw new PipelineError(
+      `${field} is ${JSON.stringify(value)}, expected bos, eos, sep, an id or null`,
+    );
   }
   return id;
 }
@@ -134,20 +136,30 @@ export class SAETrainingRunner {
   async run(): Promise<RunResult> {
     const { runner, saes: specs } = this.cfg;
     if (runner.datasetPath === "") {
-      throw new PipelineError("dataset_path is empty: give a local file or folder, or a hub dataset id");
+      throw new PipelineError(
+        "dataset_path is empty: give a local file or folder, or a hub dataset id",
+      );
     }
     if (runner.useCachedActivations) {
       throw new PipelineError(
         "use_cached_activations: training from cached activations is not built yet (a later issue)",
       );
     }
-    if (runner.modelClassName !== "HookedTransformer" && runner.modelClassName !== "HookedSAETransformer") {
+    if (
+      runner.modelClassName !== "HookedTransformer" &&
+      runner.modelClassName !== "HookedSAETransformer"
+    ) {
       throw new PipelineError(
         `model_class_name ${runner.modelClassName} is not supported; saeflow runs TransformerLens ` +
           "models (HookedTransformer)",
       );
     }
-    for (const [field, dir] of [["checkpoint_path", runner.checkpointPath], ["output_path", runner.outputPath]] as const) {
+    for (
+      const [field, dir] of [["checkpoint_path", runner.checkpointPath], [
+        "output_path",
+        runner.outputPath,
+      ]] as const
+    ) {
       if (dir !== null) await checkWritable(dir, field);
     }
     const gpu = this.options.gpu ?? await getGpu();
@@ -244,7 +256,13 @@ export class SAETrainingRunner {
       await recoverFolder(dir);
       for (const u of units) {
         const sub = this.cfg.multi ? join(dir, u.id) : dir;
-        const resumed = await SAETrainer.resume(sub, u.trainer.cfg, u.trainer.sae, [], u.trainer.options);
+        const resumed = await SAETrainer.resume(
+          sub,
+          u.trainer.cfg,
+          u.trainer.sae,
+          [],
+          u.trainer.options,
+        );
         // SAETrainer.resume built a second trainer on the same SAE; keep its restored state.
         u.trainer.dispose();
         u.trainer = resumed;
@@ -298,7 +316,13 @@ export class SAETrainingRunner {
     let interrupted = false;
     let tokens = 0;
     const events = blocks
-      .pipeThrough(hook(model, { hooks: hookSpecs, seqposSlice: runner.seqposSlice, excludeSpecialTokens: exclude }))
+      .pipeThrough(
+        hook(model, {
+          hooks: hookSpecs,
+          seqposSlice: runner.seqposSlice,
+          excludeSpecialTokens: exclude,
+        }),
+      )
       .pipeThrough(buffer)
       .pipeThrough(saeStep({
         units,
@@ -314,7 +338,7 @@ export class SAETrainingRunner {
         runnerConfig: configDict,
         perSaeFolders: this.cfg.multi,
       }));
-    const logged = events.pipeThrough(withStart(
+    const logged = events.pipeThrough(withStart<MetricsEvent>(
       {
         type: "start",
         runName: runner.logger.runName ?? "",
@@ -329,16 +353,24 @@ export class SAETrainingRunner {
         config: configDict,
         memory: { buffer: buffer.memoryBytes },
       },
-    )).pipeThrough(logStage(this.options.log ?? { progress: {} }));
-    let sawEnd = false;
-    await logged.pipeTo(new WritableStream<MetricsEvent>({
-      write: (e) => {
-        if (e.type === "checkpoint") checkpoints.push(e.path);
-        if (e.type === "end") sawEnd = true;
-        if (e.type === "step") tokens = Math.max(tokens, e.tokens);
-        this.options.onEvent?.(e);
+    )).pipeThrough(logStage(
+      this.options.log ?? {
+        progress: {},
+        logger: runner.logger,
+        metricsFile: defaultMetricsPath(runner.checkpointPath, runner.outputPath),
       },
-    }));
+    ));
+    let sawEnd = false;
+    await logged.pipeTo(
+      new WritableStream<MetricsEvent>({
+        write: (e) => {
+          if (e.type === "checkpoint") checkpoints.push(e.path);
+          if (e.type === "end") sawEnd = true;
+          if (e.type === "step") tokens = Math.max(tokens, e.tokens);
+          this.options.onEvent?.(e);
+        },
+      }),
+    );
     if (!sawEnd) interrupted = true;
     void this.options.signal;
     return {
@@ -348,6 +380,15 @@ export class SAETrainingRunner {
       checkpoints,
     };
   }
+}
+
+/**
+ * Where the JSONL metrics go by default: `<checkpoint_path>/metrics.jsonl` (the run's own folder,
+ * appended to on resume), else `<output_path>/metrics.jsonl`, else nowhere.
+ */
+export function defaultMetricsPath(checkpointPath: string | null, outputPath: string | null) {
+  const dir = checkpointPath ?? outputPath;
+  return dir === null ? null : join(dir, "metrics.jsonl");
 }
 
 /** Puts `first` in front of a stream. */

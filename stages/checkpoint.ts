@@ -143,8 +143,12 @@ export async function readPipelineState(dir: string): Promise<PipelineState> {
   const widths = meta.widths as Record<string, number>;
   const f32 = (name: string, rows: number, d: number): Float32Array => {
     const t = tensors.get(name);
-    if (!t || t.dtype !== "F32" || t.shape.length !== 2 || t.shape[0] !== rows || t.shape[1] !== d) {
-      return bad(`tensor ${name} is ${t ? `${t.dtype} [${t.shape}]` : "missing"}, not F32 [${rows}, ${d}]`);
+    if (
+      !t || t.dtype !== "F32" || t.shape.length !== 2 || t.shape[0] !== rows || t.shape[1] !== d
+    ) {
+      return bad(
+        `tensor ${name} is ${t ? `${t.dtype} [${t.shape}]` : "missing"}, not F32 [${rows}, ${d}]`,
+      );
     }
     return t.data as Float32Array;
   };
@@ -249,7 +253,9 @@ export function checkpoint(
           for (const u of event.units) {
             const dir = options.perSaeFolders ? join(options.outputPath, u.id) : options.outputPath;
             const extra = new Map<string, Uint8Array>();
-            if (!options.perSaeFolders) extra.set(PIPELINE_FILES.runnerCfg, encodeJson(options.runnerConfig));
+            if (!options.perSaeFolders) {
+              extra.set(PIPELINE_FILES.runnerCfg, encodeJson(options.runnerConfig));
+            }
             await saveInferenceModel(u.trainer.sae, dir, {
               logSparsity: await u.trainer.logFeatureSparsity(),
               extraFiles: extra,

@@ -10,7 +10,7 @@
  * // Position of the next unread row: epoch (passes over the data so far), shard index in the
  * // dataset's sorted shard list, row index within that shard.
  * export interface SourceCursor { epoch: number; shard: number; row: number }
- * export interface DocumentBatch { docs: SourceDocument[]; cursor: SourceCursor; } // cursor: after these docs
+ * export interface DocumentBatch { docs: SourceDocument[]; start: SourceCursor; cursor: SourceCursor; } // start: docs[0]; cursor: after these docs
  * export interface SourceOptions {
  *   datasetPath: string;           // local file, local folder, or HF dataset repo id "org/name"
  *   split?: string;                // default "train"
@@ -44,8 +44,8 @@
  *   2^31), else `text`, else `problem` → text (`{ text }`); otherwise a {@link DatasetError}
  *   listing the columns found. Every shard's first row must decide the same; every row must
  *   hold the column with the right type.
- * - **Batches**: `batchSize` documents each (the last one of a non-repeating stream may be
- *   shorter); a batch may span shards and epochs. `cursor` is the position after its last
+ * - **Batches**: at most `batchSize` documents each, from one shard (the last batch of a shard
+ *   may be shorter); `start` is the position of the first document. `cursor` is the position after its last
  *   document; passing it as `start` yields exactly the documents an uninterrupted stream would
  *   have yielded next (whole Parquet row groups before it are skipped by their metadata row
  *   counts; text and JSON rows are skipped while streaming). After the last row of a shard the
@@ -102,10 +102,15 @@ export interface SourceCursor {
   row: number;
 }
 
-/** One chunk of the source stream. */
+/**
+ * One chunk of the source stream: consecutive documents of one shard (a batch never spans two
+ * shards or two epochs), so `docs[j]` sits at `{ ...start, row: start.row + j }`.
+ */
 export interface DocumentBatch {
   /** The documents, in dataset order. */
   docs: SourceDocument[];
+  /** The position of `docs[0]`. */
+  start: SourceCursor;
   /** The position after these docs. */
   cursor: SourceCursor;
 }
@@ -757,6 +762,7 @@ async function* documentBatches(opts: SourceOptions): AsyncGenerator<DocumentBat
   let fullPass = shard === 0 && row === 0;
   let rowsThisPass = 0;
   let docs: SourceDocument[] = [];
+  let start: SourceCursor = { epoch, shard, row };
   const files = new ShardFiles(info, opts.hub);
   try {
     while (true) {
@@ -787,11 +793,12 @@ async function* documentBatches(opts: SourceOptions): AsyncGenerator<DocumentBat
               ? `${name}${b.whereKind === "line" ? `:${b.where[k]}` : ` element ${b.where[k]}`}`
               : `row ${first + k} of ${name}`;
           for (let k = 0; k < values.length; k++) {
+            if (docs.length === 0) start = { epoch, shard, row };
             docs.push(toDocument(info, values[k], where, k));
             row++;
             rowsThisPass++;
             if (docs.length === batchSize) {
-              yield { docs, cursor: { epoch, shard, row } };
+              yield { docs, start, cursor: { epoch, shard, row } };
               docs = [];
               opts.signal?.throwIfAborted();
             }
@@ -802,14 +809,18 @@ async function* documentBatches(opts: SourceOptions): AsyncGenerator<DocumentBat
         if (err instanceof DatasetError && docs.length) {
           const partial = docs;
           docs = [];
-          yield { docs: partial, cursor: { epoch, shard, row } };
+          yield { docs: partial, start, cursor: { epoch, shard, row } };
         }
         throw err;
+      }
+      // A batch never spans two shards (nor epochs): the shard's last documents go now.
+      if (docs.length) {
+        yield { docs, start, cursor: { epoch, shard, row } };
+        docs = [];
       }
       shard++;
       row = 0;
     }
-    if (docs.length) yield { docs, cursor: { epoch, shard, row } };
   } finally {
     await files.settle();
   }
