@@ -1,6 +1,6 @@
 /**
- * File input/output: the safetensors reader and writer, 16-bit float conversions, and
- * atomic file writes.
+ * File input/output: the safetensors reader and writer, 16-bit float conversions, atomic file
+ * writes, and the streaming dataset readers (text lines, JSON Lines, Parquet; zstd/gzip).
  * @module
  */
 
@@ -25,3 +25,17 @@ export {
 } from "./safetensors.ts";
 export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "./dtypes.ts";
 export { writeFileAtomic, writeJsonAtomic, writeTextFileAtomic } from "./atomic.ts";
+export { DatasetError } from "./dataset_error.ts";
+export {
+  type Compression,
+  compressionOf,
+  decodeUtf8,
+  decompressChunks,
+  DEFAULT_CHUNK_BYTES,
+  readFileChunks,
+  type ReadChunksOptions,
+  readTextChunks,
+} from "./byte_stream.ts";
+export { type TextSampleBy, textRows } from "./text_lines.ts";
+export { type JsonRow, type JsonRowBatch, jsonRows } from "./jsonl.ts";
+export { ParquetFile } from "./parquet.ts";

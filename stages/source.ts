@@ -512,9 +512,10 @@ async function firstRow(
     try {
       if (pq.numRows === 0) return undefined;
       const columns = pq.columns;
-      // Read the detected column's first value before the file is closed.
+      // A pretokenized column's first value (its length is reported) is read before closing.
       const det = detectColumnSafe(columns);
-      const first = det ? (await pq.readRange(det, 0, 1))[0] : undefined;
+      const tokens = COLUMNS.find(([c]) => c === det)?.[1] === "tokens";
+      const first = det && tokens ? (await pq.readRange(det, 0, 1))[0] : undefined;
       return { columns, value: (c) => Promise.resolve(c === det ? first : undefined) };
     } finally {
       pq.close();
