@@ -6,8 +6,8 @@
 
 export { HubError, type HubErrorKind } from "./errors.ts";
 export {
-  type DataFormat,
   dataFileFormat,
+  type DataFormat,
   datasetSplits,
   FILES_TO_IGNORE,
   type HubDatasetOptions,

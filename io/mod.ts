@@ -32,10 +32,10 @@ export {
   decodeUtf8,
   decompressChunks,
   DEFAULT_CHUNK_BYTES,
-  readFileChunks,
   type ReadChunksOptions,
+  readFileChunks,
   readTextChunks,
 } from "./byte_stream.ts";
-export { type TextSampleBy, textRows } from "./text_lines.ts";
+export { textRows, type TextSampleBy } from "./text_lines.ts";
 export { type JsonRow, type JsonRowBatch, jsonRows } from "./jsonl.ts";
 export { ParquetFile } from "./parquet.ts";
