@@ -494,7 +494,8 @@ function textChunks(o: ShardReadOptions): AsyncIterable<string> {
 async function* streamRows(o: ShardReadOptions): AsyncGenerator<RawBatch> {
   const format = o.info.shards[o.index].format;
   if (format === "text") {
-    for await (const rows of textRows(textChunks(o), o.info.textSampleBy)) yield { values: rows };
+    const rows = textRows(textChunks(o), o.info.textSampleBy, { describe: shardName(o) });
+    for await (const values of rows) yield { values };
   } else {
     for await (const b of jsonRows(textChunks(o), shardName(o))) {
       yield { values: b.rows, where: b.where, whereKind: b.whereKind };
