@@ -36,6 +36,6 @@ export {
   readFileChunks,
   readTextChunks,
 } from "./byte_stream.ts";
-export { textRows, type TextSampleBy } from "./text_lines.ts";
-export { type JsonRow, type JsonRowBatch, jsonRows } from "./jsonl.ts";
+export { MAX_ROW_CHARS, textRows, type TextRowsOptions, type TextSampleBy } from "./text_lines.ts";
+export { type JsonRow, type JsonRowBatch, jsonRows, type JsonRowsOptions } from "./jsonl.ts";
 export { ParquetFile } from "./parquet.ts";
