@@ -1,10 +1,21 @@
 /**
  * Hugging Face interop: downloads into the cache layout shared with Python, remote safetensors
- * headers, tokenizers, and TransformerLens model-name aliases.
+ * headers, tokenizers, TransformerLens model-name aliases, and dataset split files.
  * @module
  */
 
 export { HubError, type HubErrorKind } from "./errors.ts";
+export {
+  dataFileFormat,
+  type DataFormat,
+  datasetSplits,
+  FILES_TO_IGNORE,
+  type HubDatasetOptions,
+  isIgnoredDatasetPath,
+  listHubDatasetFiles,
+  selectSplitFiles,
+  type SplitFiles,
+} from "./datasets.ts";
 export {
   DEFAULT_HF_ENDPOINT,
   DEFAULT_HUB_TIMEOUT_S,

@@ -14,7 +14,7 @@ import { DatasetError, errorMessage } from "./dataset_error.ts";
 export type Compression = "none" | "zstd" | "gzip";
 
 /** Default bytes per read. */
-export const DEFAULT_CHUNK_BYTES = 1 << 20;
+export const DEFAULT_CHUNK_BYTES: number = 1 << 20;
 
 /**
  * The compression of `path` from its last extension (`.zst`/`.zstd` → zstd, `.gz` → gzip).

@@ -9,6 +9,13 @@
  */
 
 import { DatasetError, errorMessage } from "./dataset_error.ts";
+import { MAX_ROW_CHARS, rowTooLong } from "./text_lines.ts";
+
+/** Options of {@link jsonRows}. */
+export interface JsonRowsOptions {
+  /** Longest line / array element allowed (default 2^28 characters, `MAX_ROW_CHARS`). */
+  maxRowChars?: number;
+}
 
 /** One JSON row object. */
 export type JsonRow = Record<string, unknown>;
@@ -67,7 +74,7 @@ class JsonArraySplitter {
   #esc = false;
   #done = false;
   #count = 0;
-  constructor(readonly describe: string) {}
+  constructor(readonly describe: string, readonly maxRowChars: number) {}
 
   /** Element texts completed by `chunk`. */
   feed(chunk: string): string[] {
@@ -123,6 +130,9 @@ class JsonArraySplitter {
     }
     // Keep only the unfinished element.
     this.#buf = this.#done ? "" : b.slice(this.#start);
+    if (this.#buf.length > this.maxRowChars) {
+      throw rowTooLong(this.describe, "JSON array element", this.maxRowChars);
+    }
     this.#pos = this.#buf.length;
     this.#start = this.#done ? this.#start : 0;
     return out;
@@ -163,7 +173,9 @@ class JsonArraySplitter {
 export async function* jsonRows(
   chunks: AsyncIterable<string>,
   describe: string,
+  opts: JsonRowsOptions = {},
 ): AsyncGenerator<JsonRowBatch> {
+  const max = opts.maxRowChars ?? MAX_ROW_CHARS;
   let mode: "unknown" | "lines" | "array" = "unknown";
   let carry = "";
   let line = 0; // lines completed so far
@@ -178,12 +190,13 @@ export async function* jsonRows(
     if (mode === "unknown") {
       const t = (carry + chunk).trimStart();
       if (!t.length) {
-        carry += chunk;
+        if (carry.length + chunk.length > max) throw rowTooLong(describe, "blank prefix", max);
+        carry += chunk; // only blanks so far (kept: they count as lines)
         continue;
       }
       mode = t[0] === "[" ? "array" : "lines";
       if (mode === "array") {
-        splitter = new JsonArraySplitter(describe);
+        splitter = new JsonArraySplitter(describe, max);
         chunk = carry + chunk;
         carry = "";
       }
@@ -208,12 +221,14 @@ export async function* jsonRows(
       continue;
     }
     if (chunk.indexOf("\n") < 0) {
+      if (carry.length + chunk.length > max) throw rowTooLong(describe, "JSON line", max);
       carry += chunk; // no line completed: no rescan of a long line
       continue;
     }
     const text = carry + chunk;
     const lines = text.split("\n");
     carry = lines.pop()!;
+    if (carry.length > max) throw rowTooLong(describe, "JSON line", max);
     const rows: JsonRow[] = [];
     const where: number[] = [];
     let failure: unknown;

@@ -1,6 +1,7 @@
 /**
- * File input/output: the safetensors reader and writer, 16-bit float conversions, and
- * atomic file and folder writes (with the recovery their readers run first).
+ * File input/output: the safetensors reader and writer, 16-bit float conversions, atomic file
+ * and folder writes (with the recovery their readers run first), and the streaming dataset
+ * readers (text lines, JSON Lines, Parquet; zstd/gzip).
  * @module
  */
 
@@ -35,3 +36,17 @@ export {
   writeJsonAtomic,
   writeTextFileAtomic,
 } from "./atomic.ts";
+export { DatasetError } from "./dataset_error.ts";
+export {
+  type Compression,
+  compressionOf,
+  decodeUtf8,
+  decompressChunks,
+  DEFAULT_CHUNK_BYTES,
+  type ReadChunksOptions,
+  readFileChunks,
+  readTextChunks,
+} from "./byte_stream.ts";
+export { MAX_ROW_CHARS, textRows, type TextRowsOptions, type TextSampleBy } from "./text_lines.ts";
+export { type JsonRow, type JsonRowBatch, jsonRows, type JsonRowsOptions } from "./jsonl.ts";
+export { ParquetFile } from "./parquet.ts";

@@ -11,8 +11,32 @@
  * @module
  */
 
+import { DatasetError } from "./dataset_error.ts";
+
 /** How a `.txt` file is cut into rows (Hugging Face's `sample_by`). */
 export type TextSampleBy = "line" | "paragraph" | "document";
+
+/**
+ * Longest row (in UTF-16 code units) the readers build: 2^28, half of V8's string limit. A
+ * longer line, paragraph or document is a {@link DatasetError}, not an engine crash.
+ */
+export const MAX_ROW_CHARS: number = 2 ** 28;
+
+/** Options of {@link textRows}. */
+export interface TextRowsOptions {
+  /** Longest row allowed (default {@link MAX_ROW_CHARS}). */
+  maxRowChars?: number;
+  /** Names the file in errors. */
+  describe?: string;
+}
+
+/** The error for a row longer than `max` characters. */
+export function rowTooLong(describe: string, what: string, max: number): DatasetError {
+  return new DatasetError(
+    `${describe}: a ${what} longer than ${max} characters; saeflow holds one row in one string ` +
+      `(split such data into smaller rows)`,
+  );
+}
 
 /** Converts `\r\n` and lone `\r` to `\n` across chunk boundaries. */
 function newlineNormalizer(): (chunk: string) => string {
@@ -44,11 +68,20 @@ function newlineNormalizer(): (chunk: string) => string {
 export async function* textRows(
   chunks: AsyncIterable<string>,
   sampleBy: TextSampleBy = "line",
+  opts: TextRowsOptions = {},
 ): AsyncGenerator<string[]> {
+  const max = opts.maxRowChars ?? MAX_ROW_CHARS;
+  const describe = opts.describe ?? "text file";
   const normalize = newlineNormalizer();
   if (sampleBy === "document") {
     const parts: string[] = [];
-    for await (const c of chunks) parts.push(normalize(c));
+    let total = 0;
+    for await (const c of chunks) {
+      const s = normalize(c);
+      total += s.length;
+      if (total > max) throw rowTooLong(describe, "document", max);
+      parts.push(s);
+    }
     yield [parts.join("")];
     return;
   }
@@ -58,12 +91,16 @@ export async function* textRows(
     const s = normalize(c);
     // A chunk that completes no row only grows the carry (no rescan of a long line).
     if (s.indexOf(sep) < 0 && !(sep === "\n\n" && s[0] === "\n" && carry.endsWith("\n"))) {
+      if (carry.length + s.length > max) throw rowTooLong(describe, sampleBy, max);
       carry += s;
       continue;
     }
     const text = carry + s;
     const pieces = text.split(sep);
     carry = pieces.pop()!;
+    if (carry.length > max || pieces.some((p) => p.length > max)) {
+      throw rowTooLong(describe, sampleBy, max);
+    }
     if (sampleBy === "paragraph") {
       const kept = pieces.filter((p) => p.length > 0);
       if (kept.length) yield kept;

@@ -499,7 +499,8 @@ function textChunks(o: ShardReadOptions): AsyncIterable<string> {
 async function* streamRows(o: ShardReadOptions): AsyncGenerator<RawBatch> {
   const format = o.info.shards[o.index].format;
   if (format === "text") {
-    for await (const rows of textRows(textChunks(o), o.info.textSampleBy)) yield { values: rows };
+    const rows = textRows(textChunks(o), o.info.textSampleBy, { describe: shardName(o) });
+    for await (const values of rows) yield { values };
   } else {
     for await (const b of jsonRows(textChunks(o), shardName(o))) {
       yield { values: b.rows, where: b.where, whereKind: b.whereKind };
@@ -517,9 +518,10 @@ async function firstRow(
     try {
       if (pq.numRows === 0) return undefined;
       const columns = pq.columns;
-      // Read the detected column's first value before the file is closed.
+      // A pretokenized column's first value (its length is reported) is read before closing.
       const det = detectColumnSafe(columns);
-      const first = det ? (await pq.readRange(det, 0, 1))[0] : undefined;
+      const tokens = COLUMNS.find(([c]) => c === det)?.[1] === "tokens";
+      const first = det && tokens ? (await pq.readRange(det, 0, 1))[0] : undefined;
       return { columns, value: (c) => Promise.resolve(c === det ? first : undefined) };
     } finally {
       pq.close();

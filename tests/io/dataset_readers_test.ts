@@ -100,6 +100,28 @@ test("textRows: a long line without newlines across many chunks stays one row", 
   assert(rows[0] === long && rows[1] === "end");
 });
 
+test("textRows / jsonRows: a row longer than maxRowChars is a DatasetError", async () => {
+  const long = "x".repeat(500);
+  for (const by of ["line", "paragraph", "document"] as const) {
+    const err = await assertRejects(
+      () => collect(textRows(chunked(`ok\n${long}\n`, () => 64), by, { maxRowChars: 300 })),
+      DatasetError,
+    );
+    assert(err.message.includes("longer than 300 characters"), err.message);
+  }
+  assertEquals(
+    await collect(textRows(chunked(`ok\n${long}`, () => 64), "line", { maxRowChars: 500 })),
+    ["ok", long],
+  );
+  for (const text of [`{"text": "${long}"}\n`, `[{"text": "${long}"}]`]) {
+    const err = await assertRejects(
+      () => jsonAll(jsonRows(chunked(text, () => 64), "f.jsonl", { maxRowChars: 300 })),
+      DatasetError,
+    );
+    assert(err.message.includes("f.jsonl: a JSON"), err.message);
+  }
+});
+
 // --- JSON rows ------------------------------------------------------------------------------
 
 test("jsonRows: JSON Lines with blank lines, CRLF and a BOM keep their line numbers", async () => {

@@ -371,6 +371,48 @@ test("malformed JSONL, corrupt zst and truncated parquet mid-dataset: earlier do
   });
 });
 
+test("streaming: the first batch arrives before a bad tail of a big shard is read", async () => {
+  await withDir(async (dir) => {
+    const texts = sampleTexts(20_000, 81);
+    const z = zstd(jsonl("text", texts));
+    const pq = parquetBytes([{ name: "text", kind: "string", data: texts }], {
+      rowGroupSize: 1000,
+      codec: "UNCOMPRESSED",
+    });
+    await writeFiles(dir, {
+      // ~2.5 MB of good lines (several 1 MiB reads), then garbage.
+      "bad-tail.jsonl": jsonl("text", texts) + "{ not json\n",
+      "cut.jsonl.zst": z.slice(0, z.length - 100),
+      "cut.parquet": pq, // its last row group is destroyed below
+    });
+    const opened = await openDataset({ datasetPath: `${dir}/cut.parquet` });
+    assertEquals(opened.shards.length, 1);
+    // Zero the bytes of the last row group's column chunk (the footer stays intact).
+    const f = await Deno.open(`${dir}/cut.parquet`, { read: true, write: true });
+    try {
+      const { ParquetFile } = await import("../../io/parquet.ts");
+      using p = await ParquetFile.open(`${dir}/cut.parquet`);
+      const meta = p.metadata.row_groups.at(-1)!.columns[0].meta_data!;
+      const at = Number(meta.dictionary_page_offset ?? meta.data_page_offset);
+      await f.seek(at, Deno.SeekMode.Start);
+      await f.write(new Uint8Array(Number(meta.total_compressed_size)).fill(0xff));
+    } finally {
+      f.close();
+    }
+    for (const name of ["bad-tail.jsonl", "cut.jsonl.zst", "cut.parquet"]) {
+      const first = await readDocs({ datasetPath: `${dir}/${name}`, batchSize: 100 }, 1);
+      assertEquals(first, T(texts.slice(0, 100)), name);
+      const { docs, error } = await readUntilError({
+        datasetPath: `${dir}/${name}`,
+        batchSize: 1000,
+      });
+      assert(error instanceof DatasetError, `${name}: ${error}`);
+      assert(docs.length >= 1000 && docs.length <= texts.length, `${name}: ${docs.length}`);
+      assertEquals(docs, T(texts.slice(0, docs.length)), name);
+    }
+  });
+});
+
 test("an empty dataset is refused", async () => {
   await withDir(async (dir) => {
     await writeFiles(dir, {
