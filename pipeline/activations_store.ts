@@ -77,9 +77,11 @@ export interface ActivationsStoreOptions {
 /** The store (see the module doc). */
 export class ActivationsStore implements AsyncIterable<Tensor> {
   /** The resolved options. */
-  readonly options: Required<
-    Omit<ActivationsStoreOptions, "hub" | "revision" | "hookHeadIndex">
-  > & Pick<ActivationsStoreOptions, "hub" | "revision" | "hookHeadIndex">;
+  readonly options:
+    & Required<
+      Omit<ActivationsStoreOptions, "hub" | "revision" | "hookHeadIndex">
+    >
+    & Pick<ActivationsStoreOptions, "hub" | "revision" | "hookHeadIndex">;
   /** Positions per sequence after `seqpos_slice` (SAELens `training_context_size`). */
   readonly trainingContextSize: number;
   #tokens: ReadableStreamDefaultReader<TokenBlock> | null = null;
@@ -116,7 +118,9 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
    * the SAE's metadata (an error names the missing field).
    */
   static fromSae(
-    args: { model: HookedTransformer; sae: SAE; dataset: string } & Partial<ActivationsStoreOptions>,
+    args:
+      & { model: HookedTransformer; sae: SAE; dataset: string }
+      & Partial<ActivationsStoreOptions>,
   ): ActivationsStore {
     const m = args.sae.cfg.metadata;
     const need = (v: unknown, name: string) => {
@@ -253,7 +257,13 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
     });
     const start = this.#restore?.cursor ?? this.#cursor;
     this.#batches = this.#blocks(o.storeBatchSizePrompts, start)
-      .pipeThrough(hook(o.model, { hooks: [spec], seqposSlice: o.seqposSlice, excludeSpecialTokens: this.#exclude() }))
+      .pipeThrough(
+        hook(o.model, {
+          hooks: [spec],
+          seqposSlice: o.seqposSlice,
+          excludeSpecialTokens: this.#exclude(),
+        }),
+      )
       .pipeThrough(this.#buffer)
       .getReader();
     return this.#batches;
@@ -264,7 +274,10 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
     const r = await this.#training().read();
     if (r.done) throw new PipelineError("ActivationsStore: the training stream ended");
     this.#lastIndex = r.value.index;
-    const key = activationKey({ hookName: this.options.hookName, headIndex: this.options.hookHeadIndex });
+    const key = activationKey({
+      hookName: this.options.hookName,
+      headIndex: this.options.hookHeadIndex,
+    });
     return r.value.acts.get(key)!;
   }
 

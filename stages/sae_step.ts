@@ -23,6 +23,7 @@ import type { CheckpointWrite } from "../sae/training/checkpoint.ts";
 import type { SAETrainer } from "../sae/training/trainer.ts";
 import { checkpointWriteOf } from "../sae/training/trainer_checkpoint.ts";
 import { NormEstimator } from "../sae/training/trainer_data.ts";
+import { isPeriodicStep } from "../training/metrics.ts";
 import type { TrainerLogger } from "../sae/training/trainer_log.ts";
 import type { BufferSnapshot } from "./buffer.ts";
 import { type MetricsEvent, type SaeUnitInfo, StageError, type TrainBatch } from "./types.ts";
@@ -71,6 +72,13 @@ export interface SaeStepOptions {
   captureBuffer?: (consumedThrough: number) => Promise<BufferSnapshot>;
   /** When aborted, the stage captures a checkpoint after the current batch and stops. */
   signal?: AbortSignal;
+  /**
+   * Evaluates one SAE in its current state (SAELens's `evaluator`); its values become an `eval`
+   * event. Called for every SAE after the steps where (step + 1) is a multiple of `evalEvery`.
+   */
+  evaluate?: (unit: StepUnit) => Promise<Record<string, number | number[]>>;
+  /** Steps between evals (SAELens: `wandb_log_frequency × eval_every_n_wandb_logs`). */
+  evalEvery?: number;
 }
 
 /**
@@ -178,12 +186,24 @@ export function saeStep(options: SaeStepOptions): TransformStream<TrainBatch, St
             continue;
           }
           await unit.trainer.step(x);
+          const step = unit.trainer.nTrainingSteps - 1;
           controller.enqueue({
             type: "step",
             sae: unit.id,
-            step: unit.trainer.nTrainingSteps - 1,
+            step,
             tokens: unit.trainer.nTrainingSamples,
           });
+          if (options.evaluate && options.evalEvery && isPeriodicStep(step, options.evalEvery)) {
+            drainLogs(controller);
+            const values = await options.evaluate(unit);
+            controller.enqueue({
+              type: "eval",
+              sae: unit.id,
+              step,
+              tokens: unit.trainer.nTrainingSamples,
+              values,
+            });
+          }
           run.done = unit.trainer.nTrainingSamples >= unit.trainer.cfg.totalTrainingSamples;
         }
       } finally {
