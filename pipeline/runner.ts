@@ -33,7 +33,7 @@ import { ActivationBuffer, type BufferSnapshot } from "../stages/buffer.ts";
 import { checkpoint, readPipelineState } from "../stages/checkpoint.ts";
 import { checkHooks, harvest, hook } from "../stages/hook.ts";
 import { logStage, type LogStageOptions } from "../stages/log.ts";
-import { saeStep, type StepUnit, trainerLogSink } from "../stages/sae_step.ts";
+import { createStepUnit, saeStep, type StepUnit } from "../stages/sae_step.ts";
 import { openDataset, source } from "../stages/source.ts";
 import { encoderFor, tokenize, type TokenizeOptions } from "../stages/tokenize.ts";
 import { tokenizeInWorker } from "../stages/tokenize_worker.ts";
@@ -224,28 +224,15 @@ export class SAETrainingRunner {
       const sae = runner.fromPretrainedPath !== null
         ? await loadTrainingSaeFromDisk(runner.fromPretrainedPath, { gpu, expect: cfg })
         : TrainingSAE.create(cfg, { gpu, seed: runner.seed });
-      const logs: MetricsEvent[] = [];
-      const trainer = new SAETrainer(
-        trainerConfigFromRunner(runner, {
-          nCheckpoints: 0,
-          checkpointPath: null,
-          saveFinalCheckpoint: false,
-          nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
-        }),
-        sae,
-        [],
-        { logger: trainerLogSink(s.id, logs), disposeBatches: false },
-      );
-      units.push({
+      units.push(createStepUnit({
         id: s.id,
         hookName: s.hookName,
-        key: activationKey({ hookName: s.hookName, headIndex: s.hookHeadIndex }),
-        architecture: s.sae.architecture,
-        dIn: s.sae.dIn,
-        dSae: s.sae.dSae,
-        trainer,
-        logs,
-      });
+        headIndex: s.hookHeadIndex,
+        sae,
+        trainerConfig: trainerConfigFromRunner(runner, {
+          nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
+        }),
+      }));
     }
 
     // Resume.
