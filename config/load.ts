@@ -8,7 +8,6 @@ import YAML, { isMap, isScalar, isSeq, type Node as YamlNode } from "yaml";
 import { ConfigError, describeValue } from "./errors.ts";
 import { isPlainObject } from "./naming.ts";
 import { regularFileSize } from "../util/files.ts";
-import { type RunnerConfig, runnerConfigFromDict, type RunnerConfigOptions } from "./runner.ts";
 
 function lineColOf(text: string, position: number): { line: number; col: number } {
   const before = text.slice(0, position);
@@ -250,15 +249,4 @@ export async function loadConfigFile(path: string): Promise<Record<string, unkno
     });
   }
   return parseConfigText(text, format, path);
-}
-
-/**
- * Reads a runner config file ({@link loadConfigFile} + {@link runnerConfigFromDict}); type and
- * range errors name the file and the field.
- */
-export async function loadRunnerConfig(
-  path: string,
-  options: RunnerConfigOptions = {},
-): Promise<RunnerConfig> {
-  return runnerConfigFromDict(await loadConfigFile(path), { where: path, ...options });
 }

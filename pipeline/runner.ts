@@ -27,7 +27,6 @@ import { SAEMetadata } from "../sae/metadata.ts";
 import type { TrainingSAEConfig } from "../sae/config.ts";
 import { TrainingSAE } from "../sae/training/train_sae.ts";
 import { SAETrainer } from "../sae/training/trainer.ts";
-import { trainerConfigFromRunner } from "../sae/training/trainer_config.ts";
 import { seqposSliceLength } from "../config/seqpos.ts";
 import { ActivationBuffer, type BufferSnapshot } from "../stages/buffer.ts";
 import { checkpoint, readPipelineState } from "../stages/checkpoint.ts";
@@ -47,6 +46,7 @@ import {
 } from "../stages/types.ts";
 import { join } from "../util/path.ts";
 import { type PipelineConfig, pipelineConfigToDict } from "./config.ts";
+import { trainerConfigFromRunner } from "./runner_config.ts";
 import { loadTrainingSaeFromDisk } from "./load_sae.ts";
 import { PipelineError } from "./errors.ts";
 
@@ -373,7 +373,10 @@ export class SAETrainingRunner {
  * Where the JSONL metrics go by default: `<checkpoint_path>/metrics.jsonl` (the run's own folder,
  * appended to on resume), else `<output_path>/metrics.jsonl`, else nowhere.
  */
-export function defaultMetricsPath(checkpointPath: string | null, outputPath: string | null) {
+export function defaultMetricsPath(
+  checkpointPath: string | null,
+  outputPath: string | null,
+): string | null {
   const dir = checkpointPath ?? outputPath;
   return dir === null ? null : join(dir, "metrics.jsonl");
 }

@@ -25,7 +25,7 @@ import type { SAETrainerConfig } from "../sae/training/trainer_config.ts";
 import type { TrainableSAE } from "../sae/training/trainer_types.ts";
 import { checkpointWriteOf } from "../sae/training/trainer_checkpoint.ts";
 import { NormEstimator } from "../sae/training/trainer_data.ts";
-import { isPeriodicStep } from "../training/metrics.ts";
+import { isPeriodicStep } from "../sae/training/metrics.ts";
 import type { TrainerLogger } from "../sae/training/trainer_log.ts";
 import type { BufferSnapshot } from "./buffer.ts";
 import {

@@ -12,8 +12,8 @@ import { readSafetensors, type StTensor, toFloat32 } from "../../io/safetensors.
 import { serializeTo } from "../../io/safetensors_write.ts";
 import { recoverFolder, writeFolderAtomic } from "../../io/atomic.ts";
 import { exists, join } from "../../util/path.ts";
-import { ActivationScaler } from "../../training/activation_scaler.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { ActivationScaler } from "./activation_scaler.ts";
+import { TrainingError } from "./errors.ts";
 import { type TrainerState, trainerStateFromFiles, trainerStateToFiles } from "./state.ts";
 
 /** File names inside a checkpoint folder (SAELens constants; trainer_state is saeflow's). */
@@ -100,7 +100,10 @@ export async function writeCheckpointFolder(dir: string, contents: CheckpointWri
  * `extra`'s), serialized in memory, by file name. `dir` only names files in errors. Lets a
  * caller put several checkpoints into one atomically written folder.
  */
-export function checkpointFileBytes(dir: string, contents: CheckpointWrite): Map<string, Uint8Array> {
+export function checkpointFileBytes(
+  dir: string,
+  contents: CheckpointWrite,
+): Map<string, Uint8Array> {
   const files = CHECKPOINT_FILES;
   const st = trainerStateToFiles(contents.state);
   const sparsity: StTensor = {

@@ -10,12 +10,12 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
-import { ActivationScaler } from "../../training/activation_scaler.ts";
-import { CoefficientScheduler } from "../../training/coefficient_scheduler.ts";
-import { TrainingError } from "../../training/errors.ts";
-import { logFeatureSparsity } from "../../training/firing_stats.ts";
-import { isPeriodicStep } from "../../training/metrics.ts";
-import { createLrScheduler, type LrScheduler } from "../../training/schedulers.ts";
+import { ActivationScaler } from "./activation_scaler.ts";
+import { CoefficientScheduler } from "./coefficient_scheduler.ts";
+import { TrainingError } from "./errors.ts";
+import { logFeatureSparsity } from "./firing_stats.ts";
+import { isPeriodicStep } from "./metrics.ts";
+import { createLrScheduler, type LrScheduler } from "./schedulers.ts";
 import { checkpointThresholds } from "../../config/derived.ts";
 import { type SAETrainerConfig, totalSteps } from "./trainer_config.ts";
 import { TrainerGpuState } from "./trainer_gpu.ts";

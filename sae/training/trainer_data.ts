@@ -8,7 +8,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
 import { reduceAll, reduceRows } from "../../gpu/kernels/reduce.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { TrainingError } from "./errors.ts";
 
 /** What `SAETrainer` accepts as its data provider. */
 export type DataProvider =

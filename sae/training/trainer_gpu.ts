@@ -12,7 +12,7 @@
 
 import type { BufferBinding, Gpu } from "../../gpu/device.ts";
 import { readAll, Tensor } from "../../gpu/tensor.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { TrainingError } from "./errors.ts";
 import {
   checkAndScaleInput,
   checkLoss,
