@@ -14,6 +14,8 @@
 
 import { readEnv, userCacheDir } from "../util/env.ts";
 import { join } from "../util/path.ts";
+import { regularFileSizeSync } from "../util/files.ts";
+import { HubError } from "./errors.ts";
 
 /** Default hub endpoint (no trailing slash). */
 export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
@@ -49,7 +51,8 @@ export function resolveHfHome(): string {
 
 /**
  * The hub endpoint: `override`, else `HF_ENDPOINT`, else {@link DEFAULT_HF_ENDPOINT}.
- * Trailing slashes are removed.
+ * Trailing slashes are removed. Anything but an http(s) URL is a `HubError` (`invalid`) naming
+ * where it came from.
  *
  * @example
  * ```ts
@@ -58,7 +61,23 @@ export function resolveHfHome(): string {
  * ```
  */
 export function resolveEndpoint(override?: string): string {
-  return (override ?? readEnv("HF_ENDPOINT") ?? DEFAULT_HF_ENDPOINT).replace(/\/+$/, "");
+  const fromEnv = override === undefined ? readEnv("HF_ENDPOINT") : undefined;
+  const endpoint = override ?? fromEnv ?? DEFAULT_HF_ENDPOINT;
+  let url: URL | null = null;
+  try {
+    url = typeof endpoint === "string" ? new URL(endpoint) : null;
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    const source = override !== undefined ? "the endpoint option" : "HF_ENDPOINT";
+    throw new HubError(
+      "invalid",
+      `${source} is ${JSON.stringify(String(endpoint))}, expected an http(s) URL such as ` +
+        DEFAULT_HF_ENDPOINT,
+    );
+  }
+  return endpoint.replace(/\/+$/, "");
 }
 
 /**
@@ -72,6 +91,8 @@ export function resolveToken(override?: string | null): string | undefined {
   if (fromEnv) return fromEnv.trim();
   const path = readEnv("HF_TOKEN_PATH") ?? join(resolveHfHome(), "token");
   try {
+    // Only a regular file: a FIFO here would block the read forever.
+    regularFileSizeSync(path, (m) => new Error(m), 1 << 20);
     return Deno.readTextFileSync(path).trim() || undefined;
   } catch {
     return undefined; // no token file (or not readable): anonymous access

@@ -249,6 +249,12 @@ export class HookedTransformer {
     const ids = typeof tokens === "string" || isStringArray(tokens)
       ? this.toTokens(tokens, { prependBos })
       : tokens as number[][];
+    if (!Array.isArray(ids) || !ids.every((row) => Array.isArray(row))) {
+      throw new ModelError(
+        "tokens must be ids [batch][pos] (number[][]), an i32 Tensor [batch, pos], a string or " +
+          "a list of strings",
+      );
+    }
     return { t: uploadTokens(this.gpu, this.cfg, ids), own: true };
   }
 

@@ -42,6 +42,7 @@ import {
   estimateScalingFactor,
 } from "./trainer_data.ts";
 import * as ckpt from "./trainer_checkpoint.ts";
+import { SaeflowError } from "../../util/errors.ts";
 
 export type { Evaluator, SAETrainerOptions, TrainerLogger };
 
@@ -337,7 +338,17 @@ export class SAETrainer {
     const snapshot = await ckpt.gatherCheckpoint(this, this.#gs);
     const bad = badStepOf(snapshot.flag);
     if (bad) throw bad;
-    await ckpt.writeTrainerCheckpoint(`${base}/${name}`, this, snapshot);
+    const dir = `${base}/${name}`;
+    try {
+      await ckpt.writeTrainerCheckpoint(dir, this, snapshot);
+    } catch (err) {
+      if (err instanceof SaeflowError) throw err;
+      // A file in the way, a bad name, no permission, a full disk: name the folder.
+      throw new TrainingError(
+        `checkpoint ${dir}: cannot write: ${(err as Error)?.message ?? err}`,
+        { cause: err },
+      );
+    }
   }
 
   /** Restores trainer state (and the scaling factor) from a checkpoint folder's contents. */
