@@ -83,7 +83,8 @@ function toBinding(b: Bindable): BufferBinding {
 function checkNotReleased(buffer: GPUBuffer, op: string): void {
   if (isBufferReleased(buffer)) {
     throw new GpuError(
-      `${op}: a buffer of ${buffer.size} bytes belongs to a disposed tensor (used after dispose())`,
+      `${op}: a buffer of ${buffer.size} bytes belongs to a disposed tensor or object (used ` +
+        "after dispose())",
     );
   }
 }

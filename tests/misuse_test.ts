@@ -39,6 +39,7 @@ import { hubDownload } from "../hub/download.ts";
 import { resolveModelName } from "../hub/aliases.ts";
 import { toTokens } from "../hub/to_tokens.ts";
 import { readAll } from "../gpu/tensor.ts";
+import { destroyBuffer, STORAGE_USAGE } from "../gpu/pool.ts";
 import { tokenRangeFlags, tokenRangeFlagsRef } from "../model/kernels/embed.ts";
 import { SaeError, SaeLoadError } from "../sae/sae_errors.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
@@ -117,6 +118,31 @@ Deno.test("misuse: a disposed tensor's raw buffer, even destroyed by trim(), doe
   assertThrows(() => gpu.clear(raw), GpuError, "disposed tensor");
   await assertRejects(() => gpu.read(raw, 0, 16), GpuError, "disposed tensor");
   await assertRejects(() => view.toArray(), GpuError, "disposed");
+  // A buffer made outside the pool and destroyed (as a trainer's dispose() does) likewise.
+  const own = gpu.device.createBuffer({ size: 16, usage: STORAGE_USAGE });
+  const wrapped = new Tensor(gpu, own, [4], "f32", 0, false);
+  destroyBuffer(own);
+  assertThrows(() => scale(wrapped, 2), GpuError, "after dispose()");
+  assertThrows(() => gpu.dispatch(pipeline, [own], [1]), GpuError, "disposed tensor or object");
+  assertThrows(() => gpu.write(own, 0, new Float32Array(4)), GpuError, "disposed");
+  const tsae = TrainingSAE.create(
+    createTrainingConfig({ architecture: "standard", dIn: 4, dSae: 8 }),
+    {
+      gpu,
+    },
+  );
+  const trainer = new SAETrainer(
+    createTrainerConfig({ totalTrainingSamples: 16, trainBatchSizeSamples: 4 }),
+    tsae,
+    [],
+  );
+  trainer.dispose();
+  await assertRejects(
+    () => trainer.step(Tensor.from(new Float32Array(16), [4, 4])),
+    TrainingError,
+    "the trainer was disposed",
+  );
+  tsae.dispose();
   // Nothing invalid reached the device: later work runs normally.
   await gpu.sync();
   using ok = Tensor.from([1, 2]);

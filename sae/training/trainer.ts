@@ -90,6 +90,7 @@ export class SAETrainer {
   readonly #layout: SnapshotLayout;
   readonly #it: BatchIterator;
   readonly #logs: LogQueue;
+  #disposed = false;
 
   /** Sets up schedulers, optimiser and GPU state for training `sae` on `dataProvider`. */
   constructor(
@@ -153,6 +154,7 @@ export class SAETrainer {
 
   /** Trains until `totalTrainingSamples` and returns the SAE (scaling factor folded in). */
   async fit(): Promise<TrainableSAE> {
+    this.#checkLive("fit");
     if (
       this.sae.cfg.normalizeActivations === "expected_average_only_in" &&
       this.activationScaler.scalingFactor === null
@@ -192,6 +194,7 @@ export class SAETrainer {
    * outputs (overwritten by the next step).
    */
   async step(batch: Tensor): Promise<StepOutputs> {
+    this.#checkLive("step");
     const t = this.nTrainingSteps, gs = this.#gs, cfg = this.cfg, logger = this.options.logger;
     this.#checkBatch(batch, `training step ${t}`);
     gs.writeStep(
@@ -273,6 +276,10 @@ export class SAETrainer {
     };
   }
 
+  #checkLive(op: string): void {
+    if (this.#disposed) throw new TrainingError(`SAETrainer.${op}: the trainer was disposed`);
+  }
+
   #checkBatch(batch: Tensor, where: string): void {
     const dIn = this.sae.cfg.dIn;
     if (!(batch instanceof Tensor)) {
@@ -329,6 +336,7 @@ export class SAETrainer {
    * are null) after logging what is pending and checking the bad-step flag.
    */
   async saveCheckpoint(name: string, basePath?: string | null): Promise<void> {
+    this.#checkLive("saveCheckpoint");
     const base = basePath ?? this.cfg.checkpointPath;
     await this.#logs.drain(Infinity, this.options.logger);
     if (base === null) {
@@ -376,6 +384,8 @@ export class SAETrainer {
 
   /** Frees the trainer's GPU buffers (not the SAE's). */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
     this.optimizer.dispose();
     this.#gs.dispose();
   }
