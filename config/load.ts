@@ -159,6 +159,12 @@ export function parseConfigText(
   format: "json" | "yaml",
   source: string,
 ): Record<string, unknown> {
+  if (typeof text !== "string") {
+    throw new ConfigError(`${source}: the config text is ${typeof text}, expected a string`);
+  }
+  if (format !== "json" && format !== "yaml") {
+    throw new ConfigError(`${source}: format ${describeValue(format)}, expected "json" or "yaml"`);
+  }
   // UTF-16 length ≤ UTF-8 bytes ≤ 3 × length: check the cheap bound first.
   const bytes = text.length > MAX_CONFIG_BYTES / 3 ? new TextEncoder().encode(text).length : 0;
   if (bytes > MAX_CONFIG_BYTES) {

@@ -151,6 +151,11 @@ export class ActivationScaler {
 
   /** Creates a scaler with factor `scalingFactor` (null = identity). */
   constructor(scalingFactor: number | null = null) {
+    if (scalingFactor !== null && !(Number.isFinite(scalingFactor) && scalingFactor !== 0)) {
+      throw new TrainingError(
+        `ActivationScaler: scaling factor ${scalingFactor}, expected a finite non-zero number or null`,
+      );
+    }
     this.scalingFactor = scalingFactor;
   }
 

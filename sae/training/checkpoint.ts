@@ -15,6 +15,7 @@ import { exists, join } from "../../util/path.ts";
 import { ActivationScaler } from "./activation_scaler.ts";
 import { TrainingError } from "./errors.ts";
 import { type TrainerState, trainerStateFromFiles, trainerStateToFiles } from "./state.ts";
+import { readRegularTextFile } from "../../util/files.ts";
 
 /** File names inside a checkpoint folder (SAELens constants; trainer_state is saeflow's). */
 export const CHECKPOINT_FILES = {
@@ -123,14 +124,10 @@ export function checkpointFileBytes(
 }
 
 async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    throw new TrainingError(`checkpoint file ${path} cannot be read: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  const text = await readRegularTextFile(
+    path,
+    (m, cause) => new TrainingError(`checkpoint file ${m}`, { cause }),
+  );
   try {
     return JSON.parse(text);
   } catch (err) {

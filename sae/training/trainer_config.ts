@@ -93,6 +93,12 @@ export function createTrainerConfig(
     & Partial<SAETrainerConfig>
     & Pick<SAETrainerConfig, "totalTrainingSamples" | "trainBatchSizeSamples">,
 ): SAETrainerConfig {
+  if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
+    throw new TrainingError(
+      `trainer config is ${fields === null ? "null" : typeof fields}, expected an object ` +
+        "with totalTrainingSamples and trainBatchSizeSamples",
+    );
+  }
   const known = new Set([
     "totalTrainingSamples",
     "trainBatchSizeSamples",

@@ -35,6 +35,12 @@ export interface BatchIterator {
  * ```
  */
 export function batchIterator(provider: DataProvider): BatchIterator {
+  if (provider === null || (typeof provider !== "object" && typeof provider !== "function")) {
+    throw new TrainingError(
+      `data provider is ${provider}, expected an iterable, iterator or ReadableStream of ` +
+        "Tensor batches",
+    );
+  }
   if (typeof ReadableStream !== "undefined" && provider instanceof ReadableStream) {
     const reader = provider.getReader();
     return {
