@@ -34,6 +34,7 @@ import {
   SafetensorsError,
 } from "../io/safetensors.ts";
 import { writeSafetensors } from "../io/safetensors_write.ts";
+import { FileWriteError } from "../io/atomic.ts";
 import { HubError, TokenizerError } from "../hub/errors.ts";
 import { hubDownload } from "../hub/download.ts";
 import { resolveModelName } from "../hub/aliases.ts";
@@ -565,21 +566,26 @@ Deno.test("misuse: files, paths and values through the public API give named err
       [
         "saveModel onto a file",
         () => sae.saveModel(`${dir}/file`),
-        SaeError,
+        FileWriteError,
         `cannot write ${dir}/file`,
       ],
-      ["saveModel under a file", () => sae.saveModel(`${dir}/file/sub`), SaeError, "cannot write"],
+      [
+        "saveModel under a file",
+        () => sae.saveModel(`${dir}/file/sub`),
+        FileWriteError,
+        "cannot write",
+      ],
       ["saveModel NUL", () => sae.saveModel(`${dir}/a\0b`), SaeError, "expected a path"],
       [
         "writeSafetensors onto a dir",
         () => writeSafetensors(dir, st),
-        SafetensorsError,
-        `${dir}: cannot write`,
+        FileWriteError,
+        `cannot write ${dir}`,
       ],
       [
         "checkpoint onto a file",
         () => trainer.saveCheckpoint("x", `${dir}/file`),
-        TrainingError,
+        FileWriteError,
         "cannot write",
       ],
       // Invalid URLs: a raw TypeError "Invalid URL".
@@ -587,7 +593,7 @@ Deno.test("misuse: files, paths and values through the public API give named err
         "hub endpoint",
         () => hubDownload("gpt2", "config.json", { endpoint: "not a url" }),
         HubError,
-        '"not a url", expected an http(s) URL',
+        '"not a url": expected an http(s) URL',
       ],
       [
         "pretrained endpoint",
