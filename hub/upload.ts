@@ -20,6 +20,7 @@ import { type HubOptions, type HubSettings, resolveHubSettings } from "./env.ts"
 import { HubError } from "./errors.ts";
 import { apiErrorOf, describeRepo, makeHubFetch, type RequestContext } from "./http.ts";
 import { hubFileExists } from "./download.ts";
+import { pathToFileURL } from "node:url";
 import { recoverFolder } from "../io/atomic.ts";
 import { join } from "../util/path.ts";
 
@@ -524,8 +525,8 @@ async function prepareOperations(
         `cannot upload ${f.localPath} as ${path}: it is not a regular file`,
       );
     }
-    const url = new URL("file://");
-    url.pathname = await Deno.realPath(f.localPath!);
+    // pathToFileURL escapes "%", "#", "?" and spaces, so the package reads this very file.
+    const url = pathToFileURL(await Deno.realPath(f.localPath!));
     ops.push({ operation: "addOrUpdate", path, content: url });
   }
   return ops;

@@ -320,6 +320,9 @@ test("uploadFolder: a dataset folder under a path, skipping .git and unfinished 
     const shard = bytes(20_000, 9);
     await Deno.writeFile(`${root}/data/train-00000.parquet`, shard);
     await Deno.writeTextFile(`${root}/data/nested/x.txt`, "x");
+    // Names a file URL could misread: a literal "%20", "#", "?" and a space.
+    await Deno.writeTextFile(`${root}/data/nested/a%20b #1?.txt`, "odd");
+    await Deno.writeTextFile(`${root}/data/nested/a b #1?.txt`, "plain");
     await Deno.writeTextFile(`${root}/data/.x.txt.tmp-1-0123456789abcdef`, "junk");
     const r = await uploadFolder("me/ds", root, {
       ...hub.writeOptions(dir),
@@ -328,10 +331,16 @@ test("uploadFolder: a dataset folder under a path, skipping .git and unfinished 
       allow: (p) => !p.endsWith(".txt") || p.startsWith("data/nested/"),
     });
     assertEquals(r.files, [
+      "v1/data/nested/a b #1?.txt",
+      "v1/data/nested/a%20b #1?.txt",
       "v1/data/nested/x.txt",
       "v1/data/train-00000.parquet",
       "v1/sae_lens.json",
     ]);
+    const text = (p: string) =>
+      new TextDecoder().decode(hub.readFile("me/ds", p, "main", "dataset"));
+    assertEquals(text("v1/data/nested/a%20b #1?.txt"), "odd");
+    assertEquals(text("v1/data/nested/a b #1?.txt"), "plain");
     assert(hub.hasRepo("me/ds", "dataset") && !hub.hasRepo("me/ds", "model"));
     const p = await hubDownload("me/ds", "v1/data/train-00000.parquet", {
       ...hub.options(`${dir}/cache`),
