@@ -20,7 +20,6 @@ import { type HubOptions, type HubSettings, resolveHubSettings } from "./env.ts"
 import { HubError } from "./errors.ts";
 import { apiErrorOf, describeRepo, makeHubFetch, type RequestContext } from "./http.ts";
 import { hubFileExists } from "./download.ts";
-import { pathToFileURL } from "node:url";
 import { recoverFolder } from "../io/atomic.ts";
 import { join } from "../util/path.ts";
 
@@ -471,6 +470,107 @@ export async function uploadHubFiles(
   }
 }
 
+/** Bytes read from a local file per chunk of {@link LocalFileBlob.stream}. */
+const FILE_CHUNK_BYTES = 1 << 20;
+
+/**
+ * A `Blob` over a byte range of a local file, read only when asked (hashing, the preupload
+ * sample, the upload body; Deno's `fetch` sends it through `stream()` with its `size` as
+ * Content-Length). Used instead of the package's own `FileBlob`, whose Node-stream adapter
+ * throws an uncaught error in Deno when an upload is cancelled mid-file. Each stream opens the
+ * file on its first read and closes it at the end or on cancel.
+ */
+class LocalFileBlob extends Blob {
+  readonly #path: string;
+  readonly #start: number;
+  readonly #end: number;
+
+  constructor(path: string, start: number, end: number) {
+    super();
+    this.#path = path;
+    this.#start = start;
+    this.#end = Math.max(start, end);
+  }
+
+  override get size(): number {
+    return this.#end - this.#start;
+  }
+
+  override get type(): string {
+    return "";
+  }
+
+  override slice(start = 0, end: number = this.size, _contentType?: string): LocalFileBlob {
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? this.size + v : v, 0), this.size);
+    return new LocalFileBlob(this.#path, this.#start + clamp(start), this.#start + clamp(end));
+  }
+
+  /** Reads `[from, to)` of the file (offsets in the file), failing on a file that shrank. */
+  async #read(file: Deno.FsFile, from: number, to: number): Promise<Uint8Array<ArrayBuffer>> {
+    const out = new Uint8Array(to - from);
+    await file.seek(from, Deno.SeekMode.Start);
+    let off = 0;
+    while (off < out.length) {
+      const n = await file.read(out.subarray(off));
+      if (n === null) {
+        throw new HubError(
+          "io",
+          `${this.#path} ended at byte ${from + off} while being uploaded (expected ` +
+            `${this.#end} bytes): the file changed during the upload`,
+        );
+      }
+      off += n;
+    }
+    return out;
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    return (await this.bytes()).buffer;
+  }
+
+  override async bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    using file = await Deno.open(this.#path, { read: true });
+    return await this.#read(file, this.#start, this.#end);
+  }
+
+  override async text(): Promise<string> {
+    return new TextDecoder().decode(await this.bytes());
+  }
+
+  override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    let file: Deno.FsFile | undefined;
+    let pos = this.#start;
+    const close = () => {
+      try {
+        file?.close();
+      } catch {
+        // already closed
+      }
+      file = undefined;
+    };
+    return new ReadableStream<Uint8Array<ArrayBuffer>>({
+      pull: async (controller) => {
+        try {
+          file ??= await Deno.open(this.#path, { read: true });
+          if (pos >= this.#end) {
+            close();
+            controller.close();
+            return;
+          }
+          const to = Math.min(pos + FILE_CHUNK_BYTES, this.#end);
+          const chunk = await this.#read(file, pos, to);
+          pos = to;
+          controller.enqueue(chunk);
+        } catch (err) {
+          close();
+          controller.error(err);
+        }
+      },
+      cancel: () => close(),
+    }, { highWaterMark: 0 });
+  }
+}
+
 /** Checks every file and turns it into a commit operation (local files stay on disk). */
 async function prepareOperations(
   repoId: string,
@@ -525,9 +625,8 @@ async function prepareOperations(
         `cannot upload ${f.localPath} as ${path}: it is not a regular file`,
       );
     }
-    // pathToFileURL escapes "%", "#", "?" and spaces, so the package reads this very file.
-    const url = pathToFileURL(await Deno.realPath(f.localPath!));
-    ops.push({ operation: "addOrUpdate", path, content: url });
+    const real = await Deno.realPath(f.localPath!);
+    ops.push({ operation: "addOrUpdate", path, content: new LocalFileBlob(real, 0, info.size) });
   }
   return ops;
 }

@@ -9,6 +9,7 @@ import {
   checkUploadRepoId,
   hubDownload,
   HubError,
+  type HubUploadFile,
   type HubUploadProgress,
   uploadFolder,
   uploadHubFiles,
@@ -353,5 +354,33 @@ test("uploadFolder: a dataset folder under a path, skipping .git and unfinished 
       HubError,
       "link to a folder",
     );
+  });
+});
+
+test("upload: a failure while local files stream out cancels them cleanly (no stray errors)", async () => {
+  await using hub = await startMockHub({});
+  await withTmp(async (dir) => {
+    const files: HubUploadFile[] = [];
+    let failOid = "";
+    for (let i = 0; i < 4; i++) {
+      const data = bytes(6_000_000 + i, 20 + i); // 6 chunks of the file stream each
+      await Deno.writeFile(`${dir}/f${i}.safetensors`, data);
+      if (i === 3) {
+        failOid = Array.from(
+          new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>)),
+          (x) => x.toString(16).padStart(2, "0"),
+        ).join("");
+      }
+      files.push({ pathInRepo: `s/f${i}.safetensors`, localPath: `${dir}/f${i}.safetensors` });
+    }
+    hub.fail({ route: "lfs-upload", oid: failOid });
+    await assertRejects(
+      () => uploadHubFiles("me/big", files, hub.writeOptions(dir)),
+      HubError,
+      "s/f3.safetensors",
+    );
+    assertEquals(hub.count({ route: "commit" }), 0);
+    // Give any stray stream callback the chance to throw before the test ends.
+    await new Promise((r) => setTimeout(r, 200));
   });
 });
