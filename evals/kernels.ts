@@ -401,7 +401,8 @@ struct U { n: u32 }
 fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
   if (i >= u.n) { return; }
-  Y[i] = select(0.0, 1.0, X[i] != 0.0);
+  // On the bits: NaN is non-zero (a float compare may be optimised assuming no NaN); ±0 is zero.
+  Y[i] = select(0.0, 1.0, (bitcast<u32>(X[i]) & 0x7fffffffu) != 0u);
 }`;
 
 /**
@@ -490,12 +491,6 @@ export function encDecDotRef(
   return out;
 }
 
-/** Options of {@link encDecDot}. */
-export interface EncDecDotOptions {
-  /** Testing: at most this many rows of `W_enc` (resp. `W_dec`) per binding window. */
-  windowRows?: number;
-}
-
 /**
  * Per-feature dot products ⟨W_enc[:, i], W_dec[i]⟩ of `W_enc [d, F]` and `W_dec [F, d]`: a new
  * `[F]` tensor. With `‖W_enc[:, i]‖` (`reduceCols("l2", W_enc)`) and `‖W_dec[i]‖`
@@ -514,7 +509,7 @@ export interface EncDecDotOptions {
  * if ((await dot.toArray()).join() !== "11,6") throw new Error(); // 1·3+2·4, 0·5+1·6
  * ```
  */
-export function encDecDot(wEnc: Tensor, wDec: Tensor, options: EncDecDotOptions = {}): Tensor {
+export function encDecDot(wEnc: Tensor, wDec: Tensor): Tensor {
   const op = "encDecDot";
   checkLive(wEnc, op, "W_enc");
   checkLive(wDec, op, "W_dec");
@@ -529,20 +524,8 @@ export function encDecDot(wEnc: Tensor, wDec: Tensor, options: EncDecDotOptions 
   const out = Tensor.zeros([F], "f32", { gpu });
   if (F === 0 || d === 0) return out;
   const pipeline = gpu.pipeline("eval_enc_dec_dot", ENC_DEC_WGSL);
-  const split = (rows: number, width: number, extra: number[]) => {
-    const s = spans(gpu, rows, width, extra);
-    const limit = options.windowRows;
-    if (!limit) return s;
-    return s.flatMap((w) => {
-      const parts = [];
-      for (let a = 0; a < w.count; a += limit) {
-        parts.push({ start: w.start + a, count: Math.min(limit, w.count - a) });
-      }
-      return parts;
-    });
-  };
-  const kWindows = split(d, F, []);
-  const fWindows = split(F, d, [1]);
+  const kWindows = spans(gpu, d, F);
+  const fWindows = spans(gpu, F, d, [1]);
   for (const kw of kWindows) {
     if (kw.count > CPU_LOOP_BUDGET / 2 && gpu.info.isFallbackAdapter) {
       throw new EvalError(`${op}: d_in ${d} is too large for a CPU adapter's loop budget`);
