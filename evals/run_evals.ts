@@ -90,24 +90,6 @@ export interface EvalResult {
   featureMetrics: Record<string, number[]>;
 }
 
-/**
- * The metrics as one flat record with `group/name` keys (as the metrics stream logs them).
- *
- * @example
- * ```ts
- * import { flattenMetrics } from "./run_evals.ts";
- * const flat = flattenMetrics({ sparsity: { l0: 3 } });
- * if (flat["sparsity/l0"] !== 3) throw new Error();
- * ```
- */
-export function flattenMetrics(metrics: EvalMetrics): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [group, values] of Object.entries(metrics)) {
-    for (const [k, v] of Object.entries(values)) out[`${group}/${k}`] = v;
-  }
-  return out;
-}
-
 /** Where the SAE reads in the model, checked against a one-token probe. */
 interface HookFit {
   hookName: string;

@@ -22,12 +22,8 @@ import { inferenceConfigOf } from "../sae/config.ts";
 import { SAE } from "../sae/sae.ts";
 import type { TrainableSAE } from "../sae/training/trainer_types.ts";
 import { evalConfig, EvalError } from "./config.ts";
-import {
-  type ActivationScalerLike,
-  type EvalTokenSource,
-  flattenMetrics,
-  runEvals,
-} from "./run_evals.ts";
+import { flattenMetrics } from "../logging/events.ts";
+import { type ActivationScalerLike, type EvalTokenSource, runEvals } from "./run_evals.ts";
 
 /** Options of {@link makeTrainingEvaluator}. */
 export interface TrainingEvaluatorOptions {

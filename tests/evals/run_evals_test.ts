@@ -6,7 +6,8 @@
 import { getGpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
 import { evalConfig, EvalError, getEvalEverythingConfig } from "../../evals/config.ts";
-import { type EvalResult, flattenMetrics, runEvals } from "../../evals/run_evals.ts";
+import { type EvalResult, runEvals } from "../../evals/run_evals.ts";
+import { flattenMetrics as flattenAny } from "../../logging/events.ts";
 import { runEvalsRef } from "../../evals/reference.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import type { HostTensor } from "../../model/tensor.ts";
@@ -24,6 +25,8 @@ import {
 } from "./_helpers.ts";
 
 const gpu = await getGpu();
+const flatten = (m: Record<string, Record<string, number>>) =>
+  flattenAny(m) as Record<string, number>;
 const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL_DIR, { gpu });
 const B = 3, T = 24;
 const RECON = tokenBatches(2, B, T, 11);
@@ -68,7 +71,7 @@ for (
     for (const [g, keys] of Object.entries(GROUP_KEYS)) {
       assertEquals(Object.keys(metrics[g]).sort(), [...keys].sort(), g);
     }
-    const m = flattenMetrics(metrics);
+    const m = flatten(metrics);
     assertEquals(m["model_performance_preservation/ce_loss_score"], 1);
     assertEquals(m["model_behavior_preservation/kl_div_score"], 1);
     assertEquals(m["model_behavior_preservation/kl_div_with_sae"], 0);
@@ -121,7 +124,7 @@ Deno.test("identity SAE with an activation scaler (s = 4) is still exact", async
 /** Compares every metric of `got` with the reference. */
 function assertMatches(got: EvalResult, want: EvalResult, nTokens: number, label: string) {
   assertEquals(Object.keys(got.metrics), Object.keys(want.metrics), label);
-  const g = flattenMetrics(got.metrics), w = flattenMetrics(want.metrics);
+  const g = flatten(got.metrics), w = flatten(want.metrics);
   assertEquals(Object.keys(g).sort(), Object.keys(w).sort(), label);
   for (const [k, v] of Object.entries(w)) {
     // Counts may differ by a latent flipping at its threshold (f32 vs f64).
@@ -297,7 +300,7 @@ Deno.test("every metric by hand on a toy model (the reference formulas)", () => 
     }),
     {},
   );
-  const m = flattenMetrics(r.metrics);
+  const m = flatten(r.metrics);
   const sp = (z: number) => Math.log(1 + Math.exp(-z)); // −log softmax(0, z)[1]
   // CE at position 0 (predicting token 1): clean h₀ = 1, SAE h₀ = ½, ablated h₀ = 0.
   assertClose(m["model_performance_preservation/ce_loss_without_sae"], sp(1), 1e-6);

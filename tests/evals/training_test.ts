@@ -9,7 +9,8 @@ import { SAE } from "../../sae/sae.ts";
 import { TrainingSAE } from "../../sae/training/train_sae.ts";
 import { inferenceViewOf, makeTrainingEvaluator, weightHistograms } from "../../evals/training.ts";
 import { EvalError } from "../../evals/config.ts";
-import { flattenMetrics, runEvals } from "../../evals/run_evals.ts";
+import { runEvals } from "../../evals/run_evals.ts";
+import { flattenMetrics as flattenAny } from "../../logging/events.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { assert, assertAllClose, assertClose, assertEquals, assertThrows } from "../assert.ts";
 import {
@@ -22,6 +23,8 @@ import {
 } from "./_helpers.ts";
 
 const gpu = await getGpu();
+const flatten = (m: Record<string, Record<string, number>>) =>
+  flattenAny(m) as Record<string, number>;
 const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL_DIR, { gpu });
 const B = 2, T = 20;
 const BATCHES = tokenBatches(4, B, T, 5);
@@ -119,7 +122,7 @@ for (const arch of ["standard", "topk", "jumprelu", "gated"] as const) {
         computeSparsityMetrics: true,
         computeVarianceMetrics: true,
       };
-      const want = flattenMetrics(
+      const want = flatten(
         (await runEvals(sae, listSource(gpu, BATCHES), model, cfgEval, {
           activationScaler: scaler,
           excludeSpecialTokens: [BOS],
