@@ -13,3 +13,4 @@ export * from "./runner.ts";
 export * from "./activations_store.ts";
 export * from "./graph.ts";
 export * from "./load_sae.ts";
+export * from "./eval_command.ts";

@@ -12,6 +12,13 @@
  * their trainers, restores a checkpoint when resuming, runs the graph and returns the trained
  * SAEs (the training form, scaling factor folded in, as SAELens returns them).
  *
+ * With `n_eval_batches > 0` the step stage evaluates every SAE every `wandb_log_frequency ×
+ * eval_every_n_wandb_logs` steps (SAELens's `LLMSaeEvaluator`: CE loss, L2 norms, sparsity,
+ * variance; `evals/training.ts`), with tokens from a stream of their own (so evals never move the
+ * training batches), into `eval` events of the metrics stream. SAELens runs these evals only when
+ * logging to W&B; saeflow's metrics also go to the progress output and the JSONL file, so it runs
+ * them whenever `n_eval_batches > 0`.
+ *
  * Resume (`resume_from_checkpoint`) is exact: the checkpoint holds each trainer's state, the
  * buffer's rows, the batches in flight and the RNG, and the dataset cursor, so the resumed run
  * ends with the same weights, bit for bit, as one that was never interrupted.
@@ -49,6 +56,8 @@ import { type PipelineConfig, pipelineConfigToDict } from "./config.ts";
 import { trainerConfigFromRunner } from "./runner_config.ts";
 import { loadTrainingSaeFromDisk } from "./load_sae.ts";
 import { PipelineError } from "./errors.ts";
+import { ActivationsStore } from "./activations_store.ts";
+import { makeTrainingEvaluator } from "../evals/training.ts";
 
 /** Options of {@link SAETrainingRunner}. */
 export interface RunnerOptions {
@@ -298,6 +307,35 @@ export class SAETrainingRunner {
       gpu,
       restore,
     });
+    // Evals during training (SAELens's LLMSaeEvaluator): eval token batches come from a token
+    // stream of their own, so evaluating never moves the training batches.
+    let evalStore: ActivationsStore | null = null;
+    let evaluate: ReturnType<typeof makeTrainingEvaluator> | undefined;
+    if (runner.nEvalBatches > 0) {
+      evalStore = new ActivationsStore({
+        model,
+        dataset: runner.datasetPath,
+        hookName: specs[0].hookName,
+        hookHeadIndex: specs[0].hookHeadIndex,
+        contextSize: runner.contextSize,
+        dIn: specs[0].sae.dIn,
+        storeBatchSizePrompts: runner.storeBatchSizePrompts,
+        prependBos: runner.prependBos,
+        disableConcatSequences: runner.disableConcatSequences,
+        sequenceSeparatorToken: runner.sequenceSeparatorToken,
+        split: runner.datasetSplit,
+        revision: sourceOptions.revision,
+        textSampleBy: runner.datasetTextSampleBy,
+        hub: this.options.hub,
+      });
+      evaluate = makeTrainingEvaluator({
+        model,
+        tokens: evalStore,
+        nEvalBatches: runner.nEvalBatches,
+        evalBatchSizePrompts: runner.evalBatchSizePrompts,
+        excludeSpecialTokens: exclude ?? false,
+      });
+    }
     const configDict = pipelineConfigToDict(this.cfg);
     const checkpoints: string[] = [];
     let interrupted = false;
@@ -318,6 +356,8 @@ export class SAETrainingRunner {
         checkpoints: runner.checkpointPath !== null,
         captureBuffer: (i) => buffer.snapshot(i),
         signal: this.options.signal,
+        evaluate,
+        evalEvery: runner.logger.wandbLogFrequency * runner.logger.evalEveryNWandbLogs,
       }))
       .pipeThrough(checkpoint({
         checkpointPath: runner.checkpointPath,
@@ -348,16 +388,20 @@ export class SAETrainingRunner {
       },
     ));
     let sawEnd = false;
-    await logged.pipeTo(
-      new WritableStream<MetricsEvent>({
-        write: (e) => {
-          if (e.type === "checkpoint") checkpoints.push(e.path);
-          if (e.type === "end") sawEnd = true;
-          if (e.type === "step") tokens = Math.max(tokens, e.tokens);
-          this.options.onEvent?.(e);
-        },
-      }),
-    );
+    try {
+      await logged.pipeTo(
+        new WritableStream<MetricsEvent>({
+          write: (e) => {
+            if (e.type === "checkpoint") checkpoints.push(e.path);
+            if (e.type === "end") sawEnd = true;
+            if (e.type === "step") tokens = Math.max(tokens, e.tokens);
+            this.options.onEvent?.(e);
+          },
+        }),
+      );
+    } finally {
+      await evalStore?.close();
+    }
     if (!sawEnd) interrupted = true;
     void this.options.signal;
     return {
