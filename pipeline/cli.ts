@@ -56,8 +56,8 @@ export interface MainOptions {
   runner?: Omit<RunnerOptions, "signal" | "log">;
   /** Progress output options (default: stdout, a bar on a TTY); false: none. */
   progress?: ProgressOptions | false;
-  /** Exits the process (the second Ctrl-C; default `Deno.exit`). */
-  exit?: (code: number) => never;
+  /** Exits the process (a second Ctrl-C, or one before a run started; default `Deno.exit`). */
+  exit?: (code: number) => void;
   /** `Deno.cron` (default: the real one, present with `--unstable-cron`). */
   cron?: CronFn;
   /** Aborting it interrupts the run as Ctrl-C does (tests). */

@@ -218,10 +218,12 @@ function allFieldNames(): string[] {
 
 function unknownField(path: string, candidates: string[], what: string): never {
   const last = path.split(".").pop()!;
-  let matches = closeMatches(path, candidates, 4);
+  // A nested field given at the top (--k 64 for --sae.k 64) first, then close spellings.
+  let matches = path.includes(".")
+    ? []
+    : candidates.filter((c) => c.endsWith(`.${path}`)).slice(0, 4);
   if (matches.length === 0) {
-    // A nested field given at the top (--k 64 for --sae.k 64), or a misspelt last part.
-    matches = candidates.filter((c) => c.endsWith(`.${last}`)).slice(0, 4);
+    matches = closeMatches(path, candidates, 4);
     if (matches.length === 0) {
       const prefix = path.includes(".") ? path.slice(0, path.lastIndexOf(".") + 1) : "";
       matches = closeMatches(last, candidates.map((c) => c.slice(c.lastIndexOf(".") + 1)), 4)

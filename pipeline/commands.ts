@@ -20,6 +20,7 @@ import {
   UsageError,
 } from "./cli_args.ts";
 import { type PipelineConfig, pipelineConfigFromDict } from "./config.ts";
+import { PipelineError } from "./errors.ts";
 import { markCompleted, type ResumeTarget } from "./run_folder.ts";
 import { defaultMetricsPath, type RunnerOptions, SAETrainingRunner } from "./runner.ts";
 
@@ -57,10 +58,10 @@ export class Interrupts {
   #listeners: [Deno.Signal, () => void][] = [];
   #idle: (() => void) | null = null;
   readonly #io: CliIo;
-  readonly #exit: (code: number) => never;
+  readonly #exit: (code: number) => void;
 
-  /** Handles interrupts, printing to `io` and exiting with `exit`. */
-  constructor(io: CliIo, exit: (code: number) => never) {
+  /** Handles interrupts, printing to `io` and exiting the process with `exit`. */
+  constructor(io: CliIo, exit: (code: number) => void) {
     this.#io = io;
     this.#exit = exit;
   }
@@ -121,13 +122,14 @@ export class Interrupts {
       }
       this.#io.err(`${what}: exiting`);
       this.#exit(EXIT.interrupted);
+      return;
     }
     if (this.#count === 1) {
       this.#io.err(
         `${what}: finishing the current batch and writing a checkpoint (Ctrl-C again to exit ` +
           "at once, losing the work since the last checkpoint)",
       );
-      this.#controller!.abort();
+      this.#controller.abort();
       return;
     }
     this.#io.err(`${what} again: exiting now, without a checkpoint`);
@@ -168,7 +170,10 @@ export async function trainConfig(
   runId?: string | null,
 ): Promise<PipelineConfig> {
   const dict = await trainConfigDict(path, overrides);
-  return pipelineConfigFromDict(dict, { where: path, runId: runId ?? undefined });
+  return pipelineConfigFromDict(dict, {
+    where: whereOf(path, overrides),
+    runId: runId ?? undefined,
+  });
 }
 
 /**
@@ -189,7 +194,12 @@ export async function resumeConfig(
   if (!overrides.some((o) => o.path === "checkpoint_path")) {
     dict.checkpoint_path = target.runFolder;
   }
-  return pipelineConfigFromDict(dict, { where: cfgPath, fromSaved: true });
+  return pipelineConfigFromDict(dict, { where: whereOf(cfgPath, overrides), fromSaved: true });
+}
+
+/** How errors name a config: the file, and the command line when it overrides fields. */
+export function whereOf(path: string, overrides: readonly Override[]): string {
+  return overrides.length === 0 ? path : `${path} with the command-line overrides`;
 }
 
 /** Says where a run's outputs go. */
@@ -228,10 +238,16 @@ export async function runTraining(
   printPlan(cfg, io, resumed);
   const r = cfg.runner;
   const signal = ctx.interrupts.beginRun();
+  const written: string[] = [];
+  const onEvent = ctx.runner.onEvent;
   let result;
   try {
     result = await new SAETrainingRunner(cfg, {
       ...ctx.runner,
+      onEvent: (e) => {
+        if (e.type === "checkpoint") written.push(e.path);
+        onEvent?.(e);
+      },
       signal,
       log: {
         progress: ctx.progress,
@@ -239,6 +255,18 @@ export async function runTraining(
         metricsFile: defaultMetricsPath(r.checkpointPath, r.outputPath),
       },
     }).run();
+  } catch (err) {
+    // A failure after checkpoints were written (a NaN step, a broken download): say which one
+    // holds the work so far.
+    const last = written.at(-1);
+    if (last !== undefined && err instanceof SaeflowError) {
+      throw new PipelineError(
+        `${err.message}; the run's latest checkpoint is intact: ${last} (continue with ` +
+          `deno run -A pipeline.ts resume ${shellQuote(last)} once the cause is fixed)`,
+        { cause: err },
+      );
+    }
+    throw err;
   } finally {
     ctx.interrupts.endRun();
   }
@@ -286,7 +314,11 @@ export function reportError(err: unknown, io: CliIo, debug: boolean): number {
         (debug ? "" : " (an unexpected error; run with --debug for the stack trace)"),
     );
   }
-  if (debug && err instanceof Error && err.stack) io.err(err.stack);
+  if (debug) {
+    for (let e: unknown = err; e instanceof Error; e = e.cause) {
+      if (e.stack) io.err(e === err ? e.stack : `caused by: ${e.stack}`);
+    }
+  }
   return code;
 }
 

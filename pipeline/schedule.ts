@@ -23,6 +23,7 @@ import {
   resumeConfig,
   runTraining,
   trainConfigDict,
+  whereOf,
 } from "./commands.ts";
 import { acquireRunLock, latestCheckpoint, readCompleted } from "./run_folder.ts";
 
@@ -117,7 +118,8 @@ export class ScheduledRun {
     const runId = options.runId ??
       (typeof logger?.wandb_id === "string" ? logger.wandb_id : null) ??
       await scheduleRunId(dict);
-    const cfg = pipelineConfigFromDict(dict, { where: options.configPath, runId });
+    const where = whereOf(options.configPath, options.overrides);
+    const cfg = pipelineConfigFromDict(dict, { where, runId });
     if (cfg.runner.checkpointPath === null) {
       throw new ConfigError(
         `${options.configPath}: checkpoint_path is null; a scheduled run needs one (it resumes ` +
