@@ -222,46 +222,37 @@ export async function startSchedule(options: StartScheduleOptions): Promise<numb
   const { ctx } = options;
   const run = await ScheduledRun.create(options);
   const stop = new AbortController();
-  let current: Promise<TriggerResult> | null = null;
-  const stopped = new Promise<void>((resolve) => {
-    ctx.interrupts.onIdleInterrupt(resolve);
-  });
+  // Ctrl-C while idle, or after it stopped a run (which wrote its checkpoint), ends the wait.
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  ctx.interrupts.onIdleInterrupt(finish);
+  // Deno.cron throws at once for a bad schedule; its promise settles only when the job stops.
+  let job: Promise<void>;
   try {
-    await options.cronFn(
+    job = options.cronFn(
       `saeflow ${run.runId}`,
       options.cron,
       { signal: stop.signal },
       async () => {
         if (ctx.interrupts.interrupted) return;
-        current = run.trigger();
-        const r = await current;
-        current = null;
-        if (r.status === "interrupted") ctx.interrupts.onIdleInterrupt(null);
+        await run.trigger();
+        if (ctx.interrupts.interrupted) finish();
       },
     );
   } catch (err) {
+    ctx.interrupts.onIdleInterrupt(null);
     throw new ConfigError(
       `--cron ${JSON.stringify(options.cron)} was refused by Deno.cron (${
         err instanceof Error ? err.message : err
       }); expected a 5-field cron expression in UTC, e.g. '0 3 * * *'`,
     );
   }
+  job.catch((err) => ctx.io.err(`schedule: the cron job failed: ${err?.message ?? err}`));
   ctx.io.out(
     `schedule: run ${run.runId} on '${options.cron}' (UTC); run folder ${run.runFolder}; ` +
       "Ctrl-C stops",
   );
-  // An interrupt while a run trains aborts that run (it writes its checkpoint); one while idle
-  // resolves `stopped`. Either way the scheduler stops.
-  await new Promise<void>((resolve) => {
-    stopped.then(resolve);
-    const poll = setInterval(() => {
-      if (ctx.interrupts.interrupted && current === null) {
-        clearInterval(poll);
-        resolve();
-      }
-    }, 200);
-    stopped.then(() => clearInterval(poll));
-  });
+  await finished;
   stop.abort();
   return EXIT.interrupted;
 }
