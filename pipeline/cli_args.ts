@@ -65,7 +65,7 @@ export interface ParsedArgs {
 }
 
 const COMMANDS: readonly Command[] = ["train", "resume", "schedule"];
-const FIELD_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_.\-]+)*$/;
+const FIELD_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_\-]+)*$/;
 const RUN_ID = /^[A-Za-z0-9_.\-]{1,64}$/;
 
 /**
@@ -362,23 +362,29 @@ export function applyCliOverrides(
       continue;
     }
     if (top === "saes" && parts.length >= 3) {
+      // SAE names may hold dots: the longest known name wins.
       const names = multi ? Object.keys(out.saes as object) : [];
-      if (!names.includes(parts[1])) {
+      let n = parts.length - 1;
+      while (n > 1 && !names.includes(parts.slice(1, n).join("."))) n--;
+      const name = parts.slice(1, n).join(".");
+      if (!names.includes(name)) {
         throw new UsageError(
           `--${path}: no SAE named ${JSON.stringify(parts[1])} in saes` +
             (names.length ? ` (SAEs: ${names.join(", ")})` : " (the config has no saes)"),
         );
       }
-      parts[2] = toSnake(parts[2]);
-      const sae = (out.saes as Record<string, Record<string, unknown>>)[parts[1]];
-      setSaeField(sae, parts.slice(2), o, `saes.${parts[1]}`);
+      const rest = parts.slice(n);
+      rest[0] = toSnake(rest[0]);
+      const sae = (out.saes as Record<string, Record<string, unknown>>)[name];
+      setSaeField(sae, rest, o, `saes.${name}`);
       continue;
     }
-    if ((top === "hook_names" || top === "hook_head_indices") && parts.length === 2) {
+    if ((top === "hook_names" || top === "hook_head_indices") && parts.length >= 2) {
       const names = multi ? Object.keys(out.saes as object) : [];
-      if (!names.includes(parts[1])) {
+      const name = parts.slice(1).join(".");
+      if (!names.includes(name)) {
         throw new UsageError(
-          `--${path}: no SAE named ${JSON.stringify(parts[1])} in saes` +
+          `--${path}: no SAE named ${JSON.stringify(name)} in saes` +
             (names.length ? ` (SAEs: ${names.join(", ")})` : " (the config has no saes)"),
         );
       }
@@ -390,7 +396,7 @@ export function applyCliOverrides(
       const value = top === "hook_names"
         ? typedValue(o.value, { name: top, kind: { type: "string" } }, path)
         : typedValue(o.value, null, path);
-      setPath(out, parts, value);
+      (out[top] as Record<string, unknown>)[name] = value;
       continue;
     }
     if (top === "logger" && parts.length >= 2) {
