@@ -37,24 +37,4 @@ export {
   tokensPerBuffer,
   totalTrainingSteps,
 } from "./derived.ts";
-export {
-  type LoggingConfig,
-  type RunnerConfig,
-  runnerConfigFromDict,
-  type RunnerConfigOptions,
-  runnerConfigToDict,
-} from "./runner.ts";
-export {
-  LOGGER_FIELDS,
-  LR_SCHEDULERS,
-  RUNNER_FIELDS,
-  RUNNER_SAE_LENS_VERSION,
-} from "./runner_fields.ts";
-export { DROPPED_LEGACY_KEYS, type FlatConversion, flatToNested } from "./runner_legacy.ts";
-export {
-  loadConfigFile,
-  loadRunnerConfig,
-  MAX_CONFIG_BYTES,
-  MAX_CONFIG_DEPTH,
-  parseConfigText,
-} from "./load.ts";
+export { loadConfigFile, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, parseConfigText } from "./load.ts";

@@ -9,13 +9,13 @@
 import { ConfigError, configWarn, describeValue } from "../config/errors.ts";
 import { describeKind, type FieldSpec } from "../config/fields.ts";
 import { isPlainObject, snakeizeKeys, toSnake } from "../config/naming.ts";
-import { flatToNested } from "../config/runner_legacy.ts";
+import { flatToNested } from "./runner_legacy.ts";
 import {
   LOGGER_FIELDS,
   NEWER_LOGGER_KEYS,
   NEWER_RUNNER_KEYS,
   RUNNER_FIELDS,
-} from "../config/runner_fields.ts";
+} from "./runner_fields.ts";
 import {
   BASE_FIELDS,
   getArchitecture,

@@ -27,13 +27,12 @@ import { SAEMetadata } from "../sae/metadata.ts";
 import type { TrainingSAEConfig } from "../sae/config.ts";
 import { TrainingSAE } from "../sae/training/train_sae.ts";
 import { SAETrainer } from "../sae/training/trainer.ts";
-import { trainerConfigFromRunner } from "../sae/training/trainer_config.ts";
 import { seqposSliceLength } from "../config/seqpos.ts";
 import { ActivationBuffer, type BufferSnapshot } from "../stages/buffer.ts";
 import { checkpoint, readPipelineState } from "../stages/checkpoint.ts";
 import { checkHooks, harvest, hook } from "../stages/hook.ts";
 import { logStage, type LogStageOptions } from "../stages/log.ts";
-import { saeStep, type StepUnit, trainerLogSink } from "../stages/sae_step.ts";
+import { createStepUnit, saeStep, type StepUnit } from "../stages/sae_step.ts";
 import { openDataset, source } from "../stages/source.ts";
 import { encoderFor, tokenize, type TokenizeOptions } from "../stages/tokenize.ts";
 import { tokenizeInWorker } from "../stages/tokenize_worker.ts";
@@ -47,6 +46,7 @@ import {
 } from "../stages/types.ts";
 import { join } from "../util/path.ts";
 import { type PipelineConfig, pipelineConfigToDict } from "./config.ts";
+import { trainerConfigFromRunner } from "./runner_config.ts";
 import { loadTrainingSaeFromDisk } from "./load_sae.ts";
 import { PipelineError } from "./errors.ts";
 
@@ -224,28 +224,15 @@ export class SAETrainingRunner {
       const sae = runner.fromPretrainedPath !== null
         ? await loadTrainingSaeFromDisk(runner.fromPretrainedPath, { gpu, expect: cfg })
         : TrainingSAE.create(cfg, { gpu, seed: runner.seed });
-      const logs: MetricsEvent[] = [];
-      const trainer = new SAETrainer(
-        trainerConfigFromRunner(runner, {
-          nCheckpoints: 0,
-          checkpointPath: null,
-          saveFinalCheckpoint: false,
-          nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
-        }),
-        sae,
-        [],
-        { logger: trainerLogSink(s.id, logs), disposeBatches: false },
-      );
-      units.push({
+      units.push(createStepUnit({
         id: s.id,
         hookName: s.hookName,
-        key: activationKey({ hookName: s.hookName, headIndex: s.hookHeadIndex }),
-        architecture: s.sae.architecture,
-        dIn: s.sae.dIn,
-        dSae: s.sae.dSae,
-        trainer,
-        logs,
-      });
+        headIndex: s.hookHeadIndex,
+        sae,
+        trainerConfig: trainerConfigFromRunner(runner, {
+          nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
+        }),
+      }));
     }
 
     // Resume.
@@ -387,7 +374,10 @@ export class SAETrainingRunner {
  * Where the JSONL metrics go by default: `<checkpoint_path>/metrics.jsonl` (the run's own folder,
  * appended to on resume), else `<output_path>/metrics.jsonl`, else nowhere.
  */
-export function defaultMetricsPath(checkpointPath: string | null, outputPath: string | null) {
+export function defaultMetricsPath(
+  checkpointPath: string | null,
+  outputPath: string | null,
+): string | null {
   const dir = checkpointPath ?? outputPath;
   return dir === null ? null : join(dir, "metrics.jsonl");
 }

@@ -19,7 +19,7 @@ import {
 } from "../../pipeline/field_docs.ts";
 import { main } from "../../pipeline/cli.ts";
 import { ConfigError, setConfigWarnHandler } from "../../config/errors.ts";
-import { LOGGER_FIELDS, RUNNER_FIELDS } from "../../config/runner_fields.ts";
+import { LOGGER_FIELDS, RUNNER_FIELDS } from "../../pipeline/runner_fields.ts";
 import { pipelineConfigFromDict } from "../../pipeline/config.ts";
 import {
   BASE_FIELDS,

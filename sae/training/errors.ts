@@ -1,4 +1,4 @@
-import { SaeflowError } from "../util/errors.ts";
+import { SaeflowError } from "../../util/errors.ts";
 
 /**
  * Thrown by the training pieces (LR/coefficient schedules, sequence packing, the mixing buffer,

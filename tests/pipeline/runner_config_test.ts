@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { runnerConfigFromDict, runnerConfigToDict } from "../../config/runner.ts";
+import { runnerConfigFromDict, runnerConfigToDict } from "../../pipeline/runner_config.ts";
 import { tokensPerBuffer, totalTrainingSteps } from "../../config/derived.ts";
 import { ConfigError, setConfigWarnHandler } from "../../config/errors.ts";
 

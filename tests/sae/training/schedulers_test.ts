@@ -1,10 +1,10 @@
-import { assertAllClose, assertClose, assertEquals, assertThrows } from "../assert.ts";
+import { assertAllClose, assertClose, assertEquals, assertThrows } from "../../assert.ts";
 import {
   CoefficientScheduler,
   createLrScheduler,
   type LrSchedulerOptions,
-} from "../../training/schedulers.ts";
-import { TrainingError } from "../../training/errors.ts";
+} from "../../../sae/training/schedulers.ts";
+import { TrainingError } from "../../../sae/training/errors.ts";
 
 /** The lr before the first step followed by the lr after each of `n` steps. */
 function run(options: LrSchedulerOptions, n: number): number[] {

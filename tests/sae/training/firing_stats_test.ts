@@ -1,6 +1,6 @@
-import { assert, assertClose, assertEquals, assertThrows } from "../assert.ts";
-import { FiringStats, logFeatureSparsity } from "../../training/firing_stats.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "../../assert.ts";
+import { FiringStats, logFeatureSparsity } from "../../../sae/training/firing_stats.ts";
+import { TrainingError } from "../../../sae/training/errors.ts";
 
 // 3 rows × 4 features; feature 3 fires on every row, feature 1 never, feature 0 once (negative)
 const ACTS = Float32Array.of(

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { ConfigError, describeValue } from "./errors.ts";
-import { isPlainObject } from "./naming.ts";
+import { ConfigError, describeValue } from "../config/errors.ts";
+import { isPlainObject } from "../config/naming.ts";
 import { LOGGER_FIELDS } from "./runner_fields.ts";
 import { fieldNames } from "../sae/config.ts";
 

@@ -4,8 +4,8 @@ import {
   concatAndBatchSequences,
   concatAndBatchSequencesAsync,
   type PackingOptions,
-} from "../../training/packing.ts";
-import { TrainingError } from "../../training/errors.ts";
+} from "../../stages/packing.ts";
+import { TrainingError } from "../../sae/training/errors.ts";
 
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
 const rows = (docs: Iterable<ArrayLike<number>>, options: PackingOptions) =>

@@ -6,8 +6,22 @@
  */
 
 import { _requireInt, TrainingError } from "./errors.ts";
-import type { ActivationBatch } from "./types.ts";
-import { describeValue } from "../util/errors.ts";
+import { describeValue } from "../../util/errors.ts";
+
+/**
+ * A batch of activation rows as they travel from the activation store through the mixing buffer
+ * to the trainer: `nRows` rows of `dIn` float32 values, row-major in `acts`
+ * (`acts.length >= nRows·dIn`; only the first `nRows·dIn` entries are used), plus optionally the
+ * id of the token each row was read at (`tokenIds.length >= nRows`).
+ */
+export interface ActivationBatch {
+  /** Row-major `[nRows, dIn]` activations. */
+  acts: Float32Array;
+  /** Number of rows. */
+  nRows: number;
+  /** Token id per row, permuted together with the rows. */
+  tokenIds?: Int32Array;
+}
 
 /** A batch source: an iterator/iterable (sync or async) of batches or bare row-major arrays. */
 export type BatchSource =
@@ -137,6 +151,11 @@ export class ActivationScaler {
 
   /** Creates a scaler with factor `scalingFactor` (null = identity). */
   constructor(scalingFactor: number | null = null) {
+    if (scalingFactor !== null && !(Number.isFinite(scalingFactor) && scalingFactor !== 0)) {
+      throw new TrainingError(
+        `ActivationScaler: scaling factor ${scalingFactor}, expected a finite non-zero number or null`,
+      );
+    }
     this.scalingFactor = scalingFactor;
   }
 

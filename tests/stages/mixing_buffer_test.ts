@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { mixingBuffer, type MixingBufferOptions } from "../../training/mixing_buffer.ts";
-import { Mulberry32 } from "../../training/rng.ts";
-import { TrainingError } from "../../training/errors.ts";
-import type { ActivationBatch } from "../../training/types.ts";
+import { mixingBuffer, type MixingBufferOptions } from "../../stages/mixing_buffer.ts";
+import { Mulberry32 } from "../../util/rng.ts";
+import { TrainingError } from "../../sae/training/errors.ts";
+import type { ActivationBatch } from "../../sae/training/activation_scaler.ts";
 
 /** `n` rows of width `dIn` where every entry of row r is `start + r`; token id = 1000 + value. */
 function chunk(start: number, n: number, dIn: number): ActivationBatch {

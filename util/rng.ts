@@ -5,7 +5,16 @@
  * @module
  */
 
-import { _requireInt, TrainingError } from "./errors.ts";
+import { SaeflowError } from "./errors.ts";
+
+/** A bad argument to a random-number function (names it and what was expected). */
+export class RngError extends SaeflowError {}
+
+function requireInt(value: number, name: string, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RngError(`${name} is ${value}, expected an integer >= ${min}`);
+  }
+}
 
 /** A source of uniformly distributed 32-bit integers whose whole state is one number. */
 export interface Rng {
@@ -39,7 +48,7 @@ export class Mulberry32 implements Rng {
 
   /** Seeds the generator; any finite number is reduced to uint32. */
   constructor(seed = 0) {
-    if (!Number.isFinite(seed)) throw new TrainingError(`rng seed is ${seed}, expected a number`);
+    if (!Number.isFinite(seed)) throw new RngError(`rng seed is ${seed}, expected a number`);
     this.#state = seed >>> 0;
   }
 
@@ -57,7 +66,7 @@ export class Mulberry32 implements Rng {
 
   nextInt(n: number): number {
     if (!Number.isInteger(n) || n < 1 || n > TWO_32) {
-      throw new TrainingError(`nextInt bound is ${n}, expected an integer in [1, 2^32]`);
+      throw new RngError(`nextInt bound is ${n}, expected an integer in [1, 2^32]`);
     }
     // Reject the top partial bucket so every residue is equally likely.
     const limit = TWO_32 - (TWO_32 % n);
@@ -72,7 +81,7 @@ export class Mulberry32 implements Rng {
 
   setState(state: number): void {
     if (!Number.isInteger(state) || state < 0 || state >= TWO_32) {
-      throw new TrainingError(`rng state is ${state}, expected a uint32`);
+      throw new RngError(`rng state is ${state}, expected a uint32`);
     }
     this.#state = state;
   }
@@ -90,9 +99,9 @@ export class Mulberry32 implements Rng {
  * ```
  */
 export function randomPermutation(n: number, rng: Rng, out?: Uint32Array): Uint32Array {
-  _requireInt(n, "permutation length", 0);
+  requireInt(n, "permutation length", 0);
   if (out !== undefined && out.length < n) {
-    throw new TrainingError(`permutation buffer has length ${out.length}, expected >= ${n}`);
+    throw new RngError(`permutation buffer has length ${out.length}, expected >= ${n}`);
   }
   const perm = out ?? new Uint32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;
@@ -117,7 +126,7 @@ export function shuffleInPlace(
   n: number = values.length,
 ): void {
   if (n > values.length) {
-    throw new TrainingError(`shuffle length ${n} exceeds the array length ${values.length}`);
+    throw new RngError(`shuffle length ${n} exceeds the array length ${values.length}`);
   }
   for (let i = n - 1; i > 0; i--) {
     const j = rng.nextInt(i + 1);

@@ -12,9 +12,9 @@
  * @module
  */
 
-import { _requireInt, TrainingError } from "./errors.ts";
-import { randomPermutation, type Rng } from "./rng.ts";
-import type { ActivationBatch } from "./types.ts";
+import { _requireInt, TrainingError } from "../sae/training/errors.ts";
+import { randomPermutation, type Rng } from "../util/rng.ts";
+import type { ActivationBatch } from "../sae/training/activation_scaler.ts";
 
 /** Options of {@link mixingBuffer}. */
 export interface MixingBufferOptions {
@@ -107,7 +107,7 @@ export function servingBatches(nRows: number, batchSize: number, mixFraction: nu
  * @example
  * ```ts
  * import { mixingBuffer } from "./mixing_buffer.ts";
- * import { Mulberry32 } from "./rng.ts";
+ * import { Mulberry32 } from "../util/rng.ts";
  * const chunks = [new Float32Array(19 * 2), new Float32Array(15 * 2)];
  * let n = 0;
  * for await (const b of mixingBuffer(chunks, { bufferSize: 16, batchSize: 4, dIn: 2, rng: new Mulberry32(0) })) {

@@ -5,14 +5,14 @@ import {
   assertEquals,
   assertRejects,
   assertThrows,
-} from "../assert.ts";
+} from "../../assert.ts";
 import {
   ActivationScaler,
   estimateNormScalingFactor,
   meanNormOverBatches,
   meanRowNorm,
-} from "../../training/activation_scaler.ts";
-import { TrainingError } from "../../training/errors.ts";
+} from "../../../sae/training/activation_scaler.ts";
+import { TrainingError } from "../../../sae/training/errors.ts";
 
 Deno.test("scaler: mean norm of batches with norms 5, 10, 0, 1, 2 is 3.6", async () => {
   const batches = [[3, 4], [6, 8], [0, 0], [1, 0], [0, 2]].map((r) => Float32Array.from(r));

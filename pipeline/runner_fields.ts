@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type FieldSpec, MAX_SIZE_FIELD } from "./fields.ts";
+import { type FieldSpec, MAX_SIZE_FIELD } from "../config/fields.ts";
 import { SAE_LENS_VERSION } from "../util/version.ts";
 
 /**

@@ -1,11 +1,11 @@
-import { assert, assertClose, assertEquals, assertThrows } from "../assert.ts";
+import { assert, assertClose, assertEquals, assertThrows } from "../../assert.ts";
 import {
   isPeriodicStep,
   reconstructionStats,
   sparsityWindowLogDict,
   trainStepLogDict,
-} from "../../training/metrics.ts";
-import { TrainingError } from "../../training/errors.ts";
+} from "../../../sae/training/metrics.ts";
+import { TrainingError } from "../../../sae/training/errors.ts";
 
 // spec §5.2 vector
 const X = Float32Array.of(-1, 0, 0, 2, 1, 1);

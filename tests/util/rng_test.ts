@@ -1,6 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { Mulberry32, randomPermutation, shuffleInPlace } from "../../training/rng.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { Mulberry32, randomPermutation, RngError, shuffleInPlace } from "../../util/rng.ts";
 
 /** The widely published JS formulation of mulberry32, as an independent oracle. */
 function canonical(seed: number): () => number {
@@ -26,7 +25,7 @@ Deno.test("rng: state round trip resumes the stream", () => {
   const b = new Mulberry32(0);
   b.setState(a.getState());
   for (let i = 0; i < 10; i++) assertEquals(b.nextUint32(), a.nextUint32());
-  assertThrows(() => b.setState(-1), TrainingError, "uint32");
+  assertThrows(() => b.setState(-1), RngError, "uint32");
 });
 
 Deno.test("rng: nextInt stays in range and is roughly uniform", () => {
@@ -35,7 +34,7 @@ Deno.test("rng: nextInt stays in range and is roughly uniform", () => {
   for (let i = 0; i < 70_000; i++) counts[rng.nextInt(7)]++;
   for (const c of counts) assert(Math.abs(c - 10_000) < 500, `count ${c}`);
   assertEquals(rng.nextInt(1), 0);
-  assertThrows(() => rng.nextInt(0), TrainingError);
+  assertThrows(() => rng.nextInt(0), RngError);
 });
 
 Deno.test("rng: permutations are permutations, reuse buffers, and shuffle", () => {
@@ -46,7 +45,7 @@ Deno.test("rng: permutations are permutations, reuse buffers, and shuffle", () =
   const sorted = [...p.subarray(0, 100)].sort((x, y) => x - y);
   assertEquals(sorted, Array.from({ length: 100 }, (_, i) => i));
   assert([...p.subarray(0, 100)].some((v, i) => v !== i));
-  assertThrows(() => randomPermutation(200, rng, buf), TrainingError, "permutation buffer");
+  assertThrows(() => randomPermutation(200, rng, buf), RngError, "permutation buffer");
   const v = [1, 2, 3, 4, 5, 6, 7, 8];
   shuffleInPlace(v, rng, 4);
   assertEquals(v.slice(4), [5, 6, 7, 8]); // only the first n are touched

@@ -6,9 +6,11 @@
  * @module
  */
 
-import { ConfigError, configWarn, describeValue } from "./errors.ts";
-import { type FieldSpec, readField } from "./fields.ts";
-import { isPlainObject, snakeizeKeys, toCamel } from "./naming.ts";
+import { ConfigError, configWarn, describeValue } from "../config/errors.ts";
+import { loadConfigFile } from "../config/load.ts";
+import { createTrainerConfig, type SAETrainerConfig } from "../sae/training/trainer_config.ts";
+import { type FieldSpec, readField } from "../config/fields.ts";
+import { isPlainObject, snakeizeKeys, toCamel } from "../config/naming.ts";
 import {
   LOGGER_FIELDS,
   LR_SCHEDULERS,
@@ -17,8 +19,8 @@ import {
   RUNNER_FIELDS,
 } from "./runner_fields.ts";
 import { flatToNested } from "./runner_legacy.ts";
-import { type SeqposSlice, validateSeqposSlice } from "./seqpos.ts";
-import { defaultCachedActivationsPath, defaultRunName } from "./derived.ts";
+import { type SeqposSlice, validateSeqposSlice } from "../config/seqpos.ts";
+import { defaultCachedActivationsPath, defaultRunName } from "../config/derived.ts";
 import {
   type Dtype,
   normalizeDtype,
@@ -258,7 +260,7 @@ function randomRunId(): string {
  *
  * @example
  * ```ts
- * import { runnerConfigFromDict } from "./runner.ts";
+ * import { runnerConfigFromDict } from "./runner_config.ts";
  * const cfg = runnerConfigFromDict({ sae: { architecture: "standard", dIn: 64, dSae: 256 } }, { runId: "abc" });
  * if (cfg.lrEnd !== 3e-4 / 10 || cfg.checkpointPath !== "checkpoints/abc") throw new Error();
  * if (cfg.logger.runName !== "standard-256-LR-0.0003-Tokens-2.000e+06") throw new Error();
@@ -364,7 +366,7 @@ export function runnerConfigFromDict(
  *
  * @example
  * ```ts
- * import { runnerConfigFromDict, runnerConfigToDict } from "./runner.ts";
+ * import { runnerConfigFromDict, runnerConfigToDict } from "./runner_config.ts";
  * const cfg = runnerConfigFromDict({ sae: { architecture: "topk", d_in: 8, d_sae: 32, k: 4 } });
  * const dict = runnerConfigToDict(cfg);
  * if (Object.keys(dict)[0] !== "sae" || (dict.sae as { k: number }).k !== 4) throw new Error();
@@ -386,4 +388,56 @@ export function runnerConfigToDict(cfg: RunnerConfig): Record<string, unknown> {
     } else out[f.name] = structuredClone(source[toCamel(f.name)]);
   }
   return out;
+}
+
+/**
+ * Reads a runner config file ({@link loadConfigFile} + {@link runnerConfigFromDict}); type and
+ * range errors name the file and the field.
+ */
+export async function loadRunnerConfig(
+  path: string,
+  options: RunnerConfigOptions = {},
+): Promise<RunnerConfig> {
+  return runnerConfigFromDict(await loadConfigFile(path), { where: path, ...options });
+}
+
+/**
+ * SAELens `to_sae_trainer_config()`: the trainer settings of a runner config
+ * (`training_tokens` → totalTrainingSamples, `train_batch_size_tokens` → trainBatchSizeSamples,
+ * `logger.wandb_log_frequency` → logEvery, `logger.eval_every_n_wandb_logs` → evalEveryNLogs;
+ * `n_batches_for_norm_estimate` → nBatchesForNormEstimate).
+ *
+ * @example
+ * ```ts
+ * import { runnerConfigFromDict, trainerConfigFromRunner } from "./runner_config.ts";
+ * const runner = runnerConfigFromDict({ sae: { architecture: "standard", dIn: 8, dSae: 16 } }, { runId: "x" });
+ * const cfg = trainerConfigFromRunner(runner);
+ * if (cfg.totalTrainingSamples !== 2_000_000 || cfg.checkpointPath !== "checkpoints/x") throw new Error();
+ * ```
+ */
+export function trainerConfigFromRunner(
+  runner: RunnerConfig,
+  overrides: Partial<SAETrainerConfig> = {},
+): SAETrainerConfig {
+  return createTrainerConfig({
+    totalTrainingSamples: runner.trainingTokens,
+    trainBatchSizeSamples: runner.trainBatchSizeTokens,
+    lr: runner.lr,
+    lrEnd: runner.lrEnd,
+    lrSchedulerName: runner.lrSchedulerName,
+    lrWarmUpSteps: runner.lrWarmUpSteps,
+    lrDecaySteps: runner.lrDecaySteps,
+    nRestartCycles: runner.nRestartCycles,
+    adamBeta1: runner.adamBeta1,
+    adamBeta2: runner.adamBeta2,
+    deadFeatureWindow: runner.deadFeatureWindow,
+    featureSamplingWindow: runner.featureSamplingWindow,
+    nCheckpoints: runner.nCheckpoints,
+    checkpointPath: runner.checkpointPath,
+    saveFinalCheckpoint: runner.saveFinalCheckpoint,
+    logEvery: runner.logger.wandbLogFrequency,
+    evalEveryNLogs: runner.logger.evalEveryNWandbLogs,
+    nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
+    ...overrides,
+  });
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { _requireInt, TrainingError } from "./errors.ts";
+import { _requireInt, TrainingError } from "../sae/training/errors.ts";
 
 /** Options of {@link concatAndBatchSequences} (SAELens argument names in camelCase). */
 export interface PackingOptions {
