@@ -380,13 +380,14 @@ export class SAETrainingRunner {
         config: configDict,
         memory: { buffer: buffer.memoryBytes },
       },
-    )).pipeThrough(logStage(
-      this.options.log ?? {
+    )).pipeThrough(logStage({
+      ...(this.options.log ?? {
         progress: {},
         logger: runner.logger,
         metricsFile: defaultMetricsPath(runner.checkpointPath, runner.outputPath),
-      },
-    ));
+      }),
+      signal: this.options.signal,
+    }));
     let sawEnd = false;
     try {
       await logged.pipeTo(
