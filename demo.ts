@@ -1,21 +1,38 @@
 /**
- * `deno task demo`: an end-to-end check of saeflow on this machine's GPU.
+ * `deno task demo`: saeflow end to end on this machine's GPU, offline.
  *
- * 1. Opens the WebGPU device and prints the adapter.
- * 2. Runs matmul in every layout with a fused epilogue and checks it against the plain-TS
- *    reference.
- * 3. Trains an SAE on a real (tiny) GPT-2's activations and shows its features
- *    (`demo_shakespeare.ts`).
+ * 1. Opens the WebGPU device, prints the adapter, picks the matmul variants by measurement and
+ *    checks matmul against its plain-TS reference.
+ * 2. Trains an SAE with the command line, `pipeline.ts train examples/shakespeare.yaml`: the
+ *    shipped tiny GPT-2, the shipped corpus as a local text dataset, packing and the shuffle
+ *    buffer on; progress bar, checkpoints, `metrics.jsonl`, the SAE in SAELens's format in
+ *    `out/demo/sae`.
+ * 3. Loads that SAE from its files and the model its `cfg.json` names, runs SAELens's evals on
+ *    text (`eval_results.json` beside the SAE) and prints the top features with their contexts.
  *
- * Exits non-zero when a check fails.
+ * Extra arguments go to `pipeline.ts train` (e.g. `--training_tokens 20480`). Exits non-zero
+ * when a check or the run fails.
  * @module
  */
 
 import { getGpu } from "./gpu/device.ts";
 import { Tensor } from "./gpu/tensor.ts";
 import { defaultMatmulTuningPath, matmul, matmulRef, tuneMatmul } from "./gpu/kernels/matmul.ts";
+import { writeJsonAtomic } from "./io/atomic.ts";
+import { HookedSAETransformer } from "./model/hooked_sae_transformer.ts";
+import { evalConfig } from "./evals/config.ts";
+import { runEvals } from "./evals/run_evals.ts";
+import { ActivationsStore } from "./pipeline/activations_store.ts";
+import { main } from "./pipeline/cli.ts";
+import { formatTopFeatures, topFeatures } from "./pipeline/features.ts";
+import { parseArgs } from "./pipeline/cli_args.ts";
+import { trainConfig } from "./pipeline/commands.ts";
+import { SAE } from "./sae/sae.ts";
 import { createRng } from "./sae/reference/rng.ts";
-import { runShakespeareDemo } from "./demo_shakespeare.ts";
+import { join } from "./util/path.ts";
+
+/** The config the demo trains. */
+export const DEMO_CONFIG = "examples/shakespeare.yaml";
 
 function randn(n: number, rng: { normal(): number }): Float32Array {
   const out = new Float32Array(n);
@@ -23,16 +40,14 @@ function randn(n: number, rng: { normal(): number }): Float32Array {
   return out;
 }
 
-function maxRelError(actual: Float32Array, expected: Float32Array): number {
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]) / (1 + Math.abs(expected[i]));
-    if (!(err <= worst)) worst = err; // NaN counts as the worst error
-  }
-  return worst;
+function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = x[r * cols + c];
+  return out;
 }
 
-async function matmulCheck(): Promise<boolean> {
+/** Matmul in every layout with a fused epilogue against the reference; true when all agree. */
+export async function matmulCheck(log: (line: string) => void = console.log): Promise<boolean> {
   const rng = createRng(7);
   const [m, k, n] = [256, 384, 512];
   const a = randn(m * k, rng), b = randn(k * n, rng), bias = randn(n, rng);
@@ -44,32 +59,115 @@ async function matmulCheck(): Promise<boolean> {
     using ta = Tensor.from(aData, transA ? [k, m] : [m, k]);
     using tb = Tensor.from(bData, transB ? [n, k] : [k, n]);
     using tbias = Tensor.from(bias, [n]);
-    const t0 = performance.now();
     using c = matmul(ta, tb, { transA, transB, bias: tbias, activation: "gelu_tanh" });
     const got = (await c.toArray()) as Float32Array;
-    const ms = performance.now() - t0;
     const want = matmulRef(aData, bData, m, k, n, {
       transA,
       transB,
       bias,
       activation: "gelu_tanh",
     });
-    const err = maxRelError(got, want);
-    const pass = err < 1e-4;
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) {
+      const err = Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i]));
+      if (!(err <= worst)) worst = err; // NaN counts as the worst error
+    }
+    const pass = worst < 1e-4;
     ok &&= pass;
-    console.log(
+    log(
       `  matmul ${layout.padEnd(5)} ${m}×${k}×${n} + bias + GELU: max rel. error ${
-        err.toExponential(2)
-      } ${pass ? "ok" : "FAILED"} (${ms.toFixed(0)} ms incl. compile and readback)`,
+        worst.toExponential(2)
+      } ${pass ? "ok" : "FAILED"}`,
     );
   }
   return ok;
 }
 
-function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = x[r * cols + c];
+/** What {@link runDemo} measured after training. */
+export interface DemoResult {
+  /** Exit code of the training command (0: trained). */
+  trainExitCode: number;
+  /** SAELens's eval metrics of the trained SAE (flat keys, e.g. `reconstruction_quality/explained_variance`). */
+  metrics: Record<string, number>;
+  /** The printed feature lines. */
+  features: string[];
+  /** Where the SAE was written. */
+  outputPath: string;
+}
+
+function flatten(obj: Record<string, unknown>, prefix = "", out: Record<string, number> = {}) {
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}/${k}` : k;
+    if (typeof v === "number") out[key] = v;
+    else if (v && typeof v === "object" && !Array.isArray(v)) {
+      flatten(v as Record<string, unknown>, key, out);
+    }
+  }
   return out;
+}
+
+/**
+ * Trains the demo SAE through the command line (extra `args` are `--field value` overrides),
+ * then evaluates it from its files and lists its top features.
+ */
+export async function runDemo(
+  args: string[] = [],
+  log: (line: string) => void = console.log,
+): Promise<DemoResult> {
+  const gpu = await getGpu();
+  const code = await main(["train", DEMO_CONFIG, ...args], { signals: true });
+  const parsed = parseArgs(["train", DEMO_CONFIG, ...args]);
+  const cfg = await trainConfig(DEMO_CONFIG, parsed.overrides, "demo");
+  const outputPath = cfg.runner.outputPath!;
+  if (code !== 0) return { trainExitCode: code, metrics: {}, features: [], outputPath };
+
+  log(`\nThe trained SAE, loaded from ${outputPath} (SAELens's files), on text from the corpus:`);
+  const sae = await SAE.loadFromDisk(outputPath, { gpu });
+  const model = await HookedSAETransformer.fromPretrainedForSae(sae, { gpu });
+  const store = ActivationsStore.fromSae({
+    model,
+    sae,
+    dataset: cfg.runner.datasetPath,
+    textSampleBy: cfg.runner.datasetTextSampleBy,
+    storeBatchSizePrompts: 8,
+  });
+  const { metrics } = await runEvals(
+    sae,
+    store,
+    model,
+    evalConfig({
+      batchSizePrompts: 8,
+      nEvalReconstructionBatches: 4,
+      nEvalSparsityVarianceBatches: 4,
+      computeCeLoss: true,
+      computeL2Norms: true,
+      computeSparsityMetrics: true,
+      computeVarianceMetrics: true,
+    }),
+  );
+  const flat = flatten(metrics as Record<string, unknown>);
+  await writeJsonAtomic(join(outputPath, "eval_results.json"), metrics);
+  const show = (k: string, label: string) =>
+    flat[k] === undefined ? "" : `${label} ${flat[k].toFixed(3)}`;
+  log(
+    "  " + [
+      show("model_performance_preservation/ce_loss_score", "CE loss score"),
+      show("reconstruction_quality/explained_variance", "explained variance"),
+      show("sparsity/l0", "L0"),
+      show("shrinkage/l2_ratio", "L2 ratio"),
+    ].filter((s) => s).join(", ") + ` (all metrics: ${join(outputPath, "eval_results.json")})`,
+  );
+  using tokens = await store.getBatchTokens(16);
+  const ids = (await tokens.toArray()) as Int32Array;
+  const features = formatTopFeatures(
+    await topFeatures(model, sae, ids, cfg.runner.contextSize, { features: 5, contexts: 3 }),
+  );
+  log("The features that fire most strongly, with the contexts that activate them:");
+  for (const l of features) log("  " + l);
+  await store.close();
+  sae.dispose();
+  model.dispose();
+  return { trainExitCode: code, metrics: flat, features, outputPath };
 }
 
 if (import.meta.main) {
@@ -78,9 +176,6 @@ if (import.meta.main) {
     `saeflow demo on ${gpu.info.description}${
       gpu.info.isFallbackAdapter ? " (software adapter)" : ""
     }; features: ${gpu.info.features.join(", ") || "none"}`,
-  );
-  console.log(
-    `  limits: maxBufferSize ${gpu.maxBufferSize}, maxStorageBufferBindingSize ${gpu.maxBindingSize}`,
   );
   const t0 = performance.now();
   const tuned = await tuneMatmul(gpu, undefined, { cache: true });
@@ -92,15 +187,13 @@ if (import.meta.main) {
       tuned.map((r) => `${r.layout} → ${r.variant}`).join(", ")
     }`,
   );
-  const ok = await matmulCheck();
-  if (ok) {
-    console.log("Training an SAE on a real model's activations:");
-    await runShakespeareDemo(gpu);
-  }
-  gpu.destroy();
-  if (!ok) {
-    console.error("demo: a GPU result did not match the reference");
-    Deno.exit(1);
-  }
-  console.log("demo: all checks passed");
+  let code = (await matmulCheck()) ? 0 : 1;
+  if (code === 0) {
+    console.log(`\nTraining: deno run -A pipeline.ts train ${DEMO_CONFIG} ${Deno.args.join(" ")}`);
+    const r = await runDemo(Deno.args);
+    code = r.trainExitCode;
+  } else console.error("demo: a GPU result did not match the reference");
+  await gpu.sync().catch(() => {});
+  if (code === 0) console.log("\ndemo: done");
+  Deno.exit(code);
 }

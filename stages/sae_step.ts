@@ -91,19 +91,28 @@ export interface SaeStepOptions {
 
 /**
  * A trainer logger that turns SAELens log dicts into `log` events pushed to `sink` (the
- * {@link StepUnit.logs} of the SAE `id`).
+ * {@link StepUnit.logs} of the SAE `id`). `tokens` is the dict's `details/n_training_samples`;
+ * for dicts without it (the sparsity-window ones) (step + 1) × `batchSize`.
  *
  * @example
  * ```ts
  * import { trainerLogSink } from "./sae_step.ts";
  * import type { MetricsEvent } from "./types.ts";
  * const sink: MetricsEvent[] = [];
- * trainerLogSink("sae0", sink)(9, { "losses/mse_loss": 0.5, "details/n_training_samples": 40 });
- * const e = sink[0];
+ * const log = trainerLogSink("sae0", sink, 4);
+ * log(9, { "losses/mse_loss": 0.5, "details/n_training_samples": 40 });
+ * log(19, { "metrics/mean_log10_feature_sparsity": -3 }); // a sparsity-window dict
+ * const [e, w] = sink;
  * if (e.type !== "log" || e.tokens !== 40 || e.values["losses/mse_loss"] !== 0.5) throw new Error();
+ * if (w.type !== "log" || w.tokens !== 80) throw new Error(`sparsity log at ${w.tokens} tokens`);
  * ```
  */
-export function trainerLogSink(id: string, sink: MetricsEvent[]): TrainerLogger {
+export function trainerLogSink(
+  id: string,
+  sink: MetricsEvent[],
+  batchSize?: number,
+): TrainerLogger {
+  let lastTokens = 0;
   return (step, dict) => {
     const values: Record<string, number | number[]> = {};
     for (const [k, v] of Object.entries(dict)) {
@@ -112,7 +121,10 @@ export function trainerLogSink(id: string, sink: MetricsEvent[]): TrainerLogger 
         values[k] = Array.from(v as ArrayLike<number>, Number);
       }
     }
-    const tokens = Number(dict["details/n_training_samples"] ?? NaN);
+    // Train-step dicts carry the sample count; the sparsity-window dicts do not.
+    let tokens = Number(dict["details/n_training_samples"] ?? NaN);
+    if (!Number.isFinite(tokens)) tokens = batchSize ? (step + 1) * batchSize : lastTokens;
+    lastTokens = tokens;
     sink.push({ type: "log", sae: id, step, tokens, values });
   };
 }
@@ -141,7 +153,10 @@ export function createStepUnit(options: StepUnitOptions): StepUnit {
     { ...options.trainerConfig, nCheckpoints: 0, checkpointPath: null, saveFinalCheckpoint: false },
     options.sae,
     [],
-    { logger: trainerLogSink(options.id, logs), disposeBatches: false },
+    {
+      logger: trainerLogSink(options.id, logs, options.trainerConfig.trainBatchSizeSamples),
+      disposeBatches: false,
+    },
   );
   const spec = { hookName: options.hookName, headIndex: options.headIndex ?? null };
   return {
