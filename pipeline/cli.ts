@@ -28,6 +28,7 @@ import { PipelineError } from "./errors.ts";
 import { readCompleted, resolveResumeTarget } from "./run_folder.ts";
 import type { RunnerOptions } from "./runner.ts";
 import { startSchedule } from "./schedule.ts";
+import { EVAL_USAGE, runEvalCommand } from "./eval_command.ts";
 
 export { type CliIo, EXIT } from "./commands.ts";
 
@@ -90,6 +91,23 @@ async function resumeCommand(args: ParsedArgs, ctx: CommandContext): Promise<num
   return await runTraining(cfg, ctx, target);
 }
 
+/** A command of `pipeline.ts` implemented elsewhere (evals, caching, pretokenizing). */
+export interface ToolCommand {
+  /** One line of usage. */
+  usage: string;
+  /** Runs with the arguments after the command name (false: it only printed its help). */
+  run(args: string[], io: CliIo): Promise<boolean>;
+}
+
+/** `pipeline.ts eval …` and the other commands that are not training runs. */
+export const TOOL_COMMANDS: Record<string, ToolCommand> = {
+  eval: {
+    usage: EVAL_USAGE,
+    run: async (args, io) =>
+      (await runEvalCommand(args, { write: (t) => io.err(t.replace(/\n$/, "")) })) !== null,
+  },
+};
+
 /**
  * Runs `pipeline.ts` with `argv` (see the module doc) and returns the exit code. Never throws
  * for bad input: errors print as one line.
@@ -110,10 +128,22 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
   let args: ParsedArgs | null = null;
   const interrupts = new Interrupts(io, options.exit ?? ((code) => Deno.exit(code)));
   const onAbort = () => interrupts.interrupt("abort");
+  const tool = TOOL_COMMANDS[argv[0] ?? ""];
+  if (tool) {
+    try {
+      await tool.run(argv.slice(1), io);
+      return EXIT.ok;
+    } catch (err) {
+      return reportError(err, io, parseDebug(argv, env));
+    }
+  }
   try {
     args = parseArgs(argv, env);
     if (args.help || args.command === null) {
       io.out(usage(args.command));
+      if (args.command === null) {
+        for (const [name, t] of Object.entries(TOOL_COMMANDS)) io.out(`  ${name}: ${t.usage}`);
+      }
       if (args.command !== "resume") io.out("\n" + fieldHelp());
       if (!args.help && args.command === null) return EXIT.usage;
       return EXIT.ok;
