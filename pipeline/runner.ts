@@ -38,6 +38,7 @@ import { openDataset, source } from "../stages/source.ts";
 import { encoderFor, tokenize, type TokenizeOptions } from "../stages/tokenize.ts";
 import { tokenizeInWorker } from "../stages/tokenize_worker.ts";
 import {
+  type ActivationBlock,
   activationKey,
   type MetricsEvent,
   StageError,
@@ -48,6 +49,7 @@ import {
 import { join } from "../util/path.ts";
 import { type PipelineConfig, pipelineConfigToDict } from "./config.ts";
 import { loadTrainingSaeFromDisk } from "./load_sae.ts";
+import { cachedActivationStream, openCacheForTraining } from "./cache_activations.ts";
 import { PipelineError } from "./errors.ts";
 
 /** Options of {@link SAETrainingRunner}. */
@@ -135,14 +137,9 @@ export class SAETrainingRunner {
   /** Trains the SAEs (see the module doc). */
   async run(): Promise<RunResult> {
     const { runner, saes: specs } = this.cfg;
-    if (runner.datasetPath === "") {
+    if (runner.datasetPath === "" && !runner.useCachedActivations) {
       throw new PipelineError(
         "dataset_path is empty: give a local file or folder, or a hub dataset id",
-      );
-    }
-    if (runner.useCachedActivations) {
-      throw new PipelineError(
-        "use_cached_activations: training from cached activations is not built yet (a later issue)",
       );
     }
     if (
@@ -171,10 +168,13 @@ export class SAETrainingRunner {
       });
     const tok = model.tokenizer;
 
-    // Hooks and widths: checked against the model before anything trains.
+    // Hooks and widths: checked against the model (or the cache) before anything trains.
     const hookSpecs = specs.map((s) => ({ hookName: s.hookName, headIndex: s.hookHeadIndex }));
-    checkHooks(model, hookSpecs);
-    const widths = await probeWidths(model, hookSpecs, runner.contextSize);
+    const cache = runner.useCachedActivations ? await openCacheForTraining(this.cfg) : null;
+    if (!cache) checkHooks(model, hookSpecs);
+    const widths = cache
+      ? new Map(cache.columns.map((c) => [c.key, c.dIn]))
+      : await probeWidths(model, hookSpecs, runner.contextSize);
     for (const s of specs) {
       const d = widths.get(activationKey({ hookName: s.hookName, headIndex: s.hookHeadIndex }))!;
       if (d !== s.sae.dIn) {
@@ -194,8 +194,8 @@ export class SAETrainingRunner {
       hub: this.options.hub,
       textSampleBy: runner.datasetTextSampleBy,
     };
-    const info = await openDataset(sourceOptions);
-    if (info.commit) sourceOptions.revision = info.commit;
+    const info = cache ? null : await openDataset(sourceOptions);
+    if (info?.commit) sourceOptions.revision = info.commit;
 
     // SAEs and trainers.
     const metadata = {
@@ -288,11 +288,12 @@ export class SAETrainingRunner {
       start: cursor,
     };
     const src = { ...sourceOptions, start: cursor.doc, repeat: true };
-    const blocks: ReadableStream<TokenBlock> = this.options.worker === false || !tok?.source
-      ? source(src).pipeThrough(
-        tokenize({ ...tokenizeOptions, encode: tok ? encoderFor(tok) : null }),
-      )
-      : tokenizeInWorker({ source: src, tokenize: tokenizeOptions, tokenizer: tok.source });
+    const blocks = (): ReadableStream<TokenBlock> =>
+      this.options.worker === false || !tok?.source
+        ? source(src).pipeThrough(
+          tokenize({ ...tokenizeOptions, encode: tok ? encoderFor(tok) : null }),
+        )
+        : tokenizeInWorker({ source: src, tokenize: tokenizeOptions, tokenizer: tok.source });
     const exclude = runner.excludeSpecialTokens === true
       ? tok?.specialTokenIds() ?? []
       : runner.excludeSpecialTokens === false
@@ -315,14 +316,23 @@ export class SAETrainingRunner {
     const checkpoints: string[] = [];
     let interrupted = false;
     let tokens = 0;
-    const events = blocks
-      .pipeThrough(
-        hook(model, {
-          hooks: hookSpecs,
-          seqposSlice: runner.seqposSlice,
-          excludeSpecialTokens: exclude,
-        }),
-      )
+    const cached = cache
+      ? await cachedActivationStream(cache, {
+        contextSize: trainingContext,
+        blockSize: runner.storeBatchSizePrompts,
+        excludeSpecialTokens: exclude,
+        start: cursor,
+        gpu,
+      })
+      : null;
+    const acts: ReadableStream<ActivationBlock> = cached ? cached.stream : blocks().pipeThrough(
+      hook(model, {
+        hooks: hookSpecs,
+        seqposSlice: runner.seqposSlice,
+        excludeSpecialTokens: exclude,
+      }),
+    );
+    const events = acts
       .pipeThrough(buffer)
       .pipeThrough(saeStep({
         units,
@@ -361,16 +371,20 @@ export class SAETrainingRunner {
       },
     ));
     let sawEnd = false;
-    await logged.pipeTo(
-      new WritableStream<MetricsEvent>({
-        write: (e) => {
-          if (e.type === "checkpoint") checkpoints.push(e.path);
-          if (e.type === "end") sawEnd = true;
-          if (e.type === "step") tokens = Math.max(tokens, e.tokens);
-          this.options.onEvent?.(e);
-        },
-      }),
-    );
+    try {
+      await logged.pipeTo(
+        new WritableStream<MetricsEvent>({
+          write: (e) => {
+            if (e.type === "checkpoint") checkpoints.push(e.path);
+            if (e.type === "end") sawEnd = true;
+            if (e.type === "step") tokens = Math.max(tokens, e.tokens);
+            this.options.onEvent?.(e);
+          },
+        }),
+      );
+    } finally {
+      cached?.close();
+    }
     if (!sawEnd) interrupted = true;
     void this.options.signal;
     return {
