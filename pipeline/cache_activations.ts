@@ -31,8 +31,12 @@
  * then reads rows in stored order, so **a shuffled cache gives different batches than live
  * harvesting**; a cache made with `shuffle: false`, `shuffle_across_sequences: false`, the run's
  * tokenization options and `model_batch_size = store_batch_size_prompts` gives exactly the
- * batches live harvesting gives (as long as training reads fewer rows than the cache holds:
- * at its end the cache wraps to row 0, where the live store would start a new dataset epoch).
+ * batches live harvesting gives with the same seed (tested bit for bit), as long as training
+ * reads fewer rows than the cache holds: at its end the cache wraps to row 0 (SAELens), where
+ * the live store would start a new dataset epoch. Another `model_batch_size` stores the same
+ * sequences unless a dataset epoch ends inside the cache (the live store then drops the block
+ * it was filling, whose size is the batch size); the forward's values did not depend on the
+ * batch size on the adapters tested (llvmpipe, Vulkan and GL), but no kernel promises that.
  * @module
  */
 

@@ -258,6 +258,46 @@ Deno.test("cache: an interrupted run resumes after its last complete shard to th
   }
 });
 
+Deno.test("cache: training from a cache stopped at a checkpoint resumes to the uninterrupted weights", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = await dataset(dir);
+    const path = join(dir, "acts");
+    await cache(cacheDict(data, path, { hook_names: [HOOK], shuffle: true }));
+    const cached = { use_cached_activations: true, cached_activations_path: path };
+    await train(runnerDict(join(dir, "whole"), data, cached));
+    const whole = await weights(join(dir, "whole", "out"));
+    const controller = new AbortController();
+    let steps = 0;
+    const first = await new SAETrainingRunner(
+      pipelineConfigFromDict(
+        runnerDict(join(dir, "part"), data, { ...cached, checkpoint_path: join(dir, "ck") }),
+        { runId: "r" },
+      ),
+      {
+        model,
+        gpu,
+        log: { progress: false },
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === "step" && ++steps === 4) controller.abort();
+        },
+      },
+    ).run();
+    assertEquals(first.interrupted, true);
+    assert(first.tokens > 0 && first.tokens < 2560, `stopped after ${first.tokens} tokens`);
+    assert(first.checkpoints.length > 0);
+    await train(runnerDict(join(dir, "resumed"), data, {
+      ...cached,
+      resume_from_checkpoint: first.checkpoints.at(-1),
+    }));
+    const resumed = await weights(join(dir, "resumed", "out"));
+    for (const [k, v] of whole) assertEquals(resumed.get(k), v, k);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("cache: the cache command reads a YAML config with --key value overrides", async () => {
   const dir = await Deno.makeTempDir();
   try {
