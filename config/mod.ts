@@ -1,6 +1,6 @@
 /**
- * Configuration: SAELens ↔ saeflow naming, the training runner config, config files, and the
- * values SAELens derives from them.
+ * Configuration: SAELens ↔ saeflow naming, the training runner config, the cache and
+ * pretokenize runner configs, config files, and the values SAELens derives from them.
  * @module
  */
 
@@ -58,3 +58,21 @@ export {
   MAX_CONFIG_DEPTH,
   parseConfigText,
 } from "./load.ts";
+export {
+  CACHE_RUNNER_EXTRA_FIELDS,
+  CACHE_RUNNER_FIELDS,
+  type CacheRunnerConfig,
+  cacheRunnerConfigFromDict,
+  cacheRunnerConfigToDict,
+  cacheRunnerSettings,
+  type CacheSizes,
+  cacheSizes,
+  loadCacheRunnerConfig,
+  resolveCacheContextSize,
+} from "./cache_runner.ts";
+export {
+  PRETOKENIZE_FIELDS,
+  pretokenizeConfigFromDict,
+  pretokenizeConfigToDict,
+  type PretokenizeRunnerConfig,
+} from "./pretokenize_runner.ts";
