@@ -220,7 +220,8 @@ export class ArrowStreamFile implements Disposable {
     return s;
   }
 
-  async #read(offset: number, length: number): Promise<Uint8Array> {
+  /** Reads `length` bytes at `offset` (into `into` when given: it must be that long). */
+  async #read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const run = async () => {
       if (this.#closed) throw new DatasetError(`${this.describe}: read after close`);
       if (offset < 0 || offset + length > this.byteLength) {
@@ -229,11 +230,11 @@ export class ArrowStreamFile implements Disposable {
             `(${this.byteLength} bytes); the file is truncated or corrupt`,
         );
       }
-      const out = new Uint8Array(length);
+      const out = into ?? new Uint8Array(length);
       await this.#file.seek(offset, Deno.SeekMode.Start);
       let at = 0;
       while (at < length) {
-        const n = await this.#file.read(out.subarray(at));
+        const n = await this.#file.read(out.subarray(at, length));
         if (n === null) {
           throw new DatasetError(
             `${this.describe}: the file ended at byte ${offset + at}, expected ` +
@@ -394,14 +395,18 @@ export class ArrowStreamFile implements Disposable {
     const out = new Float32Array(count * per);
     await this.#eachBatch(start, count, async (b, first, n, at) => {
       const { base, data, bytesPer } = await this.#array2dLayout(b, slot, shape);
-      const bytes = await this.#read(
-        b.bodyOffset + data.offset + (base + first * per) * bytesPer,
-        n * per * bytesPer,
-      );
-      const values = bytesPer === 4
-        ? new Float32Array(bytes.buffer, 0, n * per)
-        : f16ToF32(new Uint16Array(bytes.buffer, 0, n * per));
-      out.set(values, at * per);
+      const offset = b.bodyOffset + data.offset + (base + first * per) * bytesPer;
+      if (bytesPer === 4) {
+        // Straight into the result: no intermediate copy.
+        await this.#read(
+          offset,
+          n * per * 4,
+          new Uint8Array(out.buffer, at * per * 4, n * per * 4),
+        );
+      } else {
+        const bytes = await this.#read(offset, n * per * 2);
+        out.set(f16ToF32(new Uint16Array(bytes.buffer, 0, n * per)), at * per);
+      }
     });
     return out;
   }
