@@ -661,18 +661,34 @@ export async function cachedActivationStream(
   }
 }
 
+/** What a run expects of a cache (see {@link openCacheFor}). */
+export interface CacheExpectations {
+  /** The SAEs (or the store) reading it: name, hook, head index, width. */
+  readers: { id: string; hookName: string; hookHeadIndex: number | null; dIn: number }[];
+  /** `context_size` of the run. */
+  contextSize: number;
+  /** `seqpos_slice` of the run. */
+  seqposSlice: readonly (number | null)[];
+  /** `prepend_bos`. */
+  prependBos: boolean;
+  /** `disable_concat_sequences`. */
+  disableConcatSequences: boolean;
+  /** `sequence_separator_token`. */
+  sequenceSeparatorToken: unknown;
+  /** `model_name` (undefined: not compared). */
+  modelName?: string;
+}
+
 /**
- * Opens `cached_activations_path` for a run and refuses a cache made for something else: a
- * hook it lacks, another context size, `seqpos_slice`, `d_in`, model, `prepend_bos`,
- * `disable_concat_sequences` or `sequence_separator_token` (each error names the cache's value
- * and the run's). A cache SAELens made (no `saeflow_cache.json`) is checked on its columns and
- * shapes only.
+ * Checks the cache folder `dir` against what a run expects and returns its columns: a hook it
+ * lacks, another context size, `seqpos_slice`, `d_in`, model, `prepend_bos`,
+ * `disable_concat_sequences` or `sequence_separator_token` are refused (each error names the
+ * cache's value and the run's). A cache SAELens made (no `saeflow_cache.json`) is checked on its
+ * columns and shapes only. The files are closed again ({@link cachedActivationStream} opens them
+ * for reading).
  */
-export async function openCacheForTraining(cfg: PipelineConfig): Promise<TrainingCache> {
-  const { runner, saes } = cfg;
-  const dir = runner.cachedActivationsPath;
-  if (dir === null) throw new PipelineError("use_cached_activations needs cached_activations_path");
-  for (const s of saes) {
+export async function openCacheFor(dir: string, expect: CacheExpectations): Promise<TrainingCache> {
+  for (const s of expect.readers) {
     if (s.hookHeadIndex !== null) {
       throw new PipelineError(
         `SAE ${s.id}: hook_head_index ${s.hookHeadIndex} cannot be read from cached activations ` +
@@ -683,12 +699,12 @@ export async function openCacheForTraining(cfg: PipelineConfig): Promise<Trainin
   const metadata = await readCacheMetadata(dir);
   const dataset = await openHfDataset(dir);
   try {
-    const T = seqposSliceLength(runner.contextSize, runner.seqposSlice);
+    const T = seqposSliceLength(expect.contextSize, expect.seqposSlice);
     if (metadata) {
       const m = metadata.settings;
       const where = `cached activations ${dir}`;
       const hooks = (m.hook_names as string[] | undefined) ?? [m.hook_name as string];
-      for (const s of saes) {
+      for (const s of expect.readers) {
         if (!hooks.includes(s.hookName)) {
           throw new PipelineError(
             `${where} was made at hook(s) ${JSON.stringify(hooks)}, but SAE ${s.id} reads ` +
@@ -697,13 +713,15 @@ export async function openCacheForTraining(cfg: PipelineConfig): Promise<Trainin
         }
       }
       const same: [string, unknown, unknown][] = [
-        ["context_size", m.context_size, runner.contextSize],
-        ["seqpos_slice", m.seqpos_slice, runner.seqposSlice],
-        ["model_name", m.model_name, runner.modelName],
-        ["prepend_bos", m.prepend_bos, runner.prependBos],
-        ["disable_concat_sequences", m.disable_concat_sequences, runner.disableConcatSequences],
-        ["sequence_separator_token", m.sequence_separator_token, runner.sequenceSeparatorToken],
+        ["context_size", m.context_size, expect.contextSize],
+        ["seqpos_slice", m.seqpos_slice, expect.seqposSlice],
+        ["prepend_bos", m.prepend_bos, expect.prependBos],
+        ["disable_concat_sequences", m.disable_concat_sequences, expect.disableConcatSequences],
+        ["sequence_separator_token", m.sequence_separator_token, expect.sequenceSeparatorToken],
       ];
+      if (expect.modelName !== undefined) {
+        same.splice(2, 0, ["model_name", m.model_name, expect.modelName]);
+      }
       for (const [k, theirs, mine] of same) {
         if (JSON.stringify(theirs) !== JSON.stringify(mine)) {
           throw new PipelineError(
@@ -713,11 +731,11 @@ export async function openCacheForTraining(cfg: PipelineConfig): Promise<Trainin
         }
       }
       const dIn = m.d_in as Record<string, number>;
-      for (const s of saes) {
-        if (dIn?.[s.hookName] !== undefined && dIn[s.hookName] !== s.sae.dIn) {
+      for (const s of expect.readers) {
+        if (dIn?.[s.hookName] !== undefined && dIn[s.hookName] !== s.dIn) {
           throw new PipelineError(
             `${where} has d_in ${dIn[s.hookName]} at ${s.hookName}, but SAE ${s.id} has ` +
-              `d_in ${s.sae.dIn}`,
+              `d_in ${s.dIn}`,
           );
         }
       }
@@ -728,7 +746,11 @@ export async function openCacheForTraining(cfg: PipelineConfig): Promise<Trainin
         );
       }
     }
-    const columns = saes.map((s) => ({ key: s.hookName, column: s.hookName, dIn: s.sae.dIn }));
+    const columns = expect.readers.map((s) => ({
+      key: s.hookName,
+      column: s.hookName,
+      dIn: s.dIn,
+    }));
     try {
       checkCachedColumns(dataset, columns, T, false, TOKEN_IDS_COLUMN);
     } catch (err) {
@@ -738,6 +760,27 @@ export async function openCacheForTraining(cfg: PipelineConfig): Promise<Trainin
   } finally {
     dataset.close();
   }
+}
+
+/** {@link openCacheFor} with a run config's `cached_activations_path`, SAEs and settings. */
+export async function openCacheForTraining(cfg: PipelineConfig): Promise<TrainingCache> {
+  const { runner, saes } = cfg;
+  const dir = runner.cachedActivationsPath;
+  if (dir === null) throw new PipelineError("use_cached_activations needs cached_activations_path");
+  return await openCacheFor(dir, {
+    readers: saes.map((s) => ({
+      id: s.id,
+      hookName: s.hookName,
+      hookHeadIndex: s.hookHeadIndex,
+      dIn: s.sae.dIn,
+    })),
+    contextSize: runner.contextSize,
+    seqposSlice: runner.seqposSlice,
+    modelName: runner.modelName,
+    prependBos: runner.prependBos,
+    disableConcatSequences: runner.disableConcatSequences,
+    sequenceSeparatorToken: runner.sequenceSeparatorToken,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import {
   runCacheCommand,
   SAEFLOW_CACHE_FILE,
 } from "../../pipeline/cache_activations.ts";
+import { ActivationsStore } from "../../pipeline/activations_store.ts";
 import { pipelineConfigFromDict } from "../../pipeline/config.ts";
 import { PipelineError } from "../../pipeline/errors.ts";
 import { SAETrainingRunner } from "../../pipeline/runner.ts";
@@ -189,6 +190,35 @@ Deno.test("cache: training from an unshuffled cache gives exactly the live SAE; 
     const fromCache = await weights(join(dir, "cached", "out"));
     assertEquals([...fromCache.keys()].sort(), [...live.keys()].sort());
     for (const [k, v] of live) assertEquals(fromCache.get(k), v, k);
+
+    // SAELens's ActivationsStore API serves the same batches from the cache as live.
+    const storeOptions = {
+      model,
+      dataset: data,
+      hookName: HOOK,
+      contextSize: 32,
+      dIn: 128,
+      seqposSlice: [1, null],
+      excludeSpecialTokens: true,
+      storeBatchSizePrompts: 8,
+      nBatchesInBuffer: 24,
+      trainBatchSizeTokens: 256,
+      seed: 3,
+    };
+    const liveStore = new ActivationsStore(storeOptions);
+    const cachedStore = new ActivationsStore({ ...storeOptions, cachedActivationsPath: path });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const [a, b] = [await liveStore.nextBatch(), await cachedStore.nextBatch()];
+        const [x, y] = await readAll([a, b]);
+        a.dispose();
+        b.dispose();
+        assertEquals(y, x, `store batch ${i}`);
+      }
+    } finally {
+      await liveStore.close();
+      await cachedStore.close();
+    }
 
     // Shuffled (sequences across the cache, positions within shards): same positions held,
     // other order — and other weights, so the comparison above can fail.
