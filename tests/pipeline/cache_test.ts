@@ -24,6 +24,9 @@ import {
 } from "../../pipeline/cache_activations.ts";
 import { ActivationsStore } from "../../pipeline/activations_store.ts";
 import { pipelineConfigFromDict } from "../../pipeline/config.ts";
+import { PretokenizeRunner } from "../../pipeline/pretokenize.ts";
+import { pretokenizeConfigFromDict } from "../../config/pretokenize_runner.ts";
+import { ParquetFile } from "../../io/parquet.ts";
 import { PipelineError } from "../../pipeline/errors.ts";
 import { SAETrainingRunner } from "../../pipeline/runner.ts";
 import { Mulberry32 } from "../../training/rng.ts";
@@ -346,6 +349,40 @@ Deno.test("cache: the cache command reads a YAML config with --key value overrid
     const saved = JSON.parse(await Deno.readTextFile(join(dir, "cmd", CACHE_RUNNER_CFG_FILE)));
     assertEquals(saved.model_batch_size, 4);
     assertEquals(r.rows % 4, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cache: context_size -1 takes a pretokenized dataset's row length (pretokenize → cache)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = await dataset(dir);
+    const pretok = await new PretokenizeRunner(
+      pretokenizeConfigFromDict({
+        tokenizer_name: MODEL,
+        dataset_path: data,
+        context_size: 24,
+        shuffle: false,
+        num_proc: 1,
+        save_path: join(dir, "pretok"),
+      }),
+      { tokenizer: model.tokenizer! },
+    ).run();
+    const r = await cache(cacheDict(pretok.path, join(dir, "acts"), {
+      context_size: -1,
+      seqpos_slice: [null],
+      training_tokens: 24 * 8 * 4,
+      hook_names: [HOOK],
+    }));
+    using ds = await openHfDataset(r.path);
+    assertEquals(ds.features.get(HOOK), { type: "Array2D", shape: [24, 128], dtype: "float32" });
+    const saved = JSON.parse(await Deno.readTextFile(join(r.path, CACHE_RUNNER_CFG_FILE)));
+    assertEquals(saved.context_size, 24);
+    // The rows are the pretokenized rows, in order.
+    using pq = await ParquetFile.open(join(pretok.path, pretok.files[0]));
+    const first = (await pq.readRange("input_ids", 0, 2)) as number[][];
+    assertEquals([...await ds.readIntList("token_ids", 0, 2)], [...first[0], ...first[1]]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
