@@ -13,7 +13,8 @@
  * sequences each (`buffer_size_gb` worth); each LLM batch (`model_batch_size` sequences) is one
  * Arrow record batch, written to the shard file as it comes, so memory stays at one LLM batch.
  *
- * **Resume.** Everything is built in a sibling work folder `.<name>.cache-partial`; a shard is
+ * **Resume.** Everything is built in a sibling work folder `.<name>.cache-partial` (its settings
+ * in `.<name>.cache-partial.json`); a shard is
  * complete when its file is renamed into place and its marker (rows, bytes, the tokenizer
  * cursor after it) is written. An interrupted run (`signal`, Ctrl-C, a crash) rerun with the same
  * config continues after the last complete shard; a different config is refused. When every
@@ -301,7 +302,9 @@ export class CacheActivationsRunner {
     const work = cacheWorkDir(target);
     const harvestDir = join(work, "harvest");
     const settings = cacheRunnerSettings(cfg);
-    const runFile = join(work, "run.json");
+    // The settings of the partial run sit beside the work folder (which holds only what the
+    // cache folder will hold), and go only after the rename.
+    const runFile = `${work}.json`;
     const previous = await readJson(runFile) as Record<string, unknown> | undefined;
     if (previous !== undefined) {
       const diff = diffKeys((previous?.settings ?? {}) as Record<string, unknown>, settings);
@@ -402,9 +405,9 @@ export class CacheActivationsRunner {
     await writeJsonAtomic(join(work, SAEFLOW_CACHE_FILE), meta);
     await writeTextFileAtomic(join(work, "state.json"), datasetStateJson(finalNames, fingerprint));
     await Deno.remove(harvestDir, { recursive: true }).catch(() => {});
-    await Deno.remove(runFile).catch(() => {});
     if (await statOrNull(target)) await Deno.remove(target); // empty (checked above)
     await Deno.rename(work, target);
+    await Deno.remove(runFile).catch(() => {});
     this.options.onProgress?.({ phase: "done", rows: meta.rows, totalRows: meta.rows });
     return { path: target, rows: meta.rows, files: finalNames, resumedShards, interrupted: false };
   }

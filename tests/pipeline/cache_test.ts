@@ -286,6 +286,33 @@ Deno.test("cache: an interrupted run resumes after its last complete shard to th
     assertEquals((await state(path))._data_files, (await state(whole))._data_files);
     // The target must be empty: a second run into the finished folder is refused.
     await assertRejects(() => cache(cacheDict(data, path)), PipelineError, /not empty/);
+
+    // Stopped while writing the shuffled files: the rerun writes the same files.
+    const mix = { shuffle: true, shuffle_across_sequences: true, training_tokens: 31 * 8 * 12 };
+    const wholeMixed = await cache(cacheDict(data, join(dir, "whole-mixed"), mix));
+    const stop = new AbortController();
+    const partial = await new CacheActivationsRunner(
+      cacheRunnerConfigFromDict(cacheDict(data, join(dir, "mixed"), mix)),
+      {
+        model,
+        gpu,
+        signal: stop.signal,
+        onProgress: (p) => {
+          if (p.phase === "shuffle") stop.abort();
+        },
+      },
+    ).run();
+    assertEquals(partial.interrupted, true);
+    const finished = await cache(cacheDict(data, join(dir, "mixed"), mix));
+    assertEquals(finished.resumedShards, 3);
+    assertEquals(finished.files, wholeMixed.files);
+    for (const f of finished.files) {
+      assertEquals(
+        await Deno.readFile(join(finished.path, f)),
+        await Deno.readFile(join(wholeMixed.path, f)),
+        f,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
