@@ -6,6 +6,10 @@
  * source → tokenize (Worker) → hook → buffer → saeStep → checkpoint → log
  * ```
  *
+ * With `use_cached_activations`, `source → tokenize → hook` is replaced by the cached-activations
+ * stage reading `cached_activations_path` (checked against the run's hooks, context, widths and
+ * tokenization first; see `pipeline/cache_activations.ts`); no dataset is opened.
+ *
  * `run()` loads the model (without weight processing, plus `model_from_pretrained_kwargs`, as
  * SAELens's `load_model`), checks every hook and `d_in` against the model with a one-sequence
  * probe and the output folders for writing, builds or loads the SAEs (`from_pretrained_path`) and
