@@ -28,7 +28,7 @@ import {
   saveInferenceModel,
   TrainingSAE,
 } from "./sae/training/mod.ts";
-import { Mulberry32 } from "./training/rng.ts";
+import { Mulberry32 } from "./util/rng.ts";
 
 const MODEL_DIR = new URL("./data/tiny-shakespeare-gpt2", import.meta.url).pathname;
 const CORPUS = new URL("./data/tinyshakespeare.txt", import.meta.url).pathname;

@@ -5,8 +5,10 @@
  * - `sae`: the `SAE` class (every SAELens architecture, SAELens files, pretrained releases),
  *   configs, and the training engine (`TrainingSAE`, `SAETrainer`).
  * - `model`: transformers on WebGPU with TransformerLens hook points, `HookedSAETransformer`.
- * - `hub`, `io`, `config`, `training`: Hugging Face interop, safetensors, configs with
- *   SAELens's snake_case keys, and the pure-TS pieces of the training loop.
+ * - `stages`, `pipeline`: the streaming stages (source → tokenize → hook → buffer → SAE step →
+ *   checkpoint → log), `SAETrainingRunner`, `ActivationsStore` and the runner config.
+ * - `hub`, `io`, `config`, `logging`: Hugging Face interop, file formats, config machinery with
+ *   SAELens's snake_case keys, and progress / JSONL / W&B logging.
  *
  * @example
  * ```ts
@@ -22,7 +24,6 @@
 export * from "./gpu/mod.ts";
 export * from "./io/mod.ts";
 export * from "./config/mod.ts";
-export * from "./training/mod.ts";
 export * from "./hub/mod.ts";
 export * from "./model/mod.ts";
 export * from "./sae/mod.ts";
@@ -30,6 +31,11 @@ export * from "./sae/training/mod.ts";
 export * from "./util/hooks.ts";
 export * from "./util/errors.ts";
 export * from "./util/version.ts";
+export * from "./util/rng.ts";
+export * from "./logging/mod.ts";
+export * from "./stages/mod.ts";
+export * from "./pipeline/mod.ts";
+export * from "./evals/mod.ts";
 
 // Names that two modules export: the GPU op and the hook type of the GPU forward win; the
 // reference forward's versions keep distinct names here.

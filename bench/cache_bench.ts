@@ -31,7 +31,7 @@ import {
   openHfDataset,
 } from "../io/hf_dataset.ts";
 import { cachedActivations } from "../stages/cached_activations.ts";
-import { Mulberry32, randomPermutation } from "../training/rng.ts";
+import { Mulberry32, randomPermutation } from "../util/rng.ts";
 
 /** A benchmark case (structurally what `bench/bench.ts` collects as `BenchCase`). */
 interface CacheBenchCase {

@@ -25,7 +25,8 @@ export interface LmBenchShape {
 
 /** GPT-2 small at batch 8 × context 128. */
 export const GPT2_SMALL_SHAPE: LmBenchShape = { nLayers: 12, batch: 8, context: 128 };
-const SMALL_SHAPE: LmBenchShape = { nLayers: 2, batch: 2, context: 32 };
+/** The `--small` smoke shape: 2 layers, batch 2 × 32. */
+export const SMALL_SHAPE: LmBenchShape = { nLayers: 2, batch: 2, context: 32 };
 
 /** One measurement as printed (one JSON object per line). */
 export interface LmBenchResult {
@@ -128,7 +129,12 @@ export async function benchLmForward(
   return out;
 }
 
-async function runShape(gpu: Gpu, shape: LmBenchShape, iters: { warmup: number; iters: number }) {
+/** Builds GPT-2 small's shape with `shape.nLayers` blocks (random weights) and times it. */
+export async function runLmShape(
+  gpu: Gpu,
+  shape: LmBenchShape,
+  iters: { warmup: number; iters: number },
+): Promise<LmBenchResult[]> {
   const cfg = gpt2SmallConfig(shape.nLayers);
   using model = await HookedTransformer.fromParams({ cfg, params: randomParams(cfg), gpu });
   return await benchLmForward(gpu, model, shape, iters);
@@ -139,7 +145,7 @@ export const cases: { name: string; tags: string[]; run: (gpu: Gpu) => Promise<u
   {
     name: "lm_forward_gpt2_small_8x128",
     tags: ["lm"],
-    run: (gpu: Gpu) => runShape(gpu, GPT2_SMALL_SHAPE, { warmup: 1, iters: 1 }),
+    run: (gpu: Gpu) => runLmShape(gpu, GPT2_SMALL_SHAPE, { warmup: 1, iters: 1 }),
   },
 ];
 
@@ -147,7 +153,7 @@ if (import.meta.main) {
   const gpu = await getGpu();
   const small = Deno.args.includes("--small");
   const shape = small ? SMALL_SHAPE : GPT2_SMALL_SHAPE;
-  for (const r of await runShape(gpu, shape, { warmup: 1, iters: small ? 3 : 1 })) {
+  for (const r of await runLmShape(gpu, shape, { warmup: 1, iters: small ? 3 : 1 })) {
     console.log(JSON.stringify(r));
   }
 }

@@ -55,7 +55,8 @@ function randomTensor(gpu: Gpu, shape: number[], seed: number): Tensor {
 /** GFLOP/s seen per layout/variant at the small size, to predict the large size's time. */
 const seen = new Map<string, number>();
 
-async function* benchShape(
+/** Times every variant (or those of `SAEFLOW_BENCH_VARIANTS`) on one product and layout. */
+export async function* benchMatmulShape(
   gpu: Gpu,
   m: number,
   k: number,
@@ -115,6 +116,6 @@ export const cases: BenchCase[] = MATMUL_BENCH_SHAPES.flatMap(([m, k, n]) =>
   LAYOUTS.map((layout) => ({
     name: `matmul_${m}x${k}x${n}_${layout}`,
     tags: ["matmul", "kernels"],
-    run: (gpu: Gpu) => benchShape(gpu, m, k, n, layout),
+    run: (gpu: Gpu) => benchMatmulShape(gpu, m, k, n, layout),
   }))
 );

@@ -5,7 +5,10 @@ libopenblas0-pthread (without it torch links the reference BLAS, about 15x slowe
 
     apt-get install python3-torch libopenblas0-pthread
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/pytorch_sae_step.py \
-      [--small] [--arch standard,topk,...]
+      [--small] [--arch standard,topk,...] [--device cpu|cuda|auto]
+
+`--device auto` (what `deno task gpu-check --pytorch python3` passes) uses CUDA when torch sees a
+GPU; on CUDA each timed step ends with `torch.cuda.synchronize()`.
 
 Prints one JSON line per architecture (tokens/s of the fastest timed step), like the Deno bench.
 The losses follow spec/saelens.md section 3 at the level that decides the cost (the same GEMMs and
@@ -22,7 +25,7 @@ import torch
 torch.set_num_threads(os.cpu_count() or 1)
 
 
-def make_params(d_in, d_sae, arch):
+def make_params(d_in, d_sae, arch, device="cpu"):
     w_dec = torch.randn(d_sae, d_in)
     w_dec = w_dec / w_dec.norm(dim=1, keepdim=True) * 0.1
     p = {
@@ -37,7 +40,7 @@ def make_params(d_in, d_sae, arch):
         p["b_mag"] = torch.zeros(d_sae)
     if arch == "jumprelu":
         p["log_threshold"] = torch.full((d_sae,), float(torch.log(torch.tensor(0.001))))
-    return {k: v.requires_grad_() for k, v in p.items()}
+    return {k: v.to(device).requires_grad_() for k, v in p.items()}
 
 
 class StepSTE(torch.autograd.Function):
@@ -122,17 +125,19 @@ def loss_fn(p, x, arch, k):
     raise ValueError(f"unknown architecture {arch}")
 
 
-def bench(arch, batch, d_in, d_sae, k, warmup, iters):
+def bench(arch, batch, d_in, d_sae, k, warmup, iters, device="cpu"):
     torch.manual_seed(0)
-    p = make_params(d_in, d_sae, arch)
+    p = make_params(d_in, d_sae, arch, device)
     opt = torch.optim.Adam(p.values(), lr=3e-4, betas=(0.9, 0.999))
-    x = torch.randn(batch, d_in)
+    x = torch.randn(batch, d_in).to(device)
 
     def step():
         opt.zero_grad(set_to_none=True)
         loss_fn(p, x, arch, k).backward()
         torch.nn.utils.clip_grad_norm_(p.values(), 1.0)
         opt.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     for _ in range(warmup):
         step()
@@ -153,6 +158,7 @@ def bench(arch, batch, d_in, d_sae, k, warmup, iters):
         "ms": best * 1e3,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
     }
 
 
@@ -163,11 +169,15 @@ def main():
         "--arch",
         default="standard,gated,jumprelu,topk,batchtopk,matryoshka_batchtopk",
     )
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     args = ap.parse_args()
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     batch, d_in, d_sae = (512, 128, 1024) if args.small else (4096, 768, 6144)
-    iters = 5 if args.small else 2
+    iters = 5 if args.small or device == "cuda" else 2
     for arch in args.arch.split(","):
-        print(json.dumps(bench(arch, batch, d_in, d_sae, 32, 1, iters)), flush=True)
+        print(json.dumps(bench(arch, batch, d_in, d_sae, 32, 1, iters, device)), flush=True)
 
 
 if __name__ == "__main__":

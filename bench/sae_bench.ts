@@ -134,7 +134,7 @@ export async function benchSaeStep(
 }
 
 /** Steps timed per size: fewer for the large size (a dense step is tens of seconds on llvmpipe). */
-function itersFor(size: SaeBenchSize): { warmup: number; iters: number } {
+export function saeBenchIters(size: SaeBenchSize): { warmup: number; iters: number } {
   return size.batch * size.dSae >= 1 << 24 ? { warmup: 1, iters: 2 } : { warmup: 1, iters: 5 };
 }
 
@@ -151,7 +151,9 @@ export const cases: SaeBenchCase[] = SAE_BENCH_SIZES.map((size) => ({
   tags: ["sae"],
   // A generator, so the runner prints each architecture's line as soon as it is measured.
   run: async function* (gpu: Gpu) {
-    for (const arch of SAE_BENCH_ARCHS) yield await benchSaeStep(gpu, arch, size, itersFor(size));
+    for (const arch of SAE_BENCH_ARCHS) {
+      yield await benchSaeStep(gpu, arch, size, saeBenchIters(size));
+    }
   },
 }));
 
@@ -162,7 +164,7 @@ if (import.meta.main) {
   const archs = at >= 0 ? Deno.args[at + 1].split(",") : [...SAE_BENCH_ARCHS];
   for (const size of small ? SAE_BENCH_SIZES.slice(1) : SAE_BENCH_SIZES) {
     for (const arch of archs) {
-      console.log(JSON.stringify(await benchSaeStep(gpu, arch, size, itersFor(size))));
+      console.log(JSON.stringify(await benchSaeStep(gpu, arch, size, saeBenchIters(size))));
     }
   }
 }

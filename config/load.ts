@@ -8,7 +8,6 @@ import YAML, { isMap, isScalar, isSeq, type Node as YamlNode } from "yaml";
 import { ConfigError, describeValue } from "./errors.ts";
 import { isPlainObject } from "./naming.ts";
 import { regularFileSize } from "../util/files.ts";
-import { type RunnerConfig, runnerConfigFromDict, type RunnerConfigOptions } from "./runner.ts";
 
 function lineColOf(text: string, position: number): { line: number; col: number } {
   const before = text.slice(0, position);
@@ -160,6 +159,12 @@ export function parseConfigText(
   format: "json" | "yaml",
   source: string,
 ): Record<string, unknown> {
+  if (typeof text !== "string") {
+    throw new ConfigError(`${source}: the config text is ${typeof text}, expected a string`);
+  }
+  if (format !== "json" && format !== "yaml") {
+    throw new ConfigError(`${source}: format ${describeValue(format)}, expected "json" or "yaml"`);
+  }
   // UTF-16 length ≤ UTF-8 bytes ≤ 3 × length: check the cheap bound first.
   const bytes = text.length > MAX_CONFIG_BYTES / 3 ? new TextEncoder().encode(text).length : 0;
   if (bytes > MAX_CONFIG_BYTES) {
@@ -250,15 +255,4 @@ export async function loadConfigFile(path: string): Promise<Record<string, unkno
     });
   }
   return parseConfigText(text, format, path);
-}
-
-/**
- * Reads a runner config file ({@link loadConfigFile} + {@link runnerConfigFromDict}); type and
- * range errors name the file and the field.
- */
-export async function loadRunnerConfig(
-  path: string,
-  options: RunnerConfigOptions = {},
-): Promise<RunnerConfig> {
-  return runnerConfigFromDict(await loadConfigFile(path), { where: path, ...options });
 }

@@ -83,7 +83,8 @@ function toBinding(b: Bindable): BufferBinding {
 function checkNotReleased(buffer: GPUBuffer, op: string): void {
   if (isBufferReleased(buffer)) {
     throw new GpuError(
-      `${op}: a buffer of ${buffer.size} bytes belongs to a disposed tensor (used after dispose())`,
+      `${op}: a buffer of ${buffer.size} bytes belongs to a disposed tensor or object (used ` +
+        "after dispose())",
     );
   }
 }
@@ -138,7 +139,11 @@ export class Gpu {
   #stagingFree = new Map<number, GPUBuffer[]>();
   #error: GpuError | null = null;
   #destroyed = false;
-  /** Outstanding {@link Gpu.checkLater} reads, and the first error one of them found. */
+  /**
+   * {@link Gpu.checkLater} reads recorded but not yet submitted, those submitted and not yet
+   * inspected, and the first error one of them found.
+   */
+  #checksRecorded: Promise<void>[] = [];
   #checks = new Set<Promise<void>>();
   #checkError: Error | null = null;
 
@@ -436,6 +441,7 @@ export class Gpu {
     this.#encoder = null;
     this.#recorded = 0;
     const reads = this.#pendingReads.splice(0);
+    for (const check of this.#checksRecorded.splice(0)) this.#checks.add(check);
     if (encoder) this.device.queue.submit([encoder.finish()]);
     else if (reads.length) this.device.queue.submit([]);
     for (const read of reads) this.#startMap(read);
@@ -559,15 +565,20 @@ export class Gpu {
     }, () => {/* a failed device is reported by throwIfFailed */}).finally(() => {
       this.#checks.delete(done);
     });
-    this.#checks.add(done);
+    this.#checksRecorded.push(done);
   }
 
   /**
    * Waits for every submitted {@link checkLater} read and throws the first error they found (then
-   * forgets it, so later calls work again). Call after a flush.
+   * forgets it, so later calls work again). Checks recorded after the last flush are not waited
+   * for (they are reported by a later call).
    */
   async settleChecks(): Promise<void> {
-    if (this.#checks.size) await Promise.all([...this.#checks]);
+    if (this.#checks.size) {
+      const submitted = [...this.#checks];
+      await Promise.all(submitted);
+      for (const check of submitted) this.#checks.delete(check);
+    }
     const err = this.#checkError;
     this.#checkError = null;
     if (err) throw err;

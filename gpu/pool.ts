@@ -45,6 +45,16 @@ export function isBufferReleased(buffer: GPUBuffer): boolean {
   return leases.get(buffer)?.live === false;
 }
 
+/**
+ * Ends `buffer`'s lease and destroys it: for buffers created outside the pool, so that a later
+ * binding of it is refused with a named error instead of a validation error that would poison
+ * the device.
+ */
+export function destroyBuffer(buffer: GPUBuffer): void {
+  bufferLease(buffer).live = false;
+  buffer.destroy();
+}
+
 /** Storage buffers by size, reused after release. */
 export class BufferPool {
   #free = new Map<number, GPUBuffer[]>();

@@ -69,6 +69,20 @@ export function checkTensorFits(gpu: Gpu, shape: readonly number[], name = "tens
   }
 }
 
+/** Throws unless every value of `data` is an integer that `dtype` holds exactly. */
+function checkIntegers(data: ArrayLike<number>, dtype: "i32" | "u32"): void {
+  const [lo, hi] = dtype === "i32" ? [-(2 ** 31), 2 ** 31 - 1] : [0, 2 ** 32 - 1];
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!Number.isInteger(v) || v < lo || v > hi) {
+      throw new GpuError(
+        `Tensor.from: value ${v} at index ${i} is not ${dtype === "i32" ? "an" : "a"} ${dtype} ` +
+          `(an integer in [${lo}, ${hi}])`,
+      );
+    }
+  }
+}
+
 /** Options of tensor constructors. */
 export interface TensorOptions {
   /** The device; defaults to the shared one (`await getGpu()` must have run). */
@@ -188,6 +202,18 @@ export class Tensor<D extends DType = DType> {
     shape?: readonly number[],
     options: TensorOptions & { dtype?: UploadDType } = {},
   ): Tensor {
+    const ok = data instanceof Float32Array || data instanceof Int32Array ||
+      data instanceof Uint32Array || data instanceof Uint16Array ||
+      data instanceof Float64Array || Array.isArray(data);
+    if (!ok) {
+      const what = data === null || typeof data !== "object"
+        ? String(data === null ? "null" : typeof data)
+        : (data as object).constructor?.name ?? "object";
+      throw new GpuError(
+        `Tensor.from: data is ${what}, expected a Float32Array, Int32Array, Uint32Array, ` +
+          "Uint16Array (f16/bf16 bits), Float64Array or number[]",
+      );
+    }
     const inferred: UploadDType = data instanceof Int32Array
       ? "i32"
       : data instanceof Uint32Array
@@ -204,10 +230,18 @@ export class Tensor<D extends DType = DType> {
       host = dtype === "f16" ? f16ToF32(data) : bf16ToF32(data);
     } else if (dtype === "f32") {
       host = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
-    } else if (dtype === "i32") {
-      host = data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>);
+    } else if (dtype === "i32" || dtype === "u32") {
+      const native = dtype === "i32" ? data instanceof Int32Array : data instanceof Uint32Array;
+      if (!native) checkIntegers(data as ArrayLike<number>, dtype);
+      host = native
+        ? data as Int32Array | Uint32Array
+        : dtype === "i32"
+        ? Int32Array.from(data as ArrayLike<number>)
+        : Uint32Array.from(data as ArrayLike<number>);
     } else {
-      host = data instanceof Uint32Array ? data : Uint32Array.from(data as ArrayLike<number>);
+      throw new GpuError(
+        `Tensor.from: dtype ${JSON.stringify(dtype)}, expected f32, i32, u32, f16 or bf16`,
+      );
     }
     const finalShape = shape ?? [host.length];
     if (numel(finalShape) !== host.length) {
@@ -309,6 +343,9 @@ export function wrapHost(bytes: ArrayBuffer, dtype: DType): HostArray {
 
 /** Reads several tensors back with one submit and one wait. */
 export async function readAll(tensors: readonly Tensor[]): Promise<HostArray[]> {
+  if (!Array.isArray(tensors) || !tensors.every((t) => t instanceof Tensor)) {
+    throw new GpuError("readAll: expected an array of Tensors");
+  }
   if (!tensors.length) return [];
   const gpu = tensors[0].gpu;
   const reads = tensors.map((t) =>

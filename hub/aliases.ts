@@ -312,6 +312,13 @@ function isDir(path: string): boolean {
  * ```
  */
 export function resolveModelName(nameOrAlias: string): ResolvedModelName {
+  if (typeof nameOrAlias !== "string" || nameOrAlias.trim() === "") {
+    throw new HubError(
+      "invalid",
+      `model name is ${JSON.stringify(nameOrAlias ?? null)}, expected a TransformerLens name, ` +
+        "an org/name repo id or a local directory",
+    );
+  }
   const name = nameOrAlias.trim();
   const pathLike = /^(\/|\.{1,2}[/\\]|~[/\\]|[A-Za-z]:[/\\])/.test(name);
   if (pathLike || (!LOOKUP.has(name.toLowerCase()) && isDir(name))) {

@@ -18,6 +18,7 @@
 
 import { readEnv, userCacheDir } from "../util/env.ts";
 import { join } from "../util/path.ts";
+import { regularFileSizeSync } from "../util/files.ts";
 import { HubError } from "./errors.ts";
 
 /** Default hub endpoint (no trailing slash). */
@@ -71,7 +72,8 @@ export function resolveHfHome(): string {
 
 /**
  * The hub endpoint: `override`, else `HF_ENDPOINT`, else {@link DEFAULT_HF_ENDPOINT}.
- * Trailing slashes are removed.
+ * Trailing slashes are removed. Anything but an http(s) URL is a `HubError` (`invalid`) naming
+ * where it came from.
  *
  * @throws {HubError} `invalid` when it is not an http(s) URL (naming where it came from).
  *
@@ -111,6 +113,8 @@ export function resolveToken(override?: string | null): string | undefined {
   if (fromEnv) return fromEnv.trim();
   const path = readEnv("HF_TOKEN_PATH") ?? join(resolveHfHome(), "token");
   try {
+    // Only a regular file: a FIFO here would block the read forever.
+    regularFileSizeSync(path, (m) => new Error(m), 1 << 20);
     return Deno.readTextFileSync(path).trim() || undefined;
   } catch {
     return undefined; // no token file (or not readable): anonymous access

@@ -1,6 +1,7 @@
 /**
- * Hugging Face interop: downloads into the cache layout shared with Python, remote safetensors
- * headers, tokenizers, TransformerLens model-name aliases, and dataset split files.
+ * Hugging Face interop: downloads into the cache layout shared with Python, uploads (one atomic
+ * commit through `@huggingface/hub`), remote safetensors headers, tokenizers, TransformerLens
+ * model-name aliases, and dataset split files.
  * @module
  */
 
@@ -74,3 +75,18 @@ export {
   type ResolvedModelName,
   resolveModelName,
 } from "./aliases.ts";
+export {
+  checkUploadRepoId,
+  checkUploadTarget,
+  type HubUploadFile,
+  type HubUploadOptions,
+  type HubUploadPhase,
+  type HubUploadProgress,
+  type HubUploadResult,
+  hubUploadTargetHas,
+  MAX_UPLOAD_FILES,
+  UPLOAD_MIN_BYTES_PER_S,
+  uploadFolder,
+  type UploadFolderOptions,
+  uploadHubFiles,
+} from "./upload.ts";

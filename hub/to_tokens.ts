@@ -94,6 +94,15 @@ export function toTokens(
   input: string | readonly string[],
   opts: ToTokensOptions = {},
 ): TokenBatch {
+  if (!tok || typeof tok.encode !== "function") {
+    throw new TokenizerError(`toTokens: the tokenizer is ${tok}, expected a Tokenizer`);
+  }
+  if (
+    typeof input !== "string" &&
+    !(Array.isArray(input) && input.every((t) => typeof t === "string"))
+  ) {
+    throw new TokenizerError("toTokens: the input must be a string or an array of strings");
+  }
   const texts = typeof input === "string" ? [input] : input;
   const rows = texts.map((t) => tokensOf(tok, t, opts));
   const pos = rows.reduce((m, r) => Math.max(m, r.length), 0);

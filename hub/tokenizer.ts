@@ -9,6 +9,7 @@ import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { HubError, TokenizerError } from "./errors.ts";
 import { hubDownload, type HubDownloadOptions } from "./download.ts";
 import { join } from "../util/path.ts";
+import { regularFileSize } from "../util/files.ts";
 
 /** A tokenizer as saeflow uses it. */
 export interface Tokenizer {
@@ -226,9 +227,13 @@ export function tokenizerFromJson(
 async function readJson(path: string, required: boolean): Promise<Record<string, unknown>> {
   let text: string;
   try {
+    // A FIFO would block the read forever: only regular files are read.
+    await regularFileSize(path, (m, cause) => new TokenizerError(m, { cause }));
     text = await Deno.readTextFile(path);
   } catch (err) {
-    if (!required && err instanceof Deno.errors.NotFound) return {};
+    const cause = err instanceof TokenizerError ? err.cause : err;
+    if (!required && cause instanceof Deno.errors.NotFound) return {};
+    if (err instanceof TokenizerError) throw err;
     throw new TokenizerError(`cannot read ${path}: ${err instanceof Error ? err.message : err}`);
   }
   try {

@@ -13,10 +13,13 @@ import {
   parseSafetensorsHeader,
   readHeaderLength,
   type SafetensorsDtype,
+  SafetensorsError,
   type SafetensorsHeader,
   type TensorInfo,
 } from "./safetensors_header.ts";
 import type { StTensor } from "./safetensors_write.ts";
+import { regularFileSize } from "../util/files.ts";
+import { describeValue } from "../util/errors.ts";
 
 export {
   dtypeByteSize,
@@ -113,10 +116,29 @@ function _parseWhole(bytes: Uint8Array, source: string, share: boolean): Safeten
  * ```
  */
 export function parseSafetensors(bytes: Uint8Array, source = "<bytes>"): SafetensorsContents {
+  if (!(bytes instanceof Uint8Array)) {
+    fail(source, `got ${typeName(bytes)}, expected a Uint8Array`);
+  }
   return _parseWhole(bytes, source, false);
 }
 
+/** The type of `v` in words, for errors about arguments of the wrong type. */
+function typeName(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
+  return typeof v;
+}
+
 async function _open(path: string): Promise<Deno.FsFile> {
+  if (typeof path !== "string" || path === "") {
+    fail("safetensors", `the path is ${describeValue(path)}, expected a file path`);
+  }
+  // A FIFO (or a device) would block the read forever: only regular files are opened.
+  await regularFileSize(path, (m, cause) =>
+    new SafetensorsError(
+      cause instanceof Deno.errors.NotFound ? `${path}: cannot open: file not found` : m,
+      { cause },
+    ));
   try {
     return await Deno.open(path, { read: true });
   } catch (err) {

@@ -241,6 +241,7 @@ function _checkTiling(source: string, infos: TensorInfo[]): [TensorInfo[], numbe
  * ```
  */
 export function parseSafetensorsHeader(bytes: Uint8Array, source = "<bytes>"): SafetensorsHeader {
+  if (!(bytes instanceof Uint8Array)) fail(source, "the bytes are not a Uint8Array");
   if (bytes.length < 8) {
     fail(source, `file is ${bytes.length} bytes, shorter than the 8-byte header length prefix`);
   }

@@ -14,7 +14,7 @@ import {
   isSafetensorsDtype,
   type SafetensorsDtype,
 } from "./safetensors_header.ts";
-import { describeValue } from "../util/errors.ts";
+import { describeValue, SaeflowError } from "../util/errors.ts";
 
 /** One tensor in memory: F16 and BF16 hold bit patterns, BOOL holds 0/1 bytes. */
 export interface StTensor {
@@ -190,5 +190,12 @@ export async function writeSafetensors(
   tensors: Map<string, StTensor> | Record<string, StTensor>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  await writeFileAtomic(path, serializeTo(path, tensors, metadata));
+  const bytes = serializeTo(path, tensors, metadata);
+  try {
+    await writeFileAtomic(path, bytes);
+  } catch (err) {
+    if (err instanceof SaeflowError) throw err;
+    // A directory or a file in the way, a missing parent, no permission, a full disk.
+    fail(path, `cannot write: ${(err as Error)?.message ?? err}`, err);
+  }
 }

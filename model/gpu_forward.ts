@@ -74,6 +74,9 @@ export interface GpuForwardResult {
 
 /** Resolves TL's `stop_at_layer` (Python slicing for negatives) to a block count. */
 export function resolveStop(cfg: ModelConfig, stopAtLayer: number | undefined): number {
+  if (stopAtLayer !== undefined && !Number.isSafeInteger(stopAtLayer)) {
+    throw new ModelError(`stopAtLayer is ${stopAtLayer}, expected an integer (or undefined)`);
+  }
   let stop = stopAtLayer ?? cfg.nLayers;
   if (stop < 0) stop = Math.max(0, cfg.nLayers + stop);
   return Math.min(stop, cfg.nLayers);

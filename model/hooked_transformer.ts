@@ -27,7 +27,11 @@ import { TL_DEFAULT_PROCESSING } from "./processing.ts";
 import { ModelError, type ParamMap } from "./tensor.ts";
 import { didYouMean } from "../util/suggest.ts";
 
-/** Token input: ids `[batch][pos]`, an i32 Tensor `[batch, pos]`, or text (tokenized like TL). */
+/**
+ * Token input: ids `[batch][pos]`, an i32 Tensor `[batch, pos]`, or text (tokenized like TL).
+ * Ids outside `[0, d_vocab)` are a `ModelError`: at once for `number[][]`; for a Tensor, from the
+ * next read-back (the logits, a loss), since the check runs on the GPU without a sync of its own.
+ */
 export type TokensInput = number[][] | Tensor | string | readonly string[];
 
 /** What a model is built from. */
@@ -249,6 +253,12 @@ export class HookedTransformer {
     const ids = typeof tokens === "string" || isStringArray(tokens)
       ? this.toTokens(tokens, { prependBos })
       : tokens as number[][];
+    if (!Array.isArray(ids) || !ids.every((row) => Array.isArray(row))) {
+      throw new ModelError(
+        "tokens must be ids [batch][pos] (number[][]), an i32 Tensor [batch, pos], a string or " +
+          "a list of strings",
+      );
+    }
     return { t: uploadTokens(this.gpu, this.cfg, ids), own: true };
   }
 

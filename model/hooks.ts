@@ -22,6 +22,11 @@ export function namesPredicate(filter: NamesFilter | undefined): (name: string) 
   if (filter === undefined) return () => true;
   if (typeof filter === "string") return (n) => n === filter;
   if (typeof filter === "function") return filter;
+  if (!Array.isArray(filter) || !filter.every((n) => typeof n === "string")) {
+    throw new ModelError(
+      `namesFilter is ${typeof filter}, expected a hook name, a list of names or a predicate`,
+    );
+  }
   const set = new Set(filter);
   return (n) => set.has(n);
 }

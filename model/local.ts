@@ -12,6 +12,7 @@ import { type HfConfigOptions, modelConfigFromHf } from "./hf_config.ts";
 import { type ProcessingOptions, processWeights } from "./processing.ts";
 import { type HostTensor, ModelError, type ParamMap } from "./tensor.ts";
 import { convertHfWeights } from "./weights.ts";
+import { readRegularTextFile } from "../util/files.ts";
 
 /** Options of {@link loadModelFromDir}. */
 export interface LoadModelOptions extends HfConfigOptions {
@@ -54,8 +55,12 @@ export async function loadModelFromDir(
   }
   const configPath = join(dir, "config.json");
   let hfConfig: unknown;
+  const configText = await readRegularTextFile(
+    configPath,
+    (m, cause) => new ModelError(`cannot read ${m}`, { cause }),
+  );
   try {
-    hfConfig = JSON.parse(await Deno.readTextFile(configPath));
+    hfConfig = JSON.parse(configText);
   } catch (err) {
     throw new ModelError(`cannot read ${configPath}: ${(err as Error).message}`, { cause: err });
   }
@@ -77,8 +82,12 @@ export async function readHfTensors(
     files = ["model.safetensors"];
   } else if (await exists(index)) {
     let map: Record<string, string>;
+    const indexText = await readRegularTextFile(
+      index,
+      (m, cause) => new ModelError(`cannot read ${m}`, { cause }),
+    );
     try {
-      map = JSON.parse(await Deno.readTextFile(index)).weight_map;
+      map = JSON.parse(indexText).weight_map;
     } catch (err) {
       throw new ModelError(`cannot read ${index}: ${(err as Error).message}`, { cause: err });
     }

@@ -28,7 +28,7 @@ import {
   type TrainBatch,
 } from "../stages/types.ts";
 import { writeFolderAtomic } from "../io/atomic.ts";
-import type { RunnerConfig } from "../config/runner.ts";
+import type { RunnerConfig } from "./runner_config.ts";
 import { resolveSpecialToken } from "./runner.ts";
 import { cachedActivationStream, openCacheFor } from "./cache_activations.ts";
 import { PipelineError } from "./errors.ts";

@@ -64,10 +64,10 @@ import {
   type CacheSizes,
   cacheSizes,
   resolveCacheContextSize,
-} from "../config/cache_runner.ts";
+} from "./cache_config.ts";
 import { loadConfigFile } from "../config/load.ts";
 import { seqposSliceLength } from "../config/seqpos.ts";
-import { Mulberry32, randomPermutation } from "../training/rng.ts";
+import { Mulberry32, randomPermutation } from "../util/rng.ts";
 import {
   cachedActivations,
   type CachedActivationsOptions,

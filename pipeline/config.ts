@@ -16,7 +16,7 @@ import {
   runnerConfigFromDict,
   type RunnerConfigOptions,
   runnerConfigToDict,
-} from "../config/runner.ts";
+} from "./runner_config.ts";
 import {
   trainingConfigFromDict,
   trainingConfigToDict,

@@ -35,12 +35,9 @@ import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import type { HubOptions } from "../hub/env.ts";
 import { loadTokenizer, loadTokenizerFromHub, type Tokenizer } from "../hub/tokenizer.ts";
 import { writeFolderAtomic } from "../io/atomic.ts";
-import {
-  pretokenizeConfigFromDict,
-  type PretokenizeRunnerConfig,
-} from "../config/pretokenize_runner.ts";
+import { pretokenizeConfigFromDict, type PretokenizeRunnerConfig } from "./pretokenize_config.ts";
 import { loadConfigFile } from "../config/load.ts";
-import { Mulberry32, randomPermutation } from "../training/rng.ts";
+import { Mulberry32, randomPermutation } from "../util/rng.ts";
 import { openDataset, source } from "../stages/source.ts";
 import { TokenizeCore } from "../stages/tokenize.ts";
 import type { DocumentBatch } from "../stages/types.ts";

@@ -16,6 +16,13 @@
  * their trainers, restores a checkpoint when resuming, runs the graph and returns the trained
  * SAEs (the training form, scaling factor folded in, as SAELens returns them).
  *
+ * With `n_eval_batches > 0` the step stage evaluates every SAE every `wandb_log_frequency ×
+ * eval_every_n_wandb_logs` steps (SAELens's `LLMSaeEvaluator`: CE loss, L2 norms, sparsity,
+ * variance; `evals/training.ts`), with tokens from a stream of their own (so evals never move the
+ * training batches), into `eval` events of the metrics stream. SAELens runs these evals only when
+ * logging to W&B; saeflow's metrics also go to the progress output and the JSONL file, so it runs
+ * them whenever `n_eval_batches > 0`.
+ *
  * Resume (`resume_from_checkpoint`) is exact: the checkpoint holds each trainer's state, the
  * buffer's rows, the batches in flight and the RNG, and the dataset cursor, so the resumed run
  * ends with the same weights, bit for bit, as one that was never interrupted.
@@ -31,13 +38,12 @@ import { SAEMetadata } from "../sae/metadata.ts";
 import type { TrainingSAEConfig } from "../sae/config.ts";
 import { TrainingSAE } from "../sae/training/train_sae.ts";
 import { SAETrainer } from "../sae/training/trainer.ts";
-import { trainerConfigFromRunner } from "../sae/training/trainer_config.ts";
 import { seqposSliceLength } from "../config/seqpos.ts";
 import { ActivationBuffer, type BufferSnapshot } from "../stages/buffer.ts";
 import { checkpoint, readPipelineState } from "../stages/checkpoint.ts";
 import { checkHooks, harvest, hook } from "../stages/hook.ts";
 import { logStage, type LogStageOptions } from "../stages/log.ts";
-import { saeStep, type StepUnit, trainerLogSink } from "../stages/sae_step.ts";
+import { createStepUnit, saeStep, type StepUnit } from "../stages/sae_step.ts";
 import { openDataset, source } from "../stages/source.ts";
 import { encoderFor, tokenize, type TokenizeOptions } from "../stages/tokenize.ts";
 import { tokenizeInWorker } from "../stages/tokenize_worker.ts";
@@ -52,9 +58,12 @@ import {
 } from "../stages/types.ts";
 import { join } from "../util/path.ts";
 import { type PipelineConfig, pipelineConfigToDict } from "./config.ts";
+import { trainerConfigFromRunner } from "./runner_config.ts";
 import { loadTrainingSaeFromDisk } from "./load_sae.ts";
 import { cachedActivationStream, openCacheForTraining } from "./cache_activations.ts";
 import { PipelineError } from "./errors.ts";
+import { ActivationsStore } from "./activations_store.ts";
+import { makeTrainingEvaluator } from "../evals/training.ts";
 
 /** Options of {@link SAETrainingRunner}. */
 export interface RunnerOptions {
@@ -141,7 +150,8 @@ export class SAETrainingRunner {
   /** Trains the SAEs (see the module doc). */
   async run(): Promise<RunResult> {
     const { runner, saes: specs } = this.cfg;
-    if (runner.datasetPath === "" && !runner.useCachedActivations) {
+    // A cache replaces the dataset for training; evals still read token batches from it.
+    if (runner.datasetPath === "" && !(runner.useCachedActivations && runner.nEvalBatches === 0)) {
       throw new PipelineError(
         "dataset_path is empty: give a local file or folder, or a hub dataset id",
       );
@@ -228,28 +238,15 @@ export class SAETrainingRunner {
       const sae = runner.fromPretrainedPath !== null
         ? await loadTrainingSaeFromDisk(runner.fromPretrainedPath, { gpu, expect: cfg })
         : TrainingSAE.create(cfg, { gpu, seed: runner.seed });
-      const logs: MetricsEvent[] = [];
-      const trainer = new SAETrainer(
-        trainerConfigFromRunner(runner, {
-          nCheckpoints: 0,
-          checkpointPath: null,
-          saveFinalCheckpoint: false,
-          nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
-        }),
-        sae,
-        [],
-        { logger: trainerLogSink(s.id, logs), disposeBatches: false },
-      );
-      units.push({
+      units.push(createStepUnit({
         id: s.id,
         hookName: s.hookName,
-        key: activationKey({ hookName: s.hookName, headIndex: s.hookHeadIndex }),
-        architecture: s.sae.architecture,
-        dIn: s.sae.dIn,
-        dSae: s.sae.dSae,
-        trainer,
-        logs,
-      });
+        headIndex: s.hookHeadIndex,
+        sae,
+        trainerConfig: trainerConfigFromRunner(runner, {
+          nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
+        }),
+      }));
     }
 
     // Resume.
@@ -316,6 +313,35 @@ export class SAETrainingRunner {
       gpu,
       restore,
     });
+    // Evals during training (SAELens's LLMSaeEvaluator): eval token batches come from a token
+    // stream of their own, so evaluating never moves the training batches.
+    let evalStore: ActivationsStore | null = null;
+    let evaluate: ReturnType<typeof makeTrainingEvaluator> | undefined;
+    if (runner.nEvalBatches > 0) {
+      evalStore = new ActivationsStore({
+        model,
+        dataset: runner.datasetPath,
+        hookName: specs[0].hookName,
+        hookHeadIndex: specs[0].hookHeadIndex,
+        contextSize: runner.contextSize,
+        dIn: specs[0].sae.dIn,
+        storeBatchSizePrompts: runner.storeBatchSizePrompts,
+        prependBos: runner.prependBos,
+        disableConcatSequences: runner.disableConcatSequences,
+        sequenceSeparatorToken: runner.sequenceSeparatorToken,
+        split: runner.datasetSplit,
+        revision: sourceOptions.revision,
+        textSampleBy: runner.datasetTextSampleBy,
+        hub: this.options.hub,
+      });
+      evaluate = makeTrainingEvaluator({
+        model,
+        tokens: evalStore,
+        nEvalBatches: runner.nEvalBatches,
+        evalBatchSizePrompts: runner.evalBatchSizePrompts,
+        excludeSpecialTokens: exclude ?? false,
+      });
+    }
     const configDict = pipelineConfigToDict(this.cfg);
     const checkpoints: string[] = [];
     let interrupted = false;
@@ -345,6 +371,8 @@ export class SAETrainingRunner {
         checkpoints: runner.checkpointPath !== null,
         captureBuffer: (i) => buffer.snapshot(i),
         signal: this.options.signal,
+        evaluate,
+        evalEvery: runner.logger.wandbLogFrequency * runner.logger.evalEveryNWandbLogs,
       }))
       .pipeThrough(checkpoint({
         checkpointPath: runner.checkpointPath,
@@ -367,13 +395,14 @@ export class SAETrainingRunner {
         config: configDict,
         memory: { buffer: buffer.memoryBytes },
       },
-    )).pipeThrough(logStage(
-      this.options.log ?? {
+    )).pipeThrough(logStage({
+      ...(this.options.log ?? {
         progress: {},
         logger: runner.logger,
         metricsFile: defaultMetricsPath(runner.checkpointPath, runner.outputPath),
-      },
-    ));
+      }),
+      signal: this.options.signal,
+    }));
     let sawEnd = false;
     try {
       await logged.pipeTo(
@@ -388,6 +417,7 @@ export class SAETrainingRunner {
       );
     } finally {
       cached?.close();
+      await evalStore?.close();
     }
     if (!sawEnd) interrupted = true;
     void this.options.signal;
@@ -404,7 +434,10 @@ export class SAETrainingRunner {
  * Where the JSONL metrics go by default: `<checkpoint_path>/metrics.jsonl` (the run's own folder,
  * appended to on resume), else `<output_path>/metrics.jsonl`, else nowhere.
  */
-export function defaultMetricsPath(checkpointPath: string | null, outputPath: string | null) {
+export function defaultMetricsPath(
+  checkpointPath: string | null,
+  outputPath: string | null,
+): string | null {
   const dir = checkpointPath ?? outputPath;
   return dir === null ? null : join(dir, "metrics.jsonl");
 }

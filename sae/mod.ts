@@ -95,3 +95,21 @@ export {
   type PretrainedResult,
 } from "./load.ts";
 export * from "./loaders/mod.ts";
+export {
+  checkSaeFolder,
+  defaultSaeReadme,
+  RUNNER_CFG_FILENAME,
+  SAE_UPLOAD_FILES,
+  type SaveableSae,
+  type UploadSaesOptions,
+  uploadSaesToHuggingface,
+} from "./upload.ts";
+export {
+  NEURONPEDIA_QUICK_LIST_URL,
+  NEURONPEDIA_URL,
+  neuronpediaFeatureUrl,
+  type NeuronpediaId,
+  neuronpediaQuickListUrl,
+  type NeuronpediaSource,
+  parseNeuronpediaId,
+} from "./neuronpedia.ts";

@@ -6,7 +6,7 @@
  */
 
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { checkTensorFits, type Tensor } from "../gpu/tensor.ts";
+import { checkTensorFits, Tensor } from "../gpu/tensor.ts";
 import { chainHooks, HookRegistry, type HookRunner, noHooks } from "../util/hooks.ts";
 import { createSAEConfig, type SAEConfig, saeConfigToDict } from "./config.ts";
 import { getSaeArchitecture, outputWidth, type SaeArchitectureImpl } from "./architectures.ts";
@@ -31,7 +31,8 @@ import {
   type PretrainedOptions,
   type PretrainedResult,
 } from "./load.ts";
-import { SaeError } from "./sae_errors.ts";
+import { SaeError, SaeLoadError } from "./sae_errors.ts";
+import { describeValue, SaeflowError } from "../util/errors.ts";
 import { checkTensorShapes, downloadParams, uploadParams } from "./sae_params.ts";
 
 /** Options of the `SAE` constructors. */
@@ -146,6 +147,9 @@ export class SAE {
 
   /** Loads an SAE folder (`cfg.json` + `sae_weights.safetensors`), SAELens `load_from_disk`. */
   static async loadFromDisk(dir: string, options: LoadFromDiskOptions = {}): Promise<SAE> {
+    if (typeof dir !== "string" || dir === "" || dir.includes("\0")) {
+      throw new SaeLoadError(`loadFromDisk: the folder is ${describeValue(dir)}, expected a path`);
+    }
     const c = await loadSaeFromDisk(dir, options);
     return await SAE.#build(c, options);
   }
@@ -274,6 +278,9 @@ export class SAE {
   decode(f: Tensor, options: SaeRunOptions = {}): Tensor {
     const core = this.#core();
     const d = this.cfg.dSae;
+    if (!(f instanceof Tensor) || f.disposed) {
+      throw new SaeError(`decode: feature acts are ${f}, expected a live f32 Tensor [..., ${d}]`);
+    }
     if (f.dtype !== "f32" || f.rank < 1 || f.shape[f.rank - 1] !== d) {
       throw new SaeError(
         `decode: feature acts have shape [${f.shape.join(", ")}], expected [..., ${d}] (d_sae)`,
@@ -351,18 +358,24 @@ export class SAE {
    * of an earlier save never stays beside new weights. Other files in `dir` are kept.
    */
   async saveModel(dir: string, options: SaveModelOptions = {}): Promise<SavedSaePaths> {
+    if (typeof dir !== "string" || dir === "" || dir.includes("\0")) {
+      throw new SaeError(`saveModel: the folder is ${describeValue(dir)}, expected a path`);
+    }
     const sparsity = options.logSparsity
       ? Float32Array.from(options.logSparsity)
       : options.featureFiringFraction
       ? logSparsityOf(options.featureFiringFraction)
       : undefined;
-    return await writeSaeFolder(
-      dir,
-      this.cfg,
-      saeConfigToDict(this.cfg),
-      await this.stateDict(),
-      sparsity,
-    );
+    const state = await this.stateDict();
+    try {
+      return await writeSaeFolder(dir, this.cfg, saeConfigToDict(this.cfg), state, sparsity);
+    } catch (err) {
+      if (err instanceof SaeflowError) throw err;
+      // A file where the folder should be, a missing parent, no permission, a full disk.
+      throw new SaeError(`saveModel: cannot write ${dir}: ${(err as Error)?.message ?? err}`, {
+        cause: err,
+      });
+    }
   }
 
   /** `sae_{model_name}_{hook_name}_{d_sae}` (SAELens `get_name`). */

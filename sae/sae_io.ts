@@ -16,6 +16,7 @@ import { configWarn } from "../config/errors.ts";
 import type { Dtype, SAEConfig } from "./config.ts";
 import { SaeLoadError } from "./sae_errors.ts";
 import type { HostTensor } from "../model/tensor.ts";
+import { readRegularTextFile } from "../util/files.ts";
 
 /** File names of an SAE folder (SAELens constants). */
 export const SAE_CFG_FILENAME = "cfg.json";
@@ -41,13 +42,8 @@ const FLOAT_DTYPES = new Set(["F32", "F16", "BF16", "F64"]);
  * ```
  */
 export async function readJsonObject(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    const why = err instanceof Deno.errors.NotFound ? "file not found" : String(err);
-    throw new SaeLoadError(`${path}: ${why}`, { cause: err });
-  }
+  // A FIFO would block the read forever: only regular files are read.
+  const text = await readRegularTextFile(path, (m, cause) => new SaeLoadError(m, { cause }));
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -23,8 +23,8 @@
 import type { Gpu } from "../gpu/device.ts";
 import { readAll, Tensor } from "../gpu/tensor.ts";
 import { gatherRows } from "../gpu/kernels/gather.ts";
-import { servingBatches } from "../training/mixing_buffer.ts";
-import { Mulberry32, randomPermutation, type Rng } from "../training/rng.ts";
+import { servingBatches } from "./mixing_buffer.ts";
+import { Mulberry32, randomPermutation, type Rng } from "../util/rng.ts";
 import { type ActivationBlock, StageError, type TokenCursor, type TrainBatch } from "./types.ts";
 
 /** Options of {@link ActivationBuffer}. */

@@ -13,8 +13,9 @@
  * - the sinks are opened when the stage is created: an unwritable metrics file, or W&B requested
  *   (`log_to_wandb`) without an API key, throws a `LoggingError` from `logStage()`, before any
  *   training. W&B trouble during the run is a warning, never an error.
- * - when the stream closes (after `end`: exit code 0, else 1) or is cancelled/aborted (exit code
- *   1), every sink is closed: the JSONL file flushed, W&B's queue sent and the run completed
+ * - when the stream closes (after `end`: exit code 0; after an interrupt, see
+ *   {@link LogStageOptions.signal}: 130; else 1) or is cancelled/aborted (exit code 1), every
+ *   sink is closed: the JSONL file flushed, W&B's queue sent and the run completed
  *   within the W&B sink's `closeTimeoutMs`.
  * - `wandb_log_frequency` / `eval_every_n_wandb_logs` are honoured by the trainer, which emits
  *   `log` events every `wandb_log_frequency` steps; this stage forwards every event it gets.
@@ -59,6 +60,11 @@ export interface LogStageOptions {
   warn?: (message: string) => void;
   /** Sinks opened beforehand by {@link openLogSinks}: used instead of the options above. */
   opened?: OpenedSinks;
+  /**
+   * The run's interrupt signal: when the stream closes without an `end` event after it was
+   * aborted (Ctrl-C), the sinks close with exit code 130 (the CLI's) instead of 1.
+   */
+  signal?: AbortSignal;
 }
 
 /** The sinks of a log stage, opened (see {@link openLogSinks}). */
@@ -158,7 +164,7 @@ export function logStage(
       }
       controller.enqueue(event);
     },
-    flush: () => closeAll(ended ? 0 : 1),
+    flush: () => closeAll(ended ? 0 : options.signal?.aborted ? 130 : 1),
     cancel: () => closeAll(1),
   });
 }

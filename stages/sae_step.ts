@@ -20,13 +20,21 @@
 
 import { checkpointThresholds } from "../config/derived.ts";
 import type { CheckpointWrite } from "../sae/training/checkpoint.ts";
-import type { SAETrainer } from "../sae/training/trainer.ts";
+import { SAETrainer } from "../sae/training/trainer.ts";
+import type { SAETrainerConfig } from "../sae/training/trainer_config.ts";
+import type { TrainableSAE } from "../sae/training/trainer_types.ts";
 import { checkpointWriteOf } from "../sae/training/trainer_checkpoint.ts";
 import { NormEstimator } from "../sae/training/trainer_data.ts";
-import { isPeriodicStep } from "../training/metrics.ts";
+import { isPeriodicStep } from "../sae/training/metrics.ts";
 import type { TrainerLogger } from "../sae/training/trainer_log.ts";
 import type { BufferSnapshot } from "./buffer.ts";
-import { type MetricsEvent, type SaeUnitInfo, StageError, type TrainBatch } from "./types.ts";
+import {
+  activationKey,
+  type MetricsEvent,
+  type SaeUnitInfo,
+  StageError,
+  type TrainBatch,
+} from "./types.ts";
 
 /** One SAE the step stage trains. */
 export interface StepUnit extends SaeUnitInfo {
@@ -106,6 +114,45 @@ export function trainerLogSink(id: string, sink: MetricsEvent[]): TrainerLogger 
     }
     const tokens = Number(dict["details/n_training_samples"] ?? NaN);
     sink.push({ type: "log", sae: id, step, tokens, values });
+  };
+}
+
+/** What {@link createStepUnit} needs. */
+export interface StepUnitOptions {
+  /** Name of the SAE. */
+  id: string;
+  /** Hook it reads. */
+  hookName: string;
+  /** One head of a 4-d hook. */
+  headIndex?: number | null;
+  /** The SAE to train. */
+  sae: TrainableSAE;
+  /** Trainer settings (its checkpoint fields are ignored: the step stage decides checkpoints). */
+  trainerConfig: SAETrainerConfig;
+}
+
+/**
+ * A {@link StepUnit}: the SAE, a trainer for it whose log dicts become `log` events, and its
+ * input key. Batches are not disposed by the trainer (several SAEs may share one).
+ */
+export function createStepUnit(options: StepUnitOptions): StepUnit {
+  const logs: MetricsEvent[] = [];
+  const trainer = new SAETrainer(
+    { ...options.trainerConfig, nCheckpoints: 0, checkpointPath: null, saveFinalCheckpoint: false },
+    options.sae,
+    [],
+    { logger: trainerLogSink(options.id, logs), disposeBatches: false },
+  );
+  const spec = { hookName: options.hookName, headIndex: options.headIndex ?? null };
+  return {
+    id: options.id,
+    hookName: options.hookName,
+    key: activationKey(spec),
+    architecture: options.sae.cfg.architecture,
+    dIn: options.sae.cfg.dIn,
+    dSae: options.sae.cfg.dSae,
+    trainer,
+    logs,
   };
 }
 

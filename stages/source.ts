@@ -86,34 +86,9 @@ export { DatasetError } from "../io/dataset_error.ts";
 export type { TextSampleBy } from "../io/text_lines.ts";
 export type { DataFormat } from "../hub/datasets.ts";
 
-/** One document: raw text, or a pretokenized row. */
-export type SourceDocument = { text: string } | { tokens: Int32Array };
-
-/**
- * Position of the next unread row: epoch (passes over the data so far), shard index in the
- * dataset's sorted shard list, row index within that shard.
- */
-export interface SourceCursor {
-  /** Passes over the data completed before this position. */
-  epoch: number;
-  /** Index into {@link DatasetInfo.shards}. */
-  shard: number;
-  /** Row index within that shard (rows as the format defines them: lines, JSON rows, …). */
-  row: number;
-}
-
-/**
- * One chunk of the source stream: consecutive documents of one shard (a batch never spans two
- * shards or two epochs), so `docs[j]` sits at `{ ...start, row: start.row + j }`.
- */
-export interface DocumentBatch {
-  /** The documents, in dataset order. */
-  docs: SourceDocument[];
-  /** The position of `docs[0]`. */
-  start: SourceCursor;
-  /** The position after these docs. */
-  cursor: SourceCursor;
-}
+// The chunk types are shared with the other stages (stages/types.ts).
+import type { DocumentBatch, SourceCursor, SourceDocument } from "./types.ts";
+export type { DocumentBatch, SourceCursor, SourceDocument };
 
 /** What {@link openDataset} needs. */
 export interface OpenDatasetOptions {

@@ -21,7 +21,7 @@
  */
 
 import type { Tokenizer } from "../hub/tokenizer.ts";
-import { SequencePacker } from "../training/packing.ts";
+import { SequencePacker } from "./packing.ts";
 import {
   type DocumentBatch,
   type SourceCursor,

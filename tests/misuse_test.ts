@@ -16,19 +16,33 @@ import {
 import { scale } from "../gpu/kernels/elementwise.ts";
 import { loadConfigFile, MAX_CONFIG_BYTES, parseConfigText } from "../config/load.ts";
 import { MAX_SIZE_FIELD } from "../config/fields.ts";
-import { runnerConfigFromDict } from "../config/runner.ts";
+import { runnerConfigFromDict } from "../pipeline/runner_config.ts";
 import { seqposIndices, seqposSliceLength } from "../config/seqpos.ts";
 import { ConfigError } from "../config/errors.ts";
-import { ActivationScaler } from "../training/activation_scaler.ts";
-import { TrainingError } from "../training/errors.ts";
+import { ActivationScaler } from "../sae/training/activation_scaler.ts";
+import { TrainingError } from "../sae/training/errors.ts";
 import { describeValue } from "../util/errors.ts";
 import { createSAEConfig, createTrainingConfig } from "../sae/config.ts";
 import { TrainingSAE, TrainSaeError } from "../sae/training/train_sae.ts";
 import { SAETrainer } from "../sae/training/trainer.ts";
 import { createTrainerConfig } from "../sae/training/trainer_config.ts";
-import { FiringStats } from "../training/firing_stats.ts";
+import { FiringStats } from "../sae/training/firing_stats.ts";
+import {
+  parseSafetensors,
+  readSafetensors,
+  readSafetensorsHeader,
+  SafetensorsError,
+} from "../io/safetensors.ts";
+import { writeSafetensors } from "../io/safetensors_write.ts";
+import { FileWriteError } from "../io/atomic.ts";
+import { HubError, TokenizerError } from "../hub/errors.ts";
+import { hubDownload } from "../hub/download.ts";
+import { resolveModelName } from "../hub/aliases.ts";
+import { toTokens } from "../hub/to_tokens.ts";
+import { readAll } from "../gpu/tensor.ts";
+import { destroyBuffer, STORAGE_USAGE } from "../gpu/pool.ts";
 import { tokenRangeFlags, tokenRangeFlagsRef } from "../model/kernels/embed.ts";
-import { SaeError } from "../sae/sae_errors.ts";
+import { SaeError, SaeLoadError } from "../sae/sae_errors.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 
 const gpu = await getGpu();
@@ -105,6 +119,31 @@ Deno.test("misuse: a disposed tensor's raw buffer, even destroyed by trim(), doe
   assertThrows(() => gpu.clear(raw), GpuError, "disposed tensor");
   await assertRejects(() => gpu.read(raw, 0, 16), GpuError, "disposed tensor");
   await assertRejects(() => view.toArray(), GpuError, "disposed");
+  // A buffer made outside the pool and destroyed (as a trainer's dispose() does) likewise.
+  const own = gpu.device.createBuffer({ size: 16, usage: STORAGE_USAGE });
+  const wrapped = new Tensor(gpu, own, [4], "f32", 0, false);
+  destroyBuffer(own);
+  assertThrows(() => scale(wrapped, 2), GpuError, "after dispose()");
+  assertThrows(() => gpu.dispatch(pipeline, [own], [1]), GpuError, "disposed tensor or object");
+  assertThrows(() => gpu.write(own, 0, new Float32Array(4)), GpuError, "disposed");
+  const tsae = TrainingSAE.create(
+    createTrainingConfig({ architecture: "standard", dIn: 4, dSae: 8 }),
+    {
+      gpu,
+    },
+  );
+  const trainer = new SAETrainer(
+    createTrainerConfig({ totalTrainingSamples: 16, trainBatchSizeSamples: 4 }),
+    tsae,
+    [],
+  );
+  trainer.dispose();
+  await assertRejects(
+    () => trainer.step(Tensor.from(new Float32Array(16), [4, 4])),
+    TrainingError,
+    "the trainer was disposed",
+  );
+  tsae.dispose();
   // Nothing invalid reached the device: later work runs normally.
   await gpu.sync();
   using ok = Tensor.from([1, 2]);
@@ -438,8 +477,262 @@ Deno.test("misuse: an SAE too large for the device fails before any host initial
   }
 });
 
+// ---------------------------------------------------------------- hostile values, public API
+
+/** Runs `f` with a deadline; resolves to what it threw (a hang is a failure, not a pass). */
+async function thrown(f: () => unknown, ms = 10_000): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (a hang)`)), ms);
+  });
+  try {
+    await Promise.race([Promise.resolve().then(f), deadline]);
+  } catch (err) {
+    return err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return undefined;
+}
+
+Deno.test("misuse: files, paths and values through the public API give named errors, never raw ones or hangs", async () => {
+  const dir = await Deno.makeTempDir();
+  const sae = await SAE.fromConfig({ architecture: "standard", dIn: 4, dSae: 8 });
+  const tsae = TrainingSAE.create(
+    createTrainingConfig({ architecture: "standard", dIn: 4, dSae: 8 }),
+    {
+      gpu,
+    },
+  );
+  const trainer = new SAETrainer(
+    createTrainerConfig({ totalTrainingSamples: 16, trainBatchSizeSamples: 4 }),
+    tsae,
+    [],
+  );
+  const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL_DIR);
+  const mkfifo = async (path: string) =>
+    assert((await new Deno.Command("mkfifo", { args: [path] }).output()).success, "mkfifo");
+  try {
+    await sae.saveModel(`${dir}/good`);
+    for (const name of ["fifo_weights", "fifo_cfg", "dir_weights"]) {
+      await Deno.mkdir(`${dir}/${name}`);
+    }
+    await Deno.copyFile(`${dir}/good/cfg.json`, `${dir}/fifo_weights/cfg.json`);
+    await mkfifo(`${dir}/fifo_weights/sae_weights.safetensors`);
+    await mkfifo(`${dir}/fifo_cfg/cfg.json`);
+    await Deno.copyFile(`${dir}/good/cfg.json`, `${dir}/dir_weights/cfg.json`);
+    await Deno.mkdir(`${dir}/dir_weights/sae_weights.safetensors`);
+    await mkfifo(`${dir}/fifo.safetensors`);
+    await Deno.writeTextFile(`${dir}/file`, "x");
+    await Deno.mkdir(`${dir}/model`);
+    await mkfifo(`${dir}/model/config.json`);
+    const st = { x: { dtype: "F32" as const, shape: [1], data: new Float32Array(1) } };
+    const cases: [string, () => unknown, new (...a: never[]) => SaeflowError, string][] = [
+      // A FIFO as a weights or config file blocked forever; a directory gave a raw read error.
+      ["fifo weights", () => SAE.loadFromDisk(`${dir}/fifo_weights`), SafetensorsError, "FIFO"],
+      ["fifo cfg.json", () => SAE.loadFromDisk(`${dir}/fifo_cfg`), SaeLoadError, "FIFO"],
+      [
+        "dir as weights",
+        () => SAE.loadFromDisk(`${dir}/dir_weights`),
+        SafetensorsError,
+        "directory",
+      ],
+      [
+        "readSafetensors fifo",
+        () => readSafetensors(`${dir}/fifo.safetensors`),
+        SafetensorsError,
+        "FIFO",
+      ],
+      [
+        "readSafetensorsHeader fifo",
+        () => readSafetensorsHeader(`${dir}/fifo.safetensors`),
+        SafetensorsError,
+        "FIFO",
+      ],
+      [
+        "model config.json fifo",
+        () => HookedTransformer.fromPretrainedNoProcessing(`${dir}/model`),
+        ModelError,
+        "FIFO",
+      ],
+      ["loadFromDisk number", () => SAE.loadFromDisk(5 as never), SaeLoadError, "expected a path"],
+      [
+        "resume from a file",
+        () => SAETrainer.resume(`${dir}/file`, trainer.cfg, tsae, []),
+        TrainingError,
+        "has no cfg.json",
+      ],
+      // Writes onto a file or with a NUL byte: raw AlreadyExists / NotADirectory / TypeError.
+      [
+        "saveModel onto a file",
+        () => sae.saveModel(`${dir}/file`),
+        FileWriteError,
+        `cannot write ${dir}/file`,
+      ],
+      [
+        "saveModel under a file",
+        () => sae.saveModel(`${dir}/file/sub`),
+        FileWriteError,
+        "cannot write",
+      ],
+      ["saveModel NUL", () => sae.saveModel(`${dir}/a\0b`), SaeError, "expected a path"],
+      [
+        "writeSafetensors onto a dir",
+        () => writeSafetensors(dir, st),
+        FileWriteError,
+        `cannot write ${dir}`,
+      ],
+      [
+        "checkpoint onto a file",
+        () => trainer.saveCheckpoint("x", `${dir}/file`),
+        FileWriteError,
+        "cannot write",
+      ],
+      // Invalid URLs: a raw TypeError "Invalid URL".
+      [
+        "hub endpoint",
+        () => hubDownload("gpt2", "config.json", { endpoint: "not a url" }),
+        HubError,
+        '"not a url": expected an http(s) URL',
+      ],
+      [
+        "pretrained endpoint",
+        () =>
+          SAE.fromPretrained(
+            "gpt2-small-res-jb",
+            "blocks.0.hook_resid_pre",
+            { endpoint: "::" } as never,
+          ),
+        HubError,
+        "http(s) URL",
+      ],
+      // Values of the wrong type (from JavaScript or parsed JSON).
+      ["Tensor.from(null)", () => Tensor.from(null as never), GpuError, "data is null"],
+      ["Tensor.from(string)", () => Tensor.from("abc" as never), GpuError, "data is string"],
+      [
+        "i32 from 1.5",
+        () => Tensor.from([1.5], undefined, { dtype: "i32" }),
+        GpuError,
+        "value 1.5 at index 0 is not an i32",
+      ],
+      ["u32 from -1", () => Tensor.from([-1], undefined, { dtype: "u32" }), GpuError, "not a u32"],
+      ["readAll([null])", () => readAll([null as never]), GpuError, "array of Tensors"],
+      [
+        "parseSafetensors(null)",
+        () => parseSafetensors(null as never),
+        SafetensorsError,
+        "got null",
+      ],
+      [
+        "parseConfigText(null)",
+        () => parseConfigText(null as never, "yaml", "x"),
+        ConfigError,
+        "expected a string",
+      ],
+      [
+        "parseConfigText toml",
+        () => parseConfigText("{}", "toml" as never, "x"),
+        ConfigError,
+        '"json" or "yaml"',
+      ],
+      ["decode({})", () => sae.decode({} as never), SaeError, "expected a live f32 Tensor"],
+      ["loss(null)", () => model.loss(null as never), ModelError, "tokens must be ids"],
+      [
+        "stopAtLayer 1.5",
+        () => model.forward([[1, 2]], { stopAtLayer: 1.5 }),
+        ModelError,
+        "stopAtLayer is 1.5",
+      ],
+      [
+        "namesFilter 5",
+        () => model.runWithCache([[1, 2]], { namesFilter: 5 as never }),
+        ModelError,
+        "namesFilter is number",
+      ],
+      [
+        "toTokens(null)",
+        () => toTokens(null as never, "hi"),
+        TokenizerError,
+        "expected a Tokenizer",
+      ],
+      [
+        "resolveModelName(null)",
+        () => resolveModelName(null as never),
+        HubError,
+        "model name is null",
+      ],
+      [
+        "trainer(null provider)",
+        () => new SAETrainer(trainer.cfg, tsae, null as never),
+        TrainingError,
+        "data provider is null",
+      ],
+      [
+        "createTrainerConfig(null)",
+        () => createTrainerConfig(null as never),
+        TrainingError,
+        "trainer config is null",
+      ],
+      [
+        "TrainingSAE.create(null)",
+        () => TrainingSAE.create(null as never, { gpu }),
+        TrainSaeError,
+        "cfg is null",
+      ],
+      [
+        "TrainingSAE no gpu",
+        () => TrainingSAE.create(tsae.cfg, undefined as never),
+        TrainSaeError,
+        "options.gpu",
+      ],
+      [
+        "ActivationScaler(NaN)",
+        () => new ActivationScaler(NaN),
+        TrainingError,
+        "scaling factor NaN",
+      ],
+    ];
+    for (const [name, f, cls, includes] of cases) {
+      const err = await thrown(f);
+      assert(
+        err instanceof cls,
+        `${name}: expected ${cls.name}, got ${err} (${(err as Error)?.name})`,
+      );
+      assert(
+        (err as Error).message.includes(includes),
+        `${name}: message ${JSON.stringify((err as Error).message)} lacks ${
+          JSON.stringify(includes)
+        }`,
+      );
+    }
+    // Nothing above poisoned the device.
+    using x = Tensor.from([1, 2, 3, 4], [1, 4]);
+    using y = sae.forward(x);
+    assertEquals(y.shape, [1, 4]);
+  } finally {
+    trainer.dispose();
+    tsae.dispose();
+    sae.dispose();
+    model.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("misuse: every error above is a SaeflowError", () => {
-  for (const cls of [GpuError, ModelError, SaeError, ConfigError, TrainingError]) {
-    assert(new cls("x") instanceof SaeflowError, cls.name);
+  for (
+    const cls of [
+      GpuError,
+      ModelError,
+      SaeError,
+      SaeLoadError,
+      ConfigError,
+      TrainingError,
+      TrainSaeError,
+      SafetensorsError,
+      HubError,
+      TokenizerError,
+    ]
+  ) {
+    assert(cls.prototype instanceof SaeflowError, cls.name);
   }
 });

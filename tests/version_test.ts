@@ -4,7 +4,7 @@
  */
 import { SAE_LENS_VERSION, SAEFLOW_VERSION } from "../util/version.ts";
 import { SAEMetadata } from "../sae/metadata.ts";
-import { runnerConfigFromDict, runnerConfigToDict } from "../config/runner.ts";
+import { runnerConfigFromDict, runnerConfigToDict } from "../pipeline/runner_config.ts";
 import { assertEquals } from "./assert.ts";
 
 Deno.test("SAEFLOW_VERSION is deno.json's version; SAELens target 6.49.2", async () => {

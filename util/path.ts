@@ -20,13 +20,18 @@ export function join(...parts: string[]): string {
   return parts.filter((p) => p.length > 0).join("/").replace(/\/+/g, "/");
 }
 
-/** True when a file or directory exists at `path`. */
+/**
+ * True when a file or directory exists at `path` (false also when a parent is a file, so
+ * `exists("a_file/cfg.json")` is false rather than a raw NotADirectory error).
+ */
 export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+      return false;
+    }
     throw err;
   }
 }

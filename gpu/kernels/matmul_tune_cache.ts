@@ -14,6 +14,7 @@ import { writeJsonAtomic } from "../../io/atomic.ts";
 import { readEnv, userCacheDir } from "../../util/env.ts";
 import { join } from "../../util/path.ts";
 import type { MatmulLayout } from "./matmul_common.ts";
+import { regularFileSizeSync } from "../../util/files.ts";
 
 /** File name of the tuning record inside the saeflow cache directory. */
 export const MATMUL_TUNING_FILENAME = "matmul_tuning.json";
@@ -87,6 +88,8 @@ function isEntry(value: unknown): value is MatmulTuningEntry {
 export function readMatmulTuningFile(path: string): MatmulTuningFile | undefined {
   let text: string;
   try {
+    // Only a regular file: a FIFO at this path would block the read (and the device) forever.
+    regularFileSizeSync(path, (m) => new Error(m), 1 << 20);
     text = Deno.readTextFileSync(path);
   } catch {
     return undefined; // missing, or no --allow-read: nothing was measured here

@@ -8,6 +8,7 @@
 import { f16ToF32 } from "../../io/dtypes.ts";
 import type { HostStateDict, HostTensor } from "../sae_io.ts";
 import { SaeLoadError } from "../sae_errors.ts";
+import { regularFileSize } from "../../util/files.ts";
 
 const EOCD = 0x06054b50, CDH = 0x02014b50, LFH = 0x04034b50;
 const ZIP64_LOCATOR = 0x07064b50, ZIP64_EOCD = 0x06064b50;
@@ -172,6 +173,8 @@ export function parseNpy(bytes: Uint8Array, source: string): HostTensor {
 /** Reads every array of an `.npz` file, keyed by member name without `.npy`. */
 export async function readNpz(path: string): Promise<HostStateDict> {
   let file: Deno.FsFile;
+  // A FIFO would block the read forever: only regular files are opened.
+  await regularFileSize(path, (m, cause) => new SaeLoadError(m, { cause }));
   try {
     file = await Deno.open(path, { read: true });
   } catch (err) {

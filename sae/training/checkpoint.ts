@@ -12,9 +12,10 @@ import { readSafetensors, type StTensor, toFloat32 } from "../../io/safetensors.
 import { serializeTo } from "../../io/safetensors_write.ts";
 import { recoverFolder, writeFolderAtomic } from "../../io/atomic.ts";
 import { exists, join } from "../../util/path.ts";
-import { ActivationScaler } from "../../training/activation_scaler.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { ActivationScaler } from "./activation_scaler.ts";
+import { TrainingError } from "./errors.ts";
 import { type TrainerState, trainerStateFromFiles, trainerStateToFiles } from "./state.ts";
+import { readRegularTextFile } from "../../util/files.ts";
 
 /** File names inside a checkpoint folder (SAELens constants; trainer_state is saeflow's). */
 export const CHECKPOINT_FILES = {
@@ -100,7 +101,10 @@ export async function writeCheckpointFolder(dir: string, contents: CheckpointWri
  * `extra`'s), serialized in memory, by file name. `dir` only names files in errors. Lets a
  * caller put several checkpoints into one atomically written folder.
  */
-export function checkpointFileBytes(dir: string, contents: CheckpointWrite): Map<string, Uint8Array> {
+export function checkpointFileBytes(
+  dir: string,
+  contents: CheckpointWrite,
+): Map<string, Uint8Array> {
   const files = CHECKPOINT_FILES;
   const st = trainerStateToFiles(contents.state);
   const sparsity: StTensor = {
@@ -120,14 +124,10 @@ export function checkpointFileBytes(dir: string, contents: CheckpointWrite): Map
 }
 
 async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    throw new TrainingError(`checkpoint file ${path} cannot be read: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  const text = await readRegularTextFile(
+    path,
+    (m, cause) => new TrainingError(`checkpoint file ${m}`, { cause }),
+  );
   try {
     return JSON.parse(text);
   } catch (err) {

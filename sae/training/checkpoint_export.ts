@@ -9,7 +9,7 @@
 import { getSaeArchitecture } from "../architectures.ts";
 import { saeConfigToDict } from "../config.ts";
 import { type HostStateDict, type SavedSaePaths, writeSaeFolder } from "../sae_io.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { TrainingError } from "./errors.ts";
 import type { TrainableSAE } from "./trainer_types.ts";
 
 /**

@@ -20,7 +20,6 @@ export {
   type SAETrainerConfig,
   totalSteps,
   TRAINER_CONFIG_DEFAULTS,
-  trainerConfigFromRunner,
   trainerConfigToDict,
 } from "./trainer_config.ts";
 export { NonFiniteStepError, type SnapshotLayout, type TrainerLogger } from "./trainer_log.ts";
@@ -52,3 +51,32 @@ export {
   SyntheticActivations,
   type SyntheticOptions,
 } from "./synthetic.ts";
+export {
+  type ActivationBatch,
+  ActivationScaler,
+  type ActivationScalerJson,
+  type BatchSource,
+  estimateNormScalingFactor,
+  meanNormOverBatches,
+  meanRowNorm,
+} from "./activation_scaler.ts";
+export { TrainingError } from "./errors.ts";
+export { FiringStats, type FiringStatsState, logFeatureSparsity } from "./firing_stats.ts";
+export {
+  isPeriodicStep,
+  type LoggedValue,
+  type ReconstructionStats,
+  reconstructionStats,
+  type SparsityWindowLog,
+  sparsityWindowLogDict,
+  trainStepLogDict,
+  type TrainStepLogInput,
+} from "./metrics.ts";
+export { CoefficientScheduler } from "./coefficient_scheduler.ts";
+export {
+  createLrScheduler,
+  type LrScheduler,
+  type LrSchedulerOptions,
+  type LrSchedulerState,
+} from "./schedulers.ts";
+export { NormEstimator } from "./trainer_data.ts";

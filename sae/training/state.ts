@@ -11,8 +11,8 @@
 
 import type { StTensor } from "../../io/safetensors.ts";
 import { toFloat32 } from "../../io/safetensors.ts";
-import { TrainingError } from "../../training/errors.ts";
-import type { LrSchedulerState } from "../../training/schedulers.ts";
+import { TrainingError } from "./errors.ts";
+import type { LrSchedulerState } from "./schedulers.ts";
 import { describeValue } from "../../util/errors.ts";
 
 /** Format tag written into `trainer_state.json`. */

@@ -9,8 +9,8 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
-import { TrainingError } from "../../training/errors.ts";
-import { Mulberry32 } from "../../training/rng.ts";
+import { TrainingError } from "./errors.ts";
+import { Mulberry32 } from "../../util/rng.ts";
 
 /** Options of {@link SyntheticActivations}. */
 export interface SyntheticOptions {

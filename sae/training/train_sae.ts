@@ -80,6 +80,17 @@ function shapeOf(cfg: TrainingSAEConfig, name: string): number[] {
   return [n];
 }
 
+/** Throws a TrainSaeError unless `cfg` is a config object and `opts` names a GPU. */
+function checkArgs(cfg: TrainingSAEConfig, opts: TrainingSAEOptions): void {
+  if (cfg === null || typeof cfg !== "object" || typeof cfg.architecture !== "string") {
+    throw new TrainSaeError(
+      `TrainingSAE: cfg is ${cfg === null ? "null" : typeof cfg}, expected a training config ` +
+        "(createTrainingConfig)",
+    );
+  }
+  if (!opts?.gpu) throw new TrainSaeError("TrainingSAE: options.gpu is required");
+}
+
 /**
  * Throws, naming the parameter and the limit, when a parameter of `names` cannot be trained on
  * `gpu`: larger than one buffer (a GpuError), or larger than one storage binding (a
@@ -221,6 +232,7 @@ export class TrainingSAE {
 
   /** A new training SAE with SAELens' training initialisation (§3.0), seeded. */
   static create(cfg: TrainingSAEConfig, opts: TrainingSAEOptions): TrainingSAE {
+    checkArgs(cfg, opts);
     // Refuse before the reference initialisation runs (minutes of host work for a size the
     // device cannot hold).
     checkFitsDevice(cfg, opts.gpu, trainableParamsOf(cfg.architecture));
@@ -235,6 +247,10 @@ export class TrainingSAE {
     params: Record<string, Float32Array>,
     opts: TrainingSAEOptions,
   ): TrainingSAE {
+    checkArgs(cfg, opts);
+    if (params === null || typeof params !== "object") {
+      throw new TrainSaeError(`TrainingSAE.fromParams: params is ${params}, expected an object`);
+    }
     return new TrainingSAE(cfg, params, opts);
   }
 

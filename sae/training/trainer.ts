@@ -10,12 +10,12 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
-import { ActivationScaler } from "../../training/activation_scaler.ts";
-import { CoefficientScheduler } from "../../training/coefficient_scheduler.ts";
-import { TrainingError } from "../../training/errors.ts";
-import { logFeatureSparsity } from "../../training/firing_stats.ts";
-import { isPeriodicStep } from "../../training/metrics.ts";
-import { createLrScheduler, type LrScheduler } from "../../training/schedulers.ts";
+import { ActivationScaler } from "./activation_scaler.ts";
+import { CoefficientScheduler } from "./coefficient_scheduler.ts";
+import { TrainingError } from "./errors.ts";
+import { logFeatureSparsity } from "./firing_stats.ts";
+import { isPeriodicStep } from "./metrics.ts";
+import { createLrScheduler, type LrScheduler } from "./schedulers.ts";
 import { checkpointThresholds } from "../../config/derived.ts";
 import { type SAETrainerConfig, totalSteps } from "./trainer_config.ts";
 import { TrainerGpuState } from "./trainer_gpu.ts";
@@ -42,6 +42,7 @@ import {
   estimateScalingFactor,
 } from "./trainer_data.ts";
 import * as ckpt from "./trainer_checkpoint.ts";
+import { SaeflowError } from "../../util/errors.ts";
 
 export type { Evaluator, SAETrainerOptions, TrainerLogger };
 
@@ -89,6 +90,7 @@ export class SAETrainer {
   readonly #layout: SnapshotLayout;
   readonly #it: BatchIterator;
   readonly #logs: LogQueue;
+  #disposed = false;
 
   /** Sets up schedulers, optimiser and GPU state for training `sae` on `dataProvider`. */
   constructor(
@@ -152,6 +154,7 @@ export class SAETrainer {
 
   /** Trains until `totalTrainingSamples` and returns the SAE (scaling factor folded in). */
   async fit(): Promise<TrainableSAE> {
+    this.#checkLive("fit");
     if (
       this.sae.cfg.normalizeActivations === "expected_average_only_in" &&
       this.activationScaler.scalingFactor === null
@@ -213,6 +216,7 @@ export class SAETrainer {
    * outputs (overwritten by the next step).
    */
   async step(batch: Tensor): Promise<StepOutputs> {
+    this.#checkLive("step");
     const t = this.nTrainingSteps, gs = this.#gs, cfg = this.cfg, logger = this.options.logger;
     this.#checkBatch(batch, `training step ${t}`);
     gs.writeStep(
@@ -294,6 +298,10 @@ export class SAETrainer {
     };
   }
 
+  #checkLive(op: string): void {
+    if (this.#disposed) throw new TrainingError(`SAETrainer.${op}: the trainer was disposed`);
+  }
+
   #checkBatch(batch: Tensor, where: string): void {
     const dIn = this.sae.cfg.dIn;
     if (!(batch instanceof Tensor)) {
@@ -350,6 +358,7 @@ export class SAETrainer {
    * are null) after logging what is pending and checking the bad-step flag.
    */
   async saveCheckpoint(name: string, basePath?: string | null): Promise<void> {
+    this.#checkLive("saveCheckpoint");
     const base = basePath ?? this.cfg.checkpointPath;
     await this.#logs.drain(Infinity, this.options.logger);
     if (base === null) {
@@ -359,7 +368,17 @@ export class SAETrainer {
     const snapshot = await ckpt.gatherCheckpoint(this, this.#gs);
     const bad = badStepOf(snapshot.flag);
     if (bad) throw bad;
-    await ckpt.writeTrainerCheckpoint(`${base}/${name}`, this, snapshot);
+    const dir = `${base}/${name}`;
+    try {
+      await ckpt.writeTrainerCheckpoint(dir, this, snapshot);
+    } catch (err) {
+      if (err instanceof SaeflowError) throw err;
+      // A file in the way, a bad name, no permission, a full disk: name the folder.
+      throw new TrainingError(
+        `checkpoint ${dir}: cannot write: ${(err as Error)?.message ?? err}`,
+        { cause: err },
+      );
+    }
   }
 
   /** Restores trainer state (and the scaling factor) from a checkpoint folder's contents. */
@@ -387,6 +406,8 @@ export class SAETrainer {
 
   /** Frees the trainer's GPU buffers (not the SAE's). */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
     this.optimizer.dispose();
     this.#gs.dispose();
   }

@@ -5,8 +5,8 @@
  */
 
 import { trainingConfigToDict } from "../config.ts";
-import { TrainingError } from "../../training/errors.ts";
-import { logFeatureSparsity } from "../../training/firing_stats.ts";
+import { TrainingError } from "./errors.ts";
+import { logFeatureSparsity } from "./firing_stats.ts";
 import {
   type CheckpointWrite,
   readCheckpointFolder,

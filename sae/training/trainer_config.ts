@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { RunnerConfig } from "../../config/runner.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { TrainingError } from "./errors.ts";
 
 /** The trainer's settings (SAELens `SAETrainerConfig`, device/autocast left out). */
 export interface SAETrainerConfig {
@@ -94,6 +93,12 @@ export function createTrainerConfig(
     & Partial<SAETrainerConfig>
     & Pick<SAETrainerConfig, "totalTrainingSamples" | "trainBatchSizeSamples">,
 ): SAETrainerConfig {
+  if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
+    throw new TrainingError(
+      `trainer config is ${fields === null ? "null" : typeof fields}, expected an object ` +
+        "with totalTrainingSamples and trainBatchSizeSamples",
+    );
+  }
   const known = new Set([
     "totalTrainingSamples",
     "trainBatchSizeSamples",
@@ -156,48 +161,6 @@ export function createTrainerConfig(
 /** `total_training_samples // train_batch_size_samples` (the LR schedule's length). */
 export function totalSteps(cfg: SAETrainerConfig): number {
   return Math.floor(cfg.totalTrainingSamples / cfg.trainBatchSizeSamples);
-}
-
-/**
- * SAELens `to_sae_trainer_config()`: the trainer settings of a runner config
- * (`training_tokens` → totalTrainingSamples, `train_batch_size_tokens` → trainBatchSizeSamples,
- * `logger.wandb_log_frequency` → logEvery, `logger.eval_every_n_wandb_logs` → evalEveryNLogs;
- * `nBatchesForNormEstimate` is not in the 6.18 runner field set saeflow writes and defaults to
- * 1000).
- *
- * @example
- * ```ts
- * import { runnerConfigFromDict } from "../../config/runner.ts";
- * import { trainerConfigFromRunner } from "./trainer_config.ts";
- * const runner = runnerConfigFromDict({ sae: { architecture: "standard", dIn: 8, dSae: 16 } }, { runId: "x" });
- * const cfg = trainerConfigFromRunner(runner);
- * if (cfg.totalTrainingSamples !== 2_000_000 || cfg.checkpointPath !== "checkpoints/x") throw new Error();
- * ```
- */
-export function trainerConfigFromRunner(
-  runner: RunnerConfig,
-  overrides: Partial<SAETrainerConfig> = {},
-): SAETrainerConfig {
-  return createTrainerConfig({
-    totalTrainingSamples: runner.trainingTokens,
-    trainBatchSizeSamples: runner.trainBatchSizeTokens,
-    lr: runner.lr,
-    lrEnd: runner.lrEnd,
-    lrSchedulerName: runner.lrSchedulerName,
-    lrWarmUpSteps: runner.lrWarmUpSteps,
-    lrDecaySteps: runner.lrDecaySteps,
-    nRestartCycles: runner.nRestartCycles,
-    adamBeta1: runner.adamBeta1,
-    adamBeta2: runner.adamBeta2,
-    deadFeatureWindow: runner.deadFeatureWindow,
-    featureSamplingWindow: runner.featureSamplingWindow,
-    nCheckpoints: runner.nCheckpoints,
-    checkpointPath: runner.checkpointPath,
-    saveFinalCheckpoint: runner.saveFinalCheckpoint,
-    logEvery: runner.logger.wandbLogFrequency,
-    evalEveryNLogs: runner.logger.evalEveryNWandbLogs,
-    ...overrides,
-  });
 }
 
 /** The config as a JSON-safe snake_case dict (recorded in `trainer_state.json`). */

@@ -8,7 +8,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
 import { reduceAll, reduceRows } from "../../gpu/kernels/reduce.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { TrainingError } from "./errors.ts";
 
 /** What `SAETrainer` accepts as its data provider. */
 export type DataProvider =
@@ -35,6 +35,12 @@ export interface BatchIterator {
  * ```
  */
 export function batchIterator(provider: DataProvider): BatchIterator {
+  if (provider === null || (typeof provider !== "object" && typeof provider !== "function")) {
+    throw new TrainingError(
+      `data provider is ${provider}, expected an iterable, iterator or ReadableStream of ` +
+        "Tensor batches",
+    );
+  }
   if (typeof ReadableStream !== "undefined" && provider instanceof ReadableStream) {
     const reader = provider.getReader();
     return {

@@ -12,7 +12,8 @@
 
 import type { BufferBinding, Gpu } from "../../gpu/device.ts";
 import { readAll, Tensor } from "../../gpu/tensor.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { destroyBuffer } from "../../gpu/pool.ts";
+import { TrainingError } from "./errors.ts";
 import {
   checkAndScaleInput,
   checkLoss,
@@ -204,6 +205,6 @@ export class TrainerGpuState {
       t.dispose();
     }
     this.#snapshot?.dispose();
-    this.paramsBuffer.destroy();
+    destroyBuffer(this.paramsBuffer);
   }
 }

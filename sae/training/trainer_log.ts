@@ -6,12 +6,8 @@
  * @module
  */
 
-import { TrainingError } from "../../training/errors.ts";
-import {
-  type ReconstructionStats,
-  sparsityWindowLogDict,
-  trainStepLogDict,
-} from "../../training/metrics.ts";
+import { TrainingError } from "./errors.ts";
+import { type ReconstructionStats, sparsityWindowLogDict, trainStepLogDict } from "./metrics.ts";
 import { NO_BAD_STEP } from "./trainer_kernels.ts";
 
 /** Thrown when a step saw NaN/±Inf in its input batch or its loss; `step` is that step. */

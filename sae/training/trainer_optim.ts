@@ -20,7 +20,7 @@ import {
 } from "../../gpu/kernels/_op_util.ts";
 import { ADAM_SLOTS, adamRef, type AdamScalars, adamScalars } from "../../gpu/kernels/adam.ts";
 import { GradNormClipper } from "../../gpu/kernels/clip.ts";
-import { TrainingError } from "../../training/errors.ts";
+import { TrainingError } from "./errors.ts";
 import type { AdamState } from "./state.ts";
 
 /** f32 words of the Adam region of the per-step params buffer (`ADAM_SLOTS`). */

@@ -9,8 +9,8 @@
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { SAEConfig, TrainingSAEConfig } from "../config.ts";
 import type { CoefficientSpec, StepOutputs } from "./train_sae_common.ts";
-import type { ActivationScaler } from "../../training/activation_scaler.ts";
-import type { Rng } from "../../training/rng.ts";
+import type { ActivationScaler } from "./activation_scaler.ts";
+import type { Rng } from "../../util/rng.ts";
 import type { DataProvider } from "./trainer_data.ts";
 import type { TrainerLogger } from "./trainer_log.ts";
 

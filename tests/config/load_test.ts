@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
-import { loadConfigFile, loadRunnerConfig, parseConfigText } from "../../config/load.ts";
+import { loadConfigFile, parseConfigText } from "../../config/load.ts";
+import { loadRunnerConfig } from "../../pipeline/runner_config.ts";
 import { ConfigError } from "../../config/errors.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -1,7 +1,7 @@
 import { assertEquals, assertThrows } from "../assert.ts";
 import { camelizeKeys, deepEqual, snakeizeKeys, toCamel, toSnake } from "../../config/naming.ts";
 import { ConfigError } from "../../config/errors.ts";
-import { LOGGER_FIELDS, RUNNER_FIELDS } from "../../config/runner_fields.ts";
+import { LOGGER_FIELDS, RUNNER_FIELDS } from "../../pipeline/runner_fields.ts";
 import { fieldNames } from "../../sae/config.ts";
 import { listArchitectures } from "../../sae/registry.ts";
 import { KNOWN_METADATA_KEYS } from "../../sae/metadata.ts";

@@ -8,7 +8,7 @@
 import { getGpu, GpuError } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
 import { gatherRows, gatherRowsRef } from "../../gpu/kernels/gather.ts";
-import { Mulberry32 } from "../../training/rng.ts";
+import { Mulberry32 } from "../../util/rng.ts";
 import { assertEquals, assertThrows } from "../assert.ts";
 
 await getGpu();

@@ -7,7 +7,7 @@
  */
 import { assertEquals } from "../assert.ts";
 
-const ROOTS = ["gpu", "sae", "model", "training", "bench"];
+const ROOTS = ["gpu", "sae", "model", "stages", "bench"];
 const root = new URL("../../", import.meta.url);
 
 async function* tsFiles(dir: URL): AsyncGenerator<URL> {

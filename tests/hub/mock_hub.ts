@@ -15,6 +15,23 @@
  *   (also `a-` and `-n`) gives 206 + `Content-Range`, unsatisfiable 416.
  * LFS files: `*.safetensors|*.bin|*.pt|*.pth|*.npz|*.gguf` unless `lfs` says otherwise.
  *
+ * Upload routes, as `@huggingface/hub`'s `commit` (without xet) and `createRepo` call them; each
+ * needs `Authorization: Bearer <hub.writeToken>` (401 without a token, 403 with any other, e.g.
+ * the read-only `hub.token`), except the LFS storage URLs, which are pre-signed as on S3:
+ * - `POST /api/repos/create` body `{name, organization, type}`: a repo whose `main` holds
+ *   `.gitattributes`; 409 when it exists;
+ * - `POST /api/<kind>/<repo>/preupload/<branch>` body `{files: [{path, size, sample}]}`:
+ *   `uploadMode` `lfs` (LFS path or over 10 MB) or `regular` per file;
+ * - `POST [/datasets]/<repo>.git/info/lfs/objects/batch` (git-lfs batch API, `basic` transfer):
+ *   an upload URL per object not stored yet (`PUT /mock-lfs/<oid>`); objects larger than
+ *   `lfsMultipartChunkSize` get a multipart upload (`chunk_size`, one `PUT` URL per part, and a
+ *   completion `POST` that joins them); uploaded bytes must hash to the oid;
+ * - `POST /api/<kind>/<repo>/commit/<branch>` (NDJSON: `header`, `file` base64, `lfsFile`
+ *   naming an uploaded oid, `deletedFile`): applied all at once, or not at all (any bad line,
+ *   an LFS object never uploaded, a stale `parentCommit`: 4xx and the branch is unchanged).
+ * `fail(filter)` makes matching requests answer an error (e.g. every LFS upload PUT) before they
+ * change anything; `listFiles`/`readFile`/`commits` show what the repo holds afterwards.
+ *
  * Hostile modes, for tests of a client that must not trust the server: `setHostile` makes one
  * file's answers lie (any header replaced or removed, e.g. a path as ETag; other bytes than
  * the ETag promises; more bytes than declared; a body trickled slowly; a GET never answered),
@@ -57,6 +74,10 @@ export interface MockRepoSpec extends MockRevisionSpec {
 export interface MockHubOptions {
   /** Token accepted for gated repos. Default `"hf_mock_token"`. */
   token?: string;
+  /** Token that may write (create repos, commit); it also reads gated repos. Default `"hf_mock_write_token"`. */
+  writeToken?: string;
+  /** LFS objects larger than this many bytes are uploaded in parts of this size. Default: never. */
+  lfsMultipartChunkSize?: number;
   /** Which paths are LFS files (ETag = sha256). Default: weight-like extensions. */
   lfs?: (path: string) => boolean;
   /** Safety net: the server shuts itself down after this long. Default 120 000 ms. */
@@ -64,7 +85,19 @@ export interface MockHubOptions {
 }
 
 /** Which route a request hit. */
-export type MockRoute = "info" | "tree" | "paths-info" | "resolve" | "raw" | "unknown";
+export type MockRoute =
+  | "info"
+  | "tree"
+  | "paths-info"
+  | "resolve"
+  | "raw"
+  | "create-repo"
+  | "preupload"
+  | "lfs-batch"
+  | "lfs-upload"
+  | "lfs-complete"
+  | "commit"
+  | "unknown";
 
 /** One logged request. */
 export interface MockRequest {
@@ -84,6 +117,25 @@ export interface MockRequest {
   status: number;
   /** Body bytes handed to the connection so far, for bodies the mock streams (hostile modes). */
   bytesSent?: number;
+  /** The LFS object (sha256) of `lfs-upload` / `lfs-complete` requests. */
+  oid?: string;
+}
+
+/** One commit made through the upload routes (see {@link MockHub.commits}). */
+export interface MockCommit {
+  repoId: string;
+  type: "model" | "dataset";
+  /** Branch committed to. */
+  revision: string;
+  /** New commit sha. */
+  oid: string;
+  /** The header's `summary` and `description`. */
+  summary: string;
+  description?: string;
+  /** Paths added or updated, in the order of the NDJSON body. */
+  files: string[];
+  /** Paths deleted. */
+  deleted: string[];
 }
 
 /**
@@ -116,6 +168,8 @@ export interface MockRequestFilter {
   repoId?: string;
   path?: string;
   range?: boolean;
+  /** The LFS object of `lfs-upload` / `lfs-complete` requests. */
+  oid?: string;
 }
 
 /** A running mock hub. Close it with `await hub.close()` or `await using hub = …`. */
@@ -124,14 +178,39 @@ export interface MockHub {
   readonly url: string;
   /** Port it listens on. */
   readonly port: number;
-  /** Token accepted for gated repos. */
+  /** Token accepted for gated repos (read-only: uploads with it get 403). */
   readonly token: string;
+  /** Token that may create repos and commit. */
+  readonly writeToken: string;
+  /** Commits made through the upload routes, oldest first. */
+  readonly commits: MockCommit[];
   /** Every request so far, in order. */
   readonly requests: MockRequest[];
   /** Number of logged requests matching `filter`. */
   count(filter?: MockRequestFilter): number;
   /** Hub options for saeflow's `hub/` functions: this endpoint, `cacheDir`, no env token. */
   options(cacheDir: string): { endpoint: string; cacheDir: string; token: null; offline: false };
+  /** Like {@link MockHub.options} with `token` set (default: the write token). */
+  writeOptions(
+    cacheDir: string,
+    token?: string,
+  ): { endpoint: string; cacheDir: string; token: string; offline: false };
+  /** True when the mock holds this repo. */
+  hasRepo(repoId: string, type?: "model" | "dataset"): boolean;
+  /** Sorted file paths of a repo at `revision` (default `"main"`); throws for an unknown repo. */
+  listFiles(repoId: string, revision?: string, type?: "model" | "dataset"): string[];
+  /** A copy of a file's bytes at `revision`, or `undefined` when absent. */
+  readFile(
+    repoId: string,
+    path: string,
+    revision?: string,
+    type?: "model" | "dataset",
+  ): Uint8Array | undefined;
+  /**
+   * Every later request matching `filter` answers `status` (default 500) with a JSON error and
+   * changes nothing (`null` stops it); e.g. `{ route: "lfs-upload" }` fails LFS uploads.
+   */
+  fail(filter: MockRequestFilter | null, status?: number): void;
   /** Adds or replaces a repo (e.g. a new commit on `main`). */
   setRepo(repoId: string, spec: MockRepoSpec): Promise<void>;
   /** Commit sha of `revision` (default `"main"`) of a repo. */
@@ -192,7 +271,8 @@ function matches(r: MockRequest, filter: MockRequestFilter): boolean {
     (filter.route === undefined || r.route === filter.route) &&
     (filter.repoId === undefined || r.repoId === filter.repoId) &&
     (filter.path === undefined || r.path === filter.path) &&
-    (filter.range === undefined || (r.range !== undefined) === filter.range);
+    (filter.range === undefined || (r.range !== undefined) === filter.range) &&
+    (filter.oid === undefined || r.oid === filter.oid);
 }
 
 /** Returns a TCP port on 127.0.0.1 that nothing listens on (for "unreachable hub" tests). */
@@ -212,6 +292,17 @@ export async function startMockHub(
   opts: MockHubOptions = {},
 ): Promise<MockHub> {
   const token = opts.token ?? "hf_mock_token";
+  const writeToken = opts.writeToken ?? "hf_mock_write_token";
+  const partSize = opts.lfsMultipartChunkSize;
+  if (partSize !== undefined && !(Number.isSafeInteger(partSize) && partSize > 0)) {
+    throw new Error(`mock lfsMultipartChunkSize must be a positive integer: ${partSize}`);
+  }
+  /** Uploaded LFS objects by sha256 (verified), visible in a repo once a commit names them. */
+  const lfsStore = new Map<string, Uint8Array<ArrayBuffer>>();
+  /** Parts of multipart uploads in progress: oid → part number → bytes. */
+  const lfsParts = new Map<string, Map<number, Uint8Array<ArrayBuffer>>>();
+  const commits: MockCommit[] = [];
+  let failure: { filter: MockRequestFilter; status: number } | null = null;
   const isLfs = opts.lfs ?? ((p: string) => DEFAULT_LFS.test(p));
   const state = new Map<string, RepoState>();
   const broken = new Set<string>();
@@ -468,9 +559,320 @@ export async function startMockHub(
     return e;
   }
 
+  /** 401 without a token, 403 with one that cannot write, `null` for the write token. */
+  function checkWrite(req: Request, what: string): Response | null {
+    const auth = req.headers.get("authorization");
+    if (!auth) {
+      return hubError(401, "Unauthorized", `Invalid credentials: ${what} needs a token`);
+    }
+    if (auth !== `Bearer ${writeToken}`) {
+      return hubError(403, "Forbidden", `You don't have the rights to ${what}`);
+    }
+    return null;
+  }
+
+  /** The injected failure for `log`, if `fail(filter)` matches it. */
+  function injected(log: MockRequest): Response | null {
+    if (!failure || !matches(log, failure.filter)) return null;
+    return hubError(failure.status, "MockFailure", `mock hub: injected failure of ${log.route}`);
+  }
+
+  async function readJson(req: Request): Promise<Record<string, unknown> | null> {
+    try {
+      const v = JSON.parse(await req.text());
+      return v !== null && typeof v === "object" && !Array.isArray(v) ? v : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function badPath(p: unknown): boolean {
+    return typeof p !== "string" || p === "" || p.startsWith("/") || p.includes("\\") ||
+      p.split("/").some((s) => s === "" || s === "." || s === "..");
+  }
+
+  const GITATTRIBUTES = [
+    "*.bin filter=lfs diff=lfs merge=lfs -text",
+    "*.safetensors filter=lfs diff=lfs merge=lfs -text",
+    "*.pt filter=lfs diff=lfs merge=lfs -text",
+    "*.npz filter=lfs diff=lfs merge=lfs -text",
+    "",
+  ].join("\n");
+
+  /** Upload routes (see the module doc), or `null` when `segs` is none of them. */
+  async function uploadRoute(
+    req: Request,
+    log: MockRequest,
+    segs: string[],
+  ): Promise<Response | null> {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    // POST /api/repos/create
+    if (segs.length === 3 && segs[0] === "api" && segs[1] === "repos" && segs[2] === "create") {
+      log.route = "create-repo";
+      if (req.method !== "POST") return hubError(405, "MethodNotAllowed", "use POST");
+      const body = await readJson(req);
+      const name = body?.name, org = body?.organization;
+      const type = body?.type ?? "model";
+      if (
+        typeof name !== "string" || typeof org !== "string" ||
+        (type !== "model" && type !== "dataset") || !/^[\w.-]+$/.test(name + org)
+      ) {
+        return hubError(400, "BadRequest", "expected {name, organization, type}");
+      }
+      const repoId = `${org}/${name}`;
+      log.repoId = repoId;
+      const denied = checkWrite(req, `create a ${type} under the namespace "${org}"`);
+      if (denied) return denied;
+      const fail = injected(log);
+      if (fail) return fail;
+      const url = `${base}/${type === "dataset" ? "datasets/" : ""}${repoId}`;
+      if (state.has(key(type, repoId))) {
+        return json(409, { error: `You already created this ${type} repo`, url });
+      }
+      await setRepo(repoId, { type, files: { ".gitattributes": GITATTRIBUTES } });
+      return json(200, { url, name: repoId, id: `mock-${repoId}` });
+    }
+    // POST [/datasets]/<repo>.git/info/lfs/objects/batch
+    const tail = ["info", "lfs", "objects", "batch"];
+    if (segs.length >= 5 && tail.every((t, i) => segs[segs.length - 4 + i] === t)) {
+      log.route = "lfs-batch";
+      const dataset = segs[0] === "datasets";
+      const repoSegs = segs.slice(dataset ? 1 : 0, segs.length - 4);
+      const last = repoSegs[repoSegs.length - 1] ?? "";
+      if (!last.endsWith(".git") || repoSegs.length > 2) {
+        return hubError(404, "NotFound", "mock hub: no such LFS endpoint");
+      }
+      const repoId = [...repoSegs.slice(0, -1), last.slice(0, -4)].join("/");
+      log.repoId = repoId;
+      if (req.method !== "POST") return hubError(405, "MethodNotAllowed", "use POST");
+      const repo = state.get(key(dataset ? "dataset" : "model", repoId));
+      if (!repo) return hubError(404, "RepoNotFound", "Repository not found");
+      const denied = checkWrite(req, `upload to ${repo.type} ${repoId}`);
+      if (denied) return denied;
+      const fail = injected(log);
+      if (fail) return fail;
+      const body = await readJson(req);
+      const objects = body?.objects;
+      if (body?.operation !== "upload" || !Array.isArray(objects)) {
+        return hubError(400, "BadRequest", "expected {operation: 'upload', objects}");
+      }
+      const out: unknown[] = [];
+      for (const o of objects as { oid?: unknown; size?: unknown }[]) {
+        const oid = o?.oid, size = o?.size;
+        if (typeof oid !== "string" || !/^[0-9a-f]{64}$/.test(oid) || !Number.isSafeInteger(size)) {
+          return hubError(400, "BadRequest", "each object needs a sha256 oid and a size");
+        }
+        const n = size as number;
+        if (lfsStore.has(oid)) {
+          out.push({ oid, size: n, authenticated: true }); // already stored: nothing to send
+        } else if (partSize !== undefined && n > partSize) {
+          const header: Record<string, string> = { chunk_size: String(partSize) };
+          const parts = Math.ceil(n / partSize);
+          for (let i = 1; i <= parts; i++) header[String(i)] = `${base}/mock-lfs/${oid}/part/${i}`;
+          out.push({
+            oid,
+            size: n,
+            authenticated: true,
+            actions: { upload: { href: `${base}/mock-lfs/${oid}/complete`, header } },
+          });
+        } else {
+          out.push({
+            oid,
+            size: n,
+            authenticated: true,
+            actions: { upload: { href: `${base}/mock-lfs/${oid}` } },
+          });
+        }
+      }
+      return json(200, { transfer: "basic", objects: out }, {
+        "content-type": "application/vnd.git-lfs+json",
+      });
+    }
+    // PUT /mock-lfs/<oid>[/part/<n>], POST /mock-lfs/<oid>/complete (pre-signed: no token)
+    if (segs[0] === "mock-lfs" && segs.length >= 2) {
+      const oid = segs[1];
+      log.oid = oid;
+      const complete = segs.length === 3 && segs[2] === "complete";
+      log.route = complete ? "lfs-complete" : "lfs-upload";
+      const fail = injected(log);
+      if (fail) return fail;
+      const verify = async (data: Uint8Array<ArrayBuffer>) => {
+        if (await hex("SHA-256", data) !== oid) {
+          return hubError(400, "BadDigest", `uploaded bytes do not hash to ${oid}`);
+        }
+        lfsStore.set(oid, data);
+        return null;
+      };
+      if (segs.length === 2) {
+        if (req.method !== "PUT") return hubError(405, "MethodNotAllowed", "use PUT");
+        const bad = await verify(new Uint8Array(await req.arrayBuffer()));
+        return bad ?? new Response(null, { status: 200, headers: { etag: `"${oid}"` } });
+      }
+      if (segs.length === 4 && segs[2] === "part" && /^\d+$/.test(segs[3])) {
+        if (req.method !== "PUT") return hubError(405, "MethodNotAllowed", "use PUT");
+        const data = new Uint8Array(await req.arrayBuffer());
+        const parts = lfsParts.get(oid) ?? new Map();
+        parts.set(Number(segs[3]), data);
+        lfsParts.set(oid, parts);
+        return new Response(null, {
+          status: 200,
+          headers: { etag: `"${await hex("SHA-1", data)}"` },
+        });
+      }
+      if (complete) {
+        if (req.method !== "POST") return hubError(405, "MethodNotAllowed", "use POST");
+        const body = await readJson(req);
+        const list = body?.parts as { partNumber?: number; etag?: string }[] | undefined;
+        const parts = lfsParts.get(oid);
+        if (!Array.isArray(list) || !parts || list.length !== parts.size) {
+          return hubError(400, "BadRequest", "completion must list every uploaded part");
+        }
+        const chunks: Uint8Array[] = [];
+        for (let i = 1; i <= list.length; i++) {
+          const p = list.find((x) => x?.partNumber === i);
+          const data = parts.get(i);
+          if (!p || !data || p.etag !== `"${await hex("SHA-1", data)}"`) {
+            return hubError(400, "BadRequest", `part ${i} is missing or its ETag is wrong`);
+          }
+          chunks.push(data);
+        }
+        lfsParts.delete(oid);
+        const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+        let off = 0;
+        for (const c of chunks) {
+          all.set(c, off);
+          off += c.length;
+        }
+        return await verify(all) ?? json(200, { success: true });
+      }
+      return hubError(404, "NotFound", "mock hub: no such LFS storage URL");
+    }
+    // POST /api/<kind>/<repo>/(preupload|commit)/<branch>
+    if (
+      segs[0] !== "api" || (segs[1] !== "models" && segs[1] !== "datasets") || segs.length < 5
+    ) {
+      return null;
+    }
+    const i = segs.findIndex((s, j) => j > 2 && (s === "preupload" || s === "commit"));
+    if (i < 0 || i > 4 || segs.length !== i + 2) return null;
+    const type = segs[1] === "models" ? "model" : "dataset";
+    log.route = segs[i] as MockRoute;
+    const repoId = segs.slice(2, i).join("/");
+    log.repoId = repoId;
+    log.revision = segs[i + 1];
+    if (req.method !== "POST") return hubError(405, "MethodNotAllowed", "use POST");
+    const repo = state.get(key(type, repoId));
+    if (!repo) return hubError(404, "RepoNotFound", "Repository not found");
+    const denied = checkWrite(req, `create a commit on ${type} ${repoId}`);
+    if (denied) return denied;
+    const fail = injected(log);
+    if (fail) return fail;
+    const branch = segs[i + 1];
+    const rev = repo.revisions.get(branch);
+    if (!rev) return hubError(404, "RevisionNotFound", `Invalid rev id: ${branch}`);
+    if (log.route === "preupload") {
+      const body = await readJson(req);
+      const files = body?.files;
+      if (!Array.isArray(files)) return hubError(400, "BadRequest", "expected {files}");
+      return json(200, {
+        files: (files as { path?: unknown; size?: unknown }[]).map((f) => ({
+          path: f?.path,
+          uploadMode: typeof f?.path === "string" &&
+              (isLfs(f.path) || (typeof f.size === "number" && f.size > 10 * 1024 * 1024))
+            ? "lfs"
+            : "regular",
+          shouldIgnore: false,
+        })),
+      });
+    }
+    // commit: validate every line, then apply all at once
+    const lines = (await req.text()).split("\n").filter((l) => l.trim() !== "");
+    const next = new Map(rev.files);
+    let header: { summary?: unknown; description?: unknown; parentCommit?: unknown } | null = null;
+    const added: string[] = [], deleted: string[] = [];
+    for (const [n, line] of lines.entries()) {
+      let op: { key?: unknown; value?: Record<string, unknown> };
+      try {
+        op = JSON.parse(line);
+      } catch {
+        return hubError(400, "BadRequest", `line ${n + 1} of the commit is not JSON`);
+      }
+      const v = op?.value;
+      if (n === 0) {
+        if (op?.key !== "header" || !v || typeof v.summary !== "string") {
+          return hubError(400, "BadRequest", "the first line must be the header with a summary");
+        }
+        header = v;
+        continue;
+      }
+      if (!v || badPath(v.path)) {
+        return hubError(
+          422,
+          "InvalidPath",
+          `line ${n + 1}: invalid path ${JSON.stringify(v?.path)}`,
+        );
+      }
+      const path = v.path as string;
+      if (op.key === "file") {
+        if (v.encoding !== "base64" || typeof v.content !== "string") {
+          return hubError(400, "BadRequest", `line ${n + 1}: expected base64 content`);
+        }
+        let data: Uint8Array<ArrayBuffer>;
+        try {
+          data = Uint8Array.from(atob(v.content), (c) => c.charCodeAt(0));
+        } catch {
+          return hubError(400, "BadRequest", `line ${n + 1}: content is not base64`);
+        }
+        const gitOid = await hex("SHA-1", concat(enc.encode(`blob ${data.length}\0`), data));
+        next.set(path, { data, gitOid, sha256: await hex("SHA-256", data), lfs: false });
+        added.push(path);
+      } else if (op.key === "lfsFile") {
+        const data = typeof v.oid === "string" ? lfsStore.get(v.oid) : undefined;
+        if (!data || v.size !== data.length || v.algo !== "sha256") {
+          return hubError(
+            422,
+            "LfsObjectMissing",
+            `line ${n + 1}: ${path} points to an LFS object that was not uploaded`,
+          );
+        }
+        const gitOid = await hex("SHA-1", concat(enc.encode(`blob ${data.length}\0`), data));
+        next.set(path, { data, gitOid, sha256: v.oid as string, lfs: true });
+        added.push(path);
+      } else if (op.key === "deletedFile") {
+        if (!next.delete(path)) {
+          return hubError(404, "EntryNotFound", `line ${n + 1}: ${path} does not exist`);
+        }
+        deleted.push(path);
+      } else {
+        return hubError(400, "BadRequest", `line ${n + 1}: unknown key ${JSON.stringify(op.key)}`);
+      }
+    }
+    if (!header) return hubError(400, "BadRequest", "empty commit");
+    if (header.parentCommit !== undefined && header.parentCommit !== rev.commit) {
+      return hubError(412, "PreconditionFailed", "parentCommit is not the head of the branch");
+    }
+    const summary = [...next].map(([p, f]) => `${p}:${f.gitOid}`).sort().join("\n");
+    const oid = await hex("SHA-1", enc.encode(`${rev.commit}\n${header.summary}\n${summary}`));
+    repo.revisions.set(branch, { commit: oid, files: next });
+    commits.push({
+      repoId,
+      type,
+      revision: branch,
+      oid,
+      summary: header.summary as string,
+      description: typeof header.description === "string" ? header.description : undefined,
+      files: added,
+      deleted,
+    });
+    const url = `${base}/${type === "dataset" ? "datasets/" : ""}${repoId}/commit/${oid}`;
+    return json(200, { success: true, commitOid: oid, commitUrl: url, hookOutput: "" });
+  }
+
   async function route(req: Request, log: MockRequest): Promise<Response> {
     const u = new URL(req.url);
     const segs = u.pathname.split("/").slice(1).map(decodeURIComponent);
+    const upload = await uploadRoute(req, log, segs);
+    if (upload) return upload;
     let type: "model" | "dataset" = "model";
     let kind: MockRoute = "unknown";
     let repoSegs: string[] = [], rest: string[] = [];
@@ -513,7 +915,7 @@ export async function startMockHub(
             `authenticated to access it. Please log in.`,
         );
       }
-      if (auth !== `Bearer ${token}`) {
+      if (auth !== `Bearer ${token}` && auth !== `Bearer ${writeToken}`) {
         return hubError(403, "GatedRepo", `Access to ${type} ${repoId} is restricted.`);
       }
     }
@@ -585,7 +987,12 @@ export async function startMockHub(
         status: 0,
       };
       requests.push(log);
-      const resp = await route(req, log);
+      let resp = await route(req, log);
+      const fail = resp.status < 400 ? injected(log) : null;
+      if (fail) {
+        await resp.body?.cancel();
+        resp = fail;
+      }
       if (hangFilter && matches(log, hangFilter)) {
         await resp.body?.cancel();
         return await waitForever();
@@ -612,12 +1019,39 @@ export async function startMockHub(
     url: `http://127.0.0.1:${port}`,
     port,
     token,
+    writeToken,
+    commits,
     requests,
     count(filter: MockRequestFilter = {}) {
       return requests.filter((r) => matches(r, filter)).length;
     },
     options(cacheDir: string) {
       return { endpoint: `http://127.0.0.1:${port}`, cacheDir, token: null, offline: false };
+    },
+    writeOptions(cacheDir: string, t: string = writeToken) {
+      return { endpoint: `http://127.0.0.1:${port}`, cacheDir, token: t, offline: false };
+    },
+    hasRepo(repoId: string, type: "model" | "dataset" = "model") {
+      return state.has(key(type, repoId));
+    },
+    listFiles(repoId: string, revision = "main", type: "model" | "dataset" = "model") {
+      const repo = state.get(key(type, repoId));
+      const r = repo && findRevision(repo, revision);
+      if (!r) throw new Error(`mock hub has no ${type} ${repoId}@${revision}`);
+      return [...r.files.keys()].sort();
+    },
+    readFile(
+      repoId: string,
+      path: string,
+      revision = "main",
+      type: "model" | "dataset" = "model",
+    ) {
+      const repo = state.get(key(type, repoId));
+      const f = repo && findRevision(repo, revision)?.files.get(path);
+      return f ? f.data.slice() : undefined;
+    },
+    fail(filter: MockRequestFilter | null, status = 500) {
+      failure = filter === null ? null : { filter, status };
     },
     setRepo,
     commitOf(repoId: string, revision = "main", type: "model" | "dataset" = "model") {

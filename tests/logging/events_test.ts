@@ -5,7 +5,7 @@
 
 import { flattenMetrics, metricsChannel, trainerLogger } from "../../logging/events.ts";
 import type { MetricsEvent } from "../../logging/types.ts";
-import { sparsityWindowLogDict, trainStepLogDict } from "../../training/metrics.ts";
+import { sparsityWindowLogDict, trainStepLogDict } from "../../sae/training/metrics.ts";
 import { getGpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
 import { createTrainingConfig } from "../../sae/config.ts";

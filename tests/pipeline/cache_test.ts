@@ -14,7 +14,7 @@ import { DatasetError } from "../../io/dataset_error.ts";
 import { openHfDataset } from "../../io/hf_dataset.ts";
 import { readSafetensors } from "../../io/safetensors.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
-import { cacheRunnerConfigFromDict } from "../../config/cache_runner.ts";
+import { cacheRunnerConfigFromDict } from "../../pipeline/cache_config.ts";
 import {
   CACHE_RUNNER_CFG_FILE,
   CacheActivationsRunner,
@@ -25,11 +25,11 @@ import {
 import { ActivationsStore } from "../../pipeline/activations_store.ts";
 import { pipelineConfigFromDict } from "../../pipeline/config.ts";
 import { PretokenizeRunner } from "../../pipeline/pretokenize.ts";
-import { pretokenizeConfigFromDict } from "../../config/pretokenize_runner.ts";
+import { pretokenizeConfigFromDict } from "../../pipeline/pretokenize_config.ts";
 import { ParquetFile } from "../../io/parquet.ts";
 import { PipelineError } from "../../pipeline/errors.ts";
 import { SAETrainingRunner } from "../../pipeline/runner.ts";
-import { Mulberry32 } from "../../training/rng.ts";
+import { Mulberry32 } from "../../util/rng.ts";
 import { join } from "../../util/path.ts";
 import { assert, assertAllClose, assertEquals, assertRejects } from "../assert.ts";
 
@@ -188,7 +188,8 @@ Deno.test("cache: training from an unshuffled cache gives exactly the live SAE; 
     await train(runnerDict(join(dir, "cached"), data, {
       use_cached_activations: true,
       cached_activations_path: path,
-      dataset_path: "not/used/when/cached",
+      dataset_path: "",
+      n_eval_batches: 0,
     }));
     const fromCache = await weights(join(dir, "cached", "out"));
     assertEquals([...fromCache.keys()].sort(), [...live.keys()].sort());

@@ -5,7 +5,7 @@
  */
 
 import { ConfigError } from "../../config/errors.ts";
-import { pretokenizeConfigFromDict } from "../../config/pretokenize_runner.ts";
+import { pretokenizeConfigFromDict } from "../../pipeline/pretokenize_config.ts";
 import { loadTokenizer } from "../../hub/tokenizer.ts";
 import { ParquetFile } from "../../io/parquet.ts";
 import { PipelineError } from "../../pipeline/errors.ts";
@@ -16,7 +16,7 @@ import {
 } from "../../pipeline/pretokenize.ts";
 import { openDataset, source } from "../../stages/source.ts";
 import { encoderFor, tokenize } from "../../stages/tokenize.ts";
-import { Mulberry32 } from "../../training/rng.ts";
+import { Mulberry32 } from "../../util/rng.ts";
 import { join } from "../../util/path.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 

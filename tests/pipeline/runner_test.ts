@@ -9,7 +9,7 @@ import { readSafetensors } from "../../io/safetensors.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { pipelineConfigFromDict } from "../../pipeline/config.ts";
 import { SAETrainingRunner } from "../../pipeline/runner.ts";
-import { Mulberry32 } from "../../training/rng.ts";
+import { Mulberry32 } from "../../util/rng.ts";
 import { join } from "../../util/path.ts";
 import { assert, assertEquals } from "../assert.ts";
 

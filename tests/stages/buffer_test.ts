@@ -14,8 +14,8 @@ import {
   startCursor,
   type TrainBatch,
 } from "../../stages/types.ts";
-import { mixingBuffer } from "../../training/mixing_buffer.ts";
-import { Mulberry32 } from "../../training/rng.ts";
+import { mixingBuffer } from "../../stages/mixing_buffer.ts";
+import { Mulberry32 } from "../../util/rng.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 
 const gpu = await getGpu();

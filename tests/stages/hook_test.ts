@@ -10,7 +10,7 @@ import { disposeCache } from "../../model/gpu_hooks.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { harvest, hook, stopAtLayerForAll } from "../../stages/hook.ts";
 import { StageError, startCursor, type TokenBlock } from "../../stages/types.ts";
-import { Mulberry32 } from "../../training/rng.ts";
+import { Mulberry32 } from "../../util/rng.ts";
 import { assertEquals, assertRejects, assertThrows } from "../assert.ts";
 
 const gpu = await getGpu();

@@ -14,7 +14,7 @@ import {
   StageError,
   type TokenBlock,
 } from "../../stages/types.ts";
-import { Mulberry32 } from "../../training/rng.ts";
+import { Mulberry32 } from "../../util/rng.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 
 /** Documents as token lists, served in batches of `batch` per shard, over `epochs` epochs. */

@@ -4,10 +4,10 @@
  * coefficient schedulers, and the §5.2 log dict with SAELens' after-the-step lr/coefficients.
  */
 
-import { createLrScheduler } from "../../../training/schedulers.ts";
-import { CoefficientScheduler } from "../../../training/coefficient_scheduler.ts";
-import { FiringStats } from "../../../training/firing_stats.ts";
-import { isPeriodicStep, trainStepLogDict } from "../../../training/metrics.ts";
+import { createLrScheduler } from "../../../sae/training/schedulers.ts";
+import { CoefficientScheduler } from "../../../sae/training/coefficient_scheduler.ts";
+import { FiringStats } from "../../../sae/training/firing_stats.ts";
+import { isPeriodicStep, trainStepLogDict } from "../../../sae/training/metrics.ts";
 import type { TrainingSAEConfig } from "../../../sae/config.ts";
 import { type RefSaeConfig, trainingStepRef } from "../../../sae/reference/mod.ts";
 import { type SAETrainerConfig, totalSteps } from "../../../sae/training/trainer_config.ts";

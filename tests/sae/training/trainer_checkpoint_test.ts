@@ -17,7 +17,7 @@ import {
   type SAETrainerConfig,
 } from "../../../sae/training/trainer_config.ts";
 import { NonFiniteStepError } from "../../../sae/training/trainer_log.ts";
-import { Mulberry32 } from "../../../training/rng.ts";
+import { Mulberry32 } from "../../../util/rng.ts";
 import { assert, assertEquals, assertRejects } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
 import { createTestSAE, type TestSAE, TRAINABLE_ARCHITECTURES } from "./_sae_impls.ts";

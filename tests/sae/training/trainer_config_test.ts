@@ -1,15 +1,14 @@
 // SAETrainerConfig: defaults, validation, derivation from the runner config; the synthetic data
 // generator's basic properties.
 
-import { runnerConfigFromDict } from "../../../config/runner.ts";
+import { runnerConfigFromDict, trainerConfigFromRunner } from "../../../pipeline/runner_config.ts";
 import {
   createTrainerConfig,
   totalSteps,
-  trainerConfigFromRunner,
   trainerConfigToDict,
 } from "../../../sae/training/trainer_config.ts";
 import { meanMaxCosineSimilarity, SyntheticActivations } from "../../../sae/training/synthetic.ts";
-import { TrainingError } from "../../../training/errors.ts";
+import { TrainingError } from "../../../sae/training/errors.ts";
 import { assert, assertClose, assertEquals, assertThrows } from "../../assert.ts";
 
 Deno.test("createTrainerConfig: SAELens defaults and derived step count", () => {

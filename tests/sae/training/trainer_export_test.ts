@@ -10,7 +10,7 @@ import { readCheckpointFolder, writeCheckpointFolder } from "../../../sae/traini
 import { saveInferenceModel } from "../../../sae/training/checkpoint_export.ts";
 import { SAETrainer } from "../../../sae/training/trainer.ts";
 import { createTrainerConfig } from "../../../sae/training/trainer_config.ts";
-import { TrainingError } from "../../../training/errors.ts";
+import { TrainingError } from "../../../sae/training/errors.ts";
 import { assert, assertAllClose, assertEquals, assertRejects } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
 import { createTestSAE } from "./_sae_impls.ts";

@@ -10,13 +10,13 @@ import { trainingStepRef } from "../../../sae/reference/mod.ts";
 import { refConfigOf, TrainingSAE } from "../../../sae/training/train_sae.ts";
 import { SAETrainer } from "../../../sae/training/trainer.ts";
 import { createTrainerConfig } from "../../../sae/training/trainer_config.ts";
-import { FiringStats } from "../../../training/firing_stats.ts";
+import { FiringStats } from "../../../sae/training/firing_stats.ts";
 import {
   isPeriodicStep,
   type SparsityWindowLog,
   sparsityWindowLogDict,
   trainStepLogDict,
-} from "../../../training/metrics.ts";
+} from "../../../sae/training/metrics.ts";
 import { assertClose, assertEquals } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
 import { TRAINABLE_ARCHITECTURES } from "./_sae_impls.ts";

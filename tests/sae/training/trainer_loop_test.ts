@@ -12,7 +12,7 @@ import {
   type SAETrainerConfig,
 } from "../../../sae/training/trainer_config.ts";
 import { ADAM_SLOTS, adamScalars } from "../../../gpu/kernels/adam.ts";
-import type { FiringStats } from "../../../training/firing_stats.ts";
+import type { FiringStats } from "../../../sae/training/firing_stats.ts";
 import { assert, assertAllClose, assertClose, assertEquals, assertRejects } from "../../assert.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
 import { RefTrainingSAE } from "./_ref_training_sae.ts";

@@ -1,0 +1,21 @@
+import { SaeflowError } from "../../util/errors.ts";
+
+/**
+ * Thrown by the training pieces (LR/coefficient schedules, sequence packing, the mixing buffer,
+ * the activation scaler, firing statistics) when an argument or a state dict is invalid.
+ *
+ * @example
+ * ```ts
+ * import { TrainingError } from "./errors.ts";
+ * const err = new TrainingError("batchSize is 0, expected a positive integer");
+ * if (err.name !== "TrainingError") throw new Error("unreachable");
+ * ```
+ */
+export class TrainingError extends SaeflowError {}
+
+/** Throws a {@link TrainingError} unless `value` is an integer ≥ `min`. @internal */
+export function _requireInt(value: number, name: string, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new TrainingError(`${name} is ${value}, expected a safe integer >= ${min}`);
+  }
+}
