@@ -1,7 +1,8 @@
 /**
  * File input/output: the safetensors reader and writer, 16-bit float conversions, atomic file
  * and folder writes (with the recovery their readers run first), and the streaming dataset
- * readers (text lines, JSON Lines, Parquet; zstd/gzip).
+ * readers (text lines, JSON Lines, Parquet; zstd/gzip), Arrow IPC stream files and Hugging Face
+ * `save_to_disk` dataset folders.
  * @module
  */
 
@@ -50,3 +51,27 @@ export {
 export { MAX_ROW_CHARS, textRows, type TextRowsOptions, type TextSampleBy } from "./text_lines.ts";
 export { type JsonRow, type JsonRowBatch, jsonRows, type JsonRowsOptions } from "./jsonl.ts";
 export { ParquetFile } from "./parquet.ts";
+export {
+  type ArrowBatchInfo,
+  type ArrowColumnSpec,
+  arrowField,
+  type ArrowFieldInfo,
+  ArrowStreamFile,
+  ArrowStreamWriter,
+  MAX_ARROW_HEADER_BYTES,
+} from "./arrow_ipc.ts";
+export {
+  ARRAY2D_EXTENSION,
+  arrowColumnFor,
+  datasetInfoJson,
+  datasetStateJson,
+  hfDataFileName,
+  HfDataset,
+  type HfFeature,
+  hfFeatureFromJson,
+  hfFeaturesToJson,
+  hfFeatureToJson,
+  hfSchemaMetadata,
+  MAX_HF_JSON_BYTES,
+  openHfDataset,
+} from "./hf_dataset.ts";

@@ -1,7 +1,8 @@
 /**
  * `ActivationsStore`: SAELens's activation store API (spec §1.9, §4) as a facade over the stages
- * `source → tokenize → hook → buffer`. `nextBatch()` serves shuffled training batches exactly as
- * the training runner's graph does; `getBatchTokens()` serves token sequences (for evals) from a
+ * `source → tokenize → hook → buffer` (or, with `cachedActivationsPath`, the cached-activations
+ * stage → buffer). `nextBatch()` serves shuffled training batches exactly as the training
+ * runner's graph does; `getBatchTokens()` serves token sequences (for evals) from a
  * stream of its own, so reading tokens never moves the training batches (SAELens shares one
  * iterator between the two, so its evals shift the training data; saeflow keeps them apart).
  * @module
@@ -19,6 +20,7 @@ import { checkHooks, harvest, hook } from "../stages/hook.ts";
 import { source, type TextSampleBy } from "../stages/source.ts";
 import { encoderFor, tokenize } from "../stages/tokenize.ts";
 import {
+  type ActivationBlock,
   activationKey,
   startCursor,
   type TokenBlock,
@@ -28,6 +30,7 @@ import {
 import { writeFolderAtomic } from "../io/atomic.ts";
 import type { RunnerConfig } from "./runner_config.ts";
 import { resolveSpecialToken } from "./runner.ts";
+import { cachedActivationStream, openCacheFor } from "./cache_activations.ts";
 import { PipelineError } from "./errors.ts";
 
 /** Everything the store needs (SAELens's `ActivationsStore.__init__` arguments, camelCase). */
@@ -72,6 +75,12 @@ export interface ActivationsStoreOptions {
   textSampleBy?: TextSampleBy;
   /** Hub settings. */
   hub?: HubOptions;
+  /**
+   * SAELens `cached_activations_path` (when `use_cached_activations`): training batches come
+   * from this cache instead of the model (default null). Tokens (`getBatchTokens`) still come
+   * from the dataset.
+   */
+  cachedActivationsPath?: string | null;
 }
 
 /** The store (see the module doc). */
@@ -86,6 +95,8 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
   readonly trainingContextSize: number;
   #tokens: ReadableStreamDefaultReader<TokenBlock> | null = null;
   #batches: ReadableStreamDefaultReader<TrainBatch> | null = null;
+  #batchesP: Promise<ReadableStreamDefaultReader<TrainBatch>> | null = null;
+  #closeCache: (() => void) | null = null;
   #buffer: ActivationBuffer | null = null;
   #restore: BufferSnapshot | undefined;
   #cursor: TokenCursor = startCursor();
@@ -107,6 +118,7 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
       seed: 42,
       split: "train",
       textSampleBy: "line",
+      cachedActivationsPath: null,
       ...options,
     };
     this.trainingContextSize = seqposSliceLength(options.contextSize, this.options.seqposSlice);
@@ -168,6 +180,7 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
       revision: cfg.datasetRevision ?? undefined,
       textSampleBy: cfg.datasetTextSampleBy,
       hub: options.hub,
+      cachedActivationsPath: cfg.useCachedActivations ? cfg.cachedActivationsPath : null,
     });
   }
 
@@ -240,11 +253,49 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
     return out.acts.get(activationKey(spec))!;
   }
 
-  #training(): ReadableStreamDefaultReader<TrainBatch> {
-    if (this.#batches) return this.#batches;
+  #training(): Promise<ReadableStreamDefaultReader<TrainBatch>> {
+    this.#batchesP ??= this.#startTraining();
+    return this.#batchesP;
+  }
+
+  async #startTraining(): Promise<ReadableStreamDefaultReader<TrainBatch>> {
     const o = this.options;
     const spec = { hookName: o.hookName, headIndex: o.hookHeadIndex };
     const key = activationKey(spec);
+    const start = this.#restore?.cursor ?? this.#cursor;
+    let acts: ReadableStream<ActivationBlock>;
+    if (o.cachedActivationsPath !== null) {
+      const cache = await openCacheFor(o.cachedActivationsPath, {
+        readers: [{
+          id: key,
+          hookName: o.hookName,
+          hookHeadIndex: o.hookHeadIndex ?? null,
+          dIn: o.dIn,
+        }],
+        contextSize: o.contextSize,
+        seqposSlice: o.seqposSlice,
+        prependBos: o.prependBos,
+        disableConcatSequences: o.disableConcatSequences,
+        sequenceSeparatorToken: o.sequenceSeparatorToken,
+      });
+      const cached = await cachedActivationStream(cache, {
+        contextSize: this.trainingContextSize,
+        blockSize: o.storeBatchSizePrompts,
+        excludeSpecialTokens: this.#exclude(),
+        start,
+        gpu: o.model.gpu,
+      });
+      this.#closeCache = cached.close;
+      acts = cached.stream;
+    } else {
+      acts = this.#blocks(o.storeBatchSizePrompts, start).pipeThrough(
+        hook(o.model, {
+          hooks: [spec],
+          seqposSlice: o.seqposSlice,
+          excludeSpecialTokens: this.#exclude(),
+        }),
+      );
+    }
     this.#buffer = new ActivationBuffer({
       bufferSize: o.nBatchesInBuffer * this.trainingContextSize,
       batchSize: o.trainBatchSizeTokens,
@@ -255,23 +306,13 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
       gpu: o.model.gpu,
       restore: this.#restore,
     });
-    const start = this.#restore?.cursor ?? this.#cursor;
-    this.#batches = this.#blocks(o.storeBatchSizePrompts, start)
-      .pipeThrough(
-        hook(o.model, {
-          hooks: [spec],
-          seqposSlice: o.seqposSlice,
-          excludeSpecialTokens: this.#exclude(),
-        }),
-      )
-      .pipeThrough(this.#buffer)
-      .getReader();
+    this.#batches = acts.pipeThrough(this.#buffer).getReader();
     return this.#batches;
   }
 
   /** SAELens `next_batch`: the next shuffled training batch `[trainBatchSizeTokens, dIn]`. */
   async nextBatch(): Promise<Tensor> {
-    const r = await this.#training().read();
+    const r = await (await this.#training()).read();
     if (r.done) throw new PipelineError("ActivationsStore: the training stream ended");
     this.#lastIndex = r.value.index;
     const key = activationKey({
@@ -313,7 +354,7 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
 
   /** SAELens `load_from_checkpoint(dir)`: continue from a {@link saveToCheckpoint} (before use). */
   async loadFromCheckpoint(dir: string): Promise<void> {
-    if (this.#batches) {
+    if (this.#batchesP) {
       throw new PipelineError("loadFromCheckpoint: call it before the first nextBatch()");
     }
     const state = await readPipelineState(dir);
@@ -325,7 +366,9 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
   async close(): Promise<void> {
     await this.#tokens?.cancel().catch(() => {});
     await this.#batches?.cancel().catch(() => {});
-    this.#tokens = this.#batches = null;
+    this.#tokens = this.#batches = this.#batchesP = null;
     this.#buffer = null;
+    this.#closeCache?.();
+    this.#closeCache = null;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The pipeline: the training runner config (SAELens's `LanguageModelSAERunnerConfig`, one SAE or
- * several), `SAETrainingRunner`, `ActivationsStore`, and a small stage-graph builder.
+ * several), `SAETrainingRunner`, `ActivationsStore`, a small stage-graph builder, and the
+ * `CacheActivationsRunner` / `PretokenizeRunner` with their configs and commands.
  * @module
  */
 
@@ -14,3 +15,7 @@ export * from "./activations_store.ts";
 export * from "./graph.ts";
 export * from "./load_sae.ts";
 export * from "./eval_command.ts";
+export * from "./cache_config.ts";
+export * from "./cache_activations.ts";
+export * from "./pretokenize_config.ts";
+export * from "./pretokenize.ts";

@@ -6,6 +6,10 @@
  * source → tokenize (Worker) → hook → buffer → saeStep → checkpoint → log
  * ```
  *
+ * With `use_cached_activations`, `source → tokenize → hook` is replaced by the cached-activations
+ * stage reading `cached_activations_path` (checked against the run's hooks, context, widths and
+ * tokenization first; see `pipeline/cache_activations.ts`); no dataset is opened.
+ *
  * `run()` loads the model (without weight processing, plus `model_from_pretrained_kwargs`, as
  * SAELens's `load_model`), checks every hook and `d_in` against the model with a one-sequence
  * probe and the output folders for writing, builds or loads the SAEs (`from_pretrained_path`) and
@@ -44,6 +48,7 @@ import { openDataset, source } from "../stages/source.ts";
 import { encoderFor, tokenize, type TokenizeOptions } from "../stages/tokenize.ts";
 import { tokenizeInWorker } from "../stages/tokenize_worker.ts";
 import {
+  type ActivationBlock,
   activationKey,
   type MetricsEvent,
   StageError,
@@ -55,6 +60,7 @@ import { join } from "../util/path.ts";
 import { type PipelineConfig, pipelineConfigToDict } from "./config.ts";
 import { trainerConfigFromRunner } from "./runner_config.ts";
 import { loadTrainingSaeFromDisk } from "./load_sae.ts";
+import { cachedActivationStream, openCacheForTraining } from "./cache_activations.ts";
 import { PipelineError } from "./errors.ts";
 import { ActivationsStore } from "./activations_store.ts";
 import { makeTrainingEvaluator } from "../evals/training.ts";
@@ -144,14 +150,10 @@ export class SAETrainingRunner {
   /** Trains the SAEs (see the module doc). */
   async run(): Promise<RunResult> {
     const { runner, saes: specs } = this.cfg;
-    if (runner.datasetPath === "") {
+    // A cache replaces the dataset for training; evals still read token batches from it.
+    if (runner.datasetPath === "" && !(runner.useCachedActivations && runner.nEvalBatches === 0)) {
       throw new PipelineError(
         "dataset_path is empty: give a local file or folder, or a hub dataset id",
-      );
-    }
-    if (runner.useCachedActivations) {
-      throw new PipelineError(
-        "use_cached_activations: training from cached activations is not built yet (a later issue)",
       );
     }
     if (
@@ -180,10 +182,13 @@ export class SAETrainingRunner {
       });
     const tok = model.tokenizer;
 
-    // Hooks and widths: checked against the model before anything trains.
+    // Hooks and widths: checked against the model (or the cache) before anything trains.
     const hookSpecs = specs.map((s) => ({ hookName: s.hookName, headIndex: s.hookHeadIndex }));
-    checkHooks(model, hookSpecs);
-    const widths = await probeWidths(model, hookSpecs, runner.contextSize);
+    const cache = runner.useCachedActivations ? await openCacheForTraining(this.cfg) : null;
+    if (!cache) checkHooks(model, hookSpecs);
+    const widths = cache
+      ? new Map(cache.columns.map((c) => [c.key, c.dIn]))
+      : await probeWidths(model, hookSpecs, runner.contextSize);
     for (const s of specs) {
       const d = widths.get(activationKey({ hookName: s.hookName, headIndex: s.hookHeadIndex }))!;
       if (d !== s.sae.dIn) {
@@ -203,8 +208,8 @@ export class SAETrainingRunner {
       hub: this.options.hub,
       textSampleBy: runner.datasetTextSampleBy,
     };
-    const info = await openDataset(sourceOptions);
-    if (info.commit) sourceOptions.revision = info.commit;
+    const info = cache ? null : await openDataset(sourceOptions);
+    if (info?.commit) sourceOptions.revision = info.commit;
 
     // SAEs and trainers.
     const metadata = {
@@ -284,11 +289,12 @@ export class SAETrainingRunner {
       start: cursor,
     };
     const src = { ...sourceOptions, start: cursor.doc, repeat: true };
-    const blocks: ReadableStream<TokenBlock> = this.options.worker === false || !tok?.source
-      ? source(src).pipeThrough(
-        tokenize({ ...tokenizeOptions, encode: tok ? encoderFor(tok) : null }),
-      )
-      : tokenizeInWorker({ source: src, tokenize: tokenizeOptions, tokenizer: tok.source });
+    const blocks = (): ReadableStream<TokenBlock> =>
+      this.options.worker === false || !tok?.source
+        ? source(src).pipeThrough(
+          tokenize({ ...tokenizeOptions, encode: tok ? encoderFor(tok) : null }),
+        )
+        : tokenizeInWorker({ source: src, tokenize: tokenizeOptions, tokenizer: tok.source });
     const exclude = runner.excludeSpecialTokens === true
       ? tok?.specialTokenIds() ?? []
       : runner.excludeSpecialTokens === false
@@ -340,14 +346,23 @@ export class SAETrainingRunner {
     const checkpoints: string[] = [];
     let interrupted = false;
     let tokens = 0;
-    const events = blocks
-      .pipeThrough(
-        hook(model, {
-          hooks: hookSpecs,
-          seqposSlice: runner.seqposSlice,
-          excludeSpecialTokens: exclude,
-        }),
-      )
+    const cached = cache
+      ? await cachedActivationStream(cache, {
+        contextSize: trainingContext,
+        blockSize: runner.storeBatchSizePrompts,
+        excludeSpecialTokens: exclude,
+        start: cursor,
+        gpu,
+      })
+      : null;
+    const acts: ReadableStream<ActivationBlock> = cached ? cached.stream : blocks().pipeThrough(
+      hook(model, {
+        hooks: hookSpecs,
+        seqposSlice: runner.seqposSlice,
+        excludeSpecialTokens: exclude,
+      }),
+    );
+    const events = acts
       .pipeThrough(buffer)
       .pipeThrough(saeStep({
         units,
@@ -401,6 +416,7 @@ export class SAETrainingRunner {
         }),
       );
     } finally {
+      cached?.close();
       await evalStore?.close();
     }
     if (!sawEnd) interrupted = true;

@@ -11,6 +11,7 @@ export * from "./packing.ts";
 export * from "./tokenize.ts";
 export * from "./tokenize_worker.ts";
 export * from "./hook.ts";
+export * from "./cached_activations.ts";
 export * from "./mixing_buffer.ts";
 export * from "./buffer.ts";
 export * from "./sae_step.ts";
