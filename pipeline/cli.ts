@@ -29,6 +29,8 @@ import { readCompleted, resolveResumeTarget } from "./run_folder.ts";
 import type { RunnerOptions } from "./runner.ts";
 import { startSchedule } from "./schedule.ts";
 import { EVAL_USAGE, runEvalCommand } from "./eval_command.ts";
+import { CACHE_USAGE, runCacheCommand } from "./cache_activations.ts";
+import { PRETOKENIZE_USAGE, runPretokenizeCommand } from "./pretokenize.ts";
 
 export { type CliIo, EXIT } from "./commands.ts";
 
@@ -105,6 +107,20 @@ export const TOOL_COMMANDS: Record<string, ToolCommand> = {
     usage: EVAL_USAGE,
     run: async (args, io) =>
       (await runEvalCommand(args, { write: (t) => io.err(t.replace(/\n$/, "")) })) !== null,
+  },
+  cache: {
+    usage: CACHE_USAGE,
+    run: async (args) => {
+      await runCacheCommand(args);
+      return true;
+    },
+  },
+  pretokenize: {
+    usage: PRETOKENIZE_USAGE,
+    run: async (args) => {
+      await runPretokenizeCommand(args);
+      return true;
+    },
   },
 };
 

@@ -20,3 +20,12 @@ Deno.test("pipeline.ts eval: help, and a missing SAE as one error line", async (
   assertEquals(await main(["--help"], { io: c.io, signals: false }), 0);
   assert(c.out.some((l) => l.startsWith("  eval: pipeline.ts eval")), "the top help lists eval");
 });
+
+Deno.test("pipeline.ts cache / pretokenize: a missing config is one error line", async () => {
+  for (const cmd of ["cache", "pretokenize"]) {
+    const a = io();
+    assertEquals(await main([cmd], { io: a.io, signals: false }), 1, cmd);
+    assertEquals(a.err.length, 1, a.err.join("\n"));
+    assert(a.err[0].includes(`${cmd}: give a config file`), a.err[0]);
+  }
+});
