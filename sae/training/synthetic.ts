@@ -3,7 +3,9 @@
  * x = Σ_i f_i d_i over random unit directions d_i (more features than dimensions), each feature
  * active independently with a small probability and a uniform magnitude. A good SAE recovers
  * the dictionary: the mean over true features of the best cosine similarity to a learned decoder
- * row ("MMCS", {@link meanMaxCosineSimilarity}) approaches 1.
+ * row ("MMCS", {@link meanMaxCosineSimilarity}) approaches 1. The SynthSAEBench-style generator
+ * (Zipfian firing, hierarchy, correlations, streamed as a source stage) and its ground-truth
+ * metrics live in the top-level `synthetic/` folder.
  * @module
  */
 
