@@ -35,6 +35,7 @@ export * from "./util/rng.ts";
 export * from "./logging/mod.ts";
 export * from "./stages/mod.ts";
 export * from "./pipeline/mod.ts";
+export * from "./synthetic/mod.ts";
 export * from "./evals/mod.ts";
 
 // Names that two modules export: the GPU op and the hook type of the GPU forward win; the
