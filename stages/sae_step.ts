@@ -104,7 +104,7 @@ export interface SaeStepOptions {
  * log(19, { "metrics/mean_log10_feature_sparsity": -3 }); // a sparsity-window dict
  * const [e, w] = sink;
  * if (e.type !== "log" || e.tokens !== 40 || e.values["losses/mse_loss"] !== 0.5) throw new Error();
- * if (w.type !== "log" || w.tokens !== 80) throw new Error(`sparsity log at ${w.tokens} tokens`);
+ * if (w.type !== "log" || w.tokens !== 80) throw new Error("the sparsity log is not at 80 tokens");
  * ```
  */
 export function trainerLogSink(
