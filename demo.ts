@@ -30,6 +30,7 @@ import { trainConfig } from "./pipeline/commands.ts";
 import { SAE } from "./sae/sae.ts";
 import { createRng } from "./sae/reference/rng.ts";
 import { join } from "./util/path.ts";
+import { quietMesaRuntimeDir } from "./util/env.ts";
 
 /** The config the demo trains. */
 export const DEMO_CONFIG = "examples/shakespeare.yaml";
@@ -171,6 +172,7 @@ export async function runDemo(
 }
 
 if (import.meta.main) {
+  quietMesaRuntimeDir();
   const gpu = await getGpu();
   console.log(
     `saeflow demo on ${gpu.info.description}${

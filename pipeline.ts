@@ -18,6 +18,7 @@
 
 import { currentGpu } from "./gpu/device.ts";
 import { main } from "./pipeline/cli.ts";
+import { quietMesaRuntimeDir } from "./util/env.ts";
 
 export { main };
 
@@ -41,5 +42,6 @@ async function exit(code: number): Promise<never> {
 }
 
 if (import.meta.main) {
+  quietMesaRuntimeDir();
   await exit(await main(Deno.args, { exit }));
 }

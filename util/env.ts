@@ -34,3 +34,17 @@ export function homeDir(): string {
 export function userCacheDir(): string {
   return readEnv("XDG_CACHE_HOME") ?? join(homeDir(), ".cache");
 }
+
+/**
+ * For programs (the CLI, the demo): on Linux, when `XDG_RUNTIME_DIR` is unset, sets it to `/tmp`
+ * before the GPU opens, so Mesa does not print "XDG_RUNTIME_DIR is invalid or not set" to
+ * stderr. Needs `--allow-env`; without it (or elsewhere) nothing changes. The library itself
+ * never sets environment variables.
+ */
+export function quietMesaRuntimeDir(): void {
+  try {
+    if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) {
+      Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+    }
+  } catch { /* no env permission: leave it */ }
+}
