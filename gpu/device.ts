@@ -95,7 +95,8 @@ const STAGING_FREE_PER_SIZE = 8;
  * ```ts
  * import { getGpu } from "./device.ts";
  * const gpu = await getGpu();
- * console.log(gpu.info.description);
+ * if (!gpu.info.description) throw new Error("the adapter has no description");
+ * if (gpu !== await getGpu()) throw new Error("getGpu() returns the shared device");
  * ```
  */
 export class Gpu {
