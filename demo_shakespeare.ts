@@ -8,7 +8,8 @@
  *    training part of the corpus (no file of activations is written).
  * 3. Trains a TopK SAE on them with `SAETrainer` (one GPU submit per step).
  * 4. Exports it in SAELens's format, loads it back with `SAE.loadFromDisk`, loads the model its
- *    `cfg.json` names (`HookedSAETransformer.fromPretrainedForSae`, as SAELens's evals do),
+ *    `cfg.json` names (`model_name` "tiny-shakespeare-gpt2", the folder's name, found in `data/`
+ *    by `HookedSAETransformer.fromPretrainedForSae`, as SAELens's evals load it),
  *    measures explained variance and L0 on held-out text, and prints the contexts that activate
  *    a few features most.
  * @module
@@ -30,7 +31,10 @@ import {
 } from "./sae/training/mod.ts";
 import { Mulberry32 } from "./training/rng.ts";
 
-const MODEL_DIR = new URL("./data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+const DATA_DIR = new URL("./data", import.meta.url).pathname;
+/** The shipped model's name: its folder's name in `data/`, what cfg.json records as model_name. */
+const MODEL_NAME = "tiny-shakespeare-gpt2";
+const MODEL_DIR = `${DATA_DIR}/${MODEL_NAME}`;
 const CORPUS = new URL("./data/tinyshakespeare.txt", import.meta.url).pathname;
 const HOOK = "blocks.2.hook_resid_pre";
 const BOS = 256;
@@ -116,7 +120,7 @@ export async function runShakespeareDemo(
       k: 16,
       // What SAELens's runner records: the model and how it was loaded, the hook, the context.
       metadata: new SAEMetadata({
-        modelName: MODEL_DIR,
+        modelName: MODEL_NAME, // a name, as SAELens records it; not this machine's path
         modelFromPretrainedKwargs: {},
         hookName: HOOK,
         contextSize: CONTEXT,
@@ -165,8 +169,13 @@ export async function runShakespeareDemo(
   // names (loaded without processing, plus its model_from_pretrained_kwargs).
   const loaded = await SAE.loadFromDisk(outDir, { gpu });
   log(`  saved and reloaded ${outDir}/{cfg.json,sae_weights.safetensors,sparsity.safetensors}`);
-  const evalModel = await HookedSAETransformer.fromPretrainedForSae(loaded, { gpu });
-  log(`  loaded the model its cfg.json names, at ${loaded.cfg.metadata.hookName}`);
+  const evalModel = await HookedSAETransformer.fromPretrainedForSae(loaded, {
+    gpu,
+    modelDirs: [DATA_DIR],
+  });
+  log(
+    `  loaded the model its cfg.json names (${loaded.cfg.metadata.modelName}, from data/), at ${loaded.cfg.metadata.hookName}`,
+  );
   const evalStarts = Array.from(
     { length: 4 * SEQS_PER_BATCH },
     (_, i) => trainEnd + i * CONTEXT * 7,

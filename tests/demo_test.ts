@@ -1,6 +1,6 @@
 import { getGpu } from "../gpu/device.ts";
 import { runShakespeareDemo } from "../demo_shakespeare.ts";
-import { assert, assertClose } from "./assert.ts";
+import { assert, assertClose, assertEquals } from "./assert.ts";
 
 Deno.test("demo: streams the shipped GPT-2's activations into a TopK SAE that reconstructs held-out text", async () => {
   const gpu = await getGpu();
@@ -15,6 +15,13 @@ Deno.test("demo: streams the shipped GPT-2's activations into a TopK SAE that re
   for (const name of ["cfg.json", "sae_weights.safetensors", "sparsity.safetensors"]) {
     await Deno.stat(`${outDir}/${name}`);
   }
+  // model_name is the model's name (its folder's), not this machine's path to it.
+  const cfg = JSON.parse(await Deno.readTextFile(`${outDir}/cfg.json`));
+  assertEquals(cfg.metadata.model_name, "tiny-shakespeare-gpt2");
+  assert(
+    !JSON.stringify(cfg).includes(new URL("../data", import.meta.url).pathname),
+    "no local path in cfg.json",
+  );
   assert(lines.some((l) => l.startsWith("  feature ")), "features are listed");
   await Deno.remove(outDir, { recursive: true });
 });
