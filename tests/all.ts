@@ -19,6 +19,10 @@
  * on the Vulkan backend (lavapipe). It is in native teardown, not in saeflow, and destroying
  * every device before exit does not prevent it. One isolate opens one instance.
  *
+ * For test authors: every file shares this isolate, so a test restores what it patches (globals,
+ * `Deno.env`), registers architectures or hooks under names no other file uses, and destroys the
+ * devices it opens itself (`Gpu.create()`); tests run in file order, then the doc examples.
+ *
  * Doc examples are type-checked separately by `deno check --doc` (the test task runs it first):
  * the imports here are computed, so `deno test` cannot check them.
  * @module
