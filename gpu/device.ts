@@ -52,10 +52,56 @@ export interface GpuInfo {
   vendor: string;
   /** Adapter architecture name. */
   architecture: string;
-  /** True for software adapters such as Mesa's llvmpipe. */
+  /**
+   * True for software (CPU) adapters such as Mesa's llvmpipe / lavapipe: the adapter's own flag,
+   * or its description naming a known software rasterizer (see {@link isSoftwareAdapter}).
+   */
   isFallbackAdapter: boolean;
   /** Optional features enabled on the device. */
   features: string[];
+}
+
+/** What {@link isSoftwareAdapter} reads: fields of `GPUAdapterInfo` (all optional). */
+export interface AdapterIdentity {
+  /** `GPUAdapterInfo.description`. */
+  description?: string;
+  /** `GPUAdapterInfo.device`. */
+  device?: string;
+  /** `GPUAdapterInfo.vendor`. */
+  vendor?: string;
+  /** `GPUAdapterInfo.architecture`. */
+  architecture?: string;
+  /** `GPUAdapterInfo.isFallbackAdapter` (or the older `GPUAdapter.isFallbackAdapter`). */
+  isFallbackAdapter?: boolean;
+}
+
+/**
+ * Names of software rasterizers as adapters report them: Mesa llvmpipe (GL) and lavapipe
+ * (Vulkan, which reports "llvmpipe (LLVM …)"), softpipe, Google SwiftShader, Microsoft WARP
+ * ("Microsoft Basic Render Driver").
+ */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render driver/i;
+
+/**
+ * True when the adapter computes on the CPU: its `isFallbackAdapter` flag, or a description,
+ * device, vendor or architecture naming a known software rasterizer. The flag alone is not
+ * enough: where it lives and whether it is set differs across Deno/wgpu versions and backends.
+ *
+ * @example
+ * ```ts
+ * import { isSoftwareAdapter } from "./device.ts";
+ * const lavapipe = { description: "llvmpipe (LLVM 15.0.6, 256 bits)", vendor: "65541" };
+ * if (!isSoftwareAdapter(lavapipe)) throw new Error("llvmpipe is a software adapter");
+ * if (isSoftwareAdapter({ description: "NVIDIA H100 80GB HBM3", vendor: "4318" })) {
+ *   throw new Error("an H100 is not");
+ * }
+ * ```
+ */
+export function isSoftwareAdapter(info: AdapterIdentity): boolean {
+  if (info.isFallbackAdapter === true) return true;
+  return [info.description, info.device, info.vendor, info.architecture].some(
+    (field) => typeof field === "string" && SOFTWARE_ADAPTER.test(field),
+  );
 }
 
 let nextBufferId = 1;
@@ -109,7 +155,8 @@ const STAGING_FREE_PER_SIZE = 8;
  * ```ts
  * import { getGpu } from "./device.ts";
  * const gpu = await getGpu();
- * console.log(gpu.info.description);
+ * if (!gpu.info.description) throw new Error("the adapter has no description");
+ * if (gpu !== await getGpu()) throw new Error("getGpu() returns the shared device");
  * ```
  */
 export class Gpu {
@@ -225,13 +272,19 @@ export class Gpu {
       }
     }
     const ai = adapter.info;
+    const fallbackFlag = (ai as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+      (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
     return new Gpu(adapter, device, {
       description: ai.description || ai.device || "unknown adapter",
       vendor: ai.vendor,
       architecture: ai.architecture,
-      isFallbackAdapter: Boolean(
-        (ai as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter,
-      ),
+      isFallbackAdapter: isSoftwareAdapter({
+        description: ai.description,
+        device: ai.device,
+        vendor: ai.vendor,
+        architecture: ai.architecture,
+        isFallbackAdapter: fallbackFlag,
+      }),
       features: [...features],
     });
   }

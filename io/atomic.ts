@@ -78,7 +78,9 @@ function problemOf(err: unknown): string {
  * import { writeFileAtomic } from "./atomic.ts";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/a.txt`, new TextEncoder().encode("hi"));
- * if ((await Deno.readTextFile(`${dir}/a.txt`)) !== "hi") throw new Error("not written");
+ * if (await Deno.readTextFile(`${dir}/a.txt`) !== "hi") throw new Error("not written");
+ * if ([...Deno.readDirSync(dir)].length !== 1) throw new Error("a temp file was left behind");
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {

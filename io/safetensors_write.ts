@@ -180,8 +180,11 @@ export function serializeSafetensors(
  * @example
  * ```ts
  * import { writeSafetensors } from "./safetensors_write.ts";
+ * import { readSafetensors } from "./safetensors.ts";
  * const dir = await Deno.makeTempDir();
- * await writeSafetensors(`${dir}/t.safetensors`, { b: { dtype: "U8", shape: [], data: new Uint8Array(1) } });
+ * await writeSafetensors(`${dir}/t.safetensors`, { b: { dtype: "U8", shape: [], data: new Uint8Array([7]) } });
+ * const back = (await readSafetensors(`${dir}/t.safetensors`)).tensors.get("b");
+ * if (back?.dtype !== "U8" || back.shape.length !== 0 || back.data[0] !== 7) throw new Error("round trip");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -8,9 +8,11 @@
 
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { Tensor } from "../gpu/tensor.ts";
+import { HubError } from "../hub/errors.ts";
 import { toSingleToken, toStrTokens, toTokens, type ToTokensOptions } from "../hub/to_tokens.ts";
 import type { Tokenizer } from "../hub/tokenizer.ts";
 import type { SAEMetadata } from "../sae/metadata.ts";
+import { join } from "../util/path.ts";
 import type { ModelConfig } from "./config.ts";
 import { gpuForward, GpuModel, uploadTokens } from "./gpu_forward.ts";
 import {
@@ -83,6 +85,39 @@ export interface CacheRun {
  * or training: anything with `cfg.metadata`), or an SAE's metadata itself.
  */
 export type SaeModelSource = { readonly cfg: { readonly metadata: SAEMetadata } } | SAEMetadata;
+
+/**
+ * `<dir>/<name>` for the first of `dirs` holding a folder `name`, or `undefined`. Only a plain
+ * folder name is looked up (no separators, not `.` or `..`): a path or an `org/name` repo id in
+ * a cfg.json never reaches outside the folders the caller listed.
+ */
+async function findLocalModel(
+  name: string,
+  dirs: readonly string[] | undefined,
+): Promise<string | undefined> {
+  if (dirs === undefined) return undefined;
+  if (!Array.isArray(dirs) || dirs.some((d) => typeof d !== "string" || d.trim() === "")) {
+    throw new ModelError(
+      `fromPretrainedForSae: modelDirs must be an array of folder paths, got ${
+        JSON.stringify(dirs)
+      }`,
+    );
+  }
+  if (!/^[\w.-]+$/.test(name) || /^\.+$/.test(name)) return undefined;
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    try {
+      if ((await Deno.stat(candidate)).isDirectory) return candidate;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) {
+        throw new ModelError(`fromPretrainedForSae: cannot look at ${candidate}: ${err}`, {
+          cause: err,
+        });
+      }
+    }
+  }
+  return undefined;
+}
 
 /** Model classes whose hook names are TransformerLens's, so a `HookedTransformer` can stand in. */
 const TL_MODEL_CLASSES = new Set(["HookedTransformer", "HookedSAETransformer"]);
@@ -174,23 +209,38 @@ export class HookedTransformer {
    * than `HookedTransformer` / `HookedSAETransformer` (e.g. `AutoModelForCausalLM`, whose hook
    * names are not TransformerLens's); unknown kwargs are rejected as by `fromPretrained`.
    *
+   * `model_name` is a name, as in SAELens: a TransformerLens name or alias, a hub repo id, or
+   * the folder name of a local model. For a local model, `opts.modelDirs` lists the folders to
+   * look in: the first `<dir>/<model_name>` folder that exists is loaded (before any alias or
+   * hub lookup). A `model_name` that is a path (older files) still loads from that path.
+   *
    * @example
    * ```ts
    * import { HookedSAETransformer } from "./hooked_sae_transformer.ts";
    * import { SAE } from "../sae/sae.ts";
    * const sae = await SAE.fromConfig({ architecture: "standard", dIn: 128, dSae: 256, metadata: {
-   *   modelName: "data/tiny-shakespeare-gpt2", hookName: "blocks.1.hook_resid_pre",
+   *   modelName: "tiny-shakespeare-gpt2", hookName: "blocks.1.hook_resid_pre",
    *   modelFromPretrainedKwargs: { center_writing_weights: true } } });
-   * const model = await HookedSAETransformer.fromPretrainedForSae(sae, { gpu: sae.gpu });
-   * const logits = await model.runWithSaes(model.toTokens("Hi"), { saes: [sae] });
+   * const model = await HookedSAETransformer.fromPretrainedForSae(sae, {
+   *   gpu: sae.gpu,
+   *   modelDirs: [new URL("../data", import.meta.url).pathname],
+   * });
+   * const tokens = model.toTokens("Hi");
+   * const logits = await model.runWithSaes(tokens, { saes: [sae] });
+   * if (logits.shape.join() !== `1,${tokens[0].length},${model.cfg.dVocab}`) {
+   *   throw new Error(`logits shape ${logits.shape}`);
+   * }
+   * const values = await logits.toArray();
+   * if (!values.every(Number.isFinite)) throw new Error("non-finite logits");
    * logits.dispose();
    * model.dispose();
+   * sae.dispose();
    * ```
    */
   static async fromPretrainedForSae<T>(
     this: Ctor<T>,
     sae: SaeModelSource,
-    opts: PretrainedModelOptions & { gpu?: Gpu } = {},
+    opts: PretrainedModelOptions & { gpu?: Gpu; modelDirs?: readonly string[] } = {},
   ): Promise<T> {
     const metadata = "cfg" in sae ? sae.cfg.metadata : sae;
     const modelName = metadata.modelName;
@@ -217,14 +267,27 @@ export class HookedTransformer {
         }`,
       );
     }
+    const { modelDirs, ...modelOpts } = opts;
+    const local = await findLocalModel(modelName, modelDirs);
     // Normalised apart, so that a caller's camelCase or snake_case key beats the SAE's either way.
-    const merged = { ...normalizeModelOptions(kwargs), ...normalizeModelOptions(opts) };
+    const merged = { ...normalizeModelOptions(kwargs), ...normalizeModelOptions(modelOpts) };
     const load: (
       this: Ctor<T>,
       name: string,
       o: PretrainedModelOptions & { gpu?: Gpu },
     ) => Promise<T> = HookedTransformer.fromPretrainedNoProcessing;
-    return await load.call(this, modelName, merged);
+    try {
+      return await load.call(this, local ?? modelName, merged);
+    } catch (err) {
+      if (local === undefined && modelDirs?.length && err instanceof HubError) {
+        throw new ModelError(
+          `fromPretrainedForSae: model_name ${JSON.stringify(modelName)} is no folder in ` +
+            `modelDirs (${modelDirs.join(", ")}), and loading it by name failed: ${err.message}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
   }
 
   /** The GPU device. */

@@ -218,9 +218,10 @@ const impls = new Map<string, SaeArchitectureImpl>();
  *
  * @example
  * ```ts
- * import { registerSaeArchitecture, getSaeArchitecture } from "./architectures.ts";
+ * import { getSaeArchitecture, registerSaeArchitecture } from "./architectures.ts";
  * import { unary } from "../gpu/kernels/elementwise.ts";
-import { matmul } from "../gpu/kernels/matmul.ts";
+ * import { Tensor } from "../gpu/tensor.ts";
+ * import { SAE } from "./sae.ts";
  * // A "shifted ReLU" SAE: f = ReLU(h − 1), with the standard tensors.
  * const standard = getSaeArchitecture("standard");
  * registerSaeArchitecture("doc_shifted_relu", {
@@ -232,6 +233,17 @@ import { matmul } from "../gpu/kernels/matmul.ts";
  *     return ctx.hook("hook_sae_acts_post", unary("relu", f, { out: f }));
  *   },
  * }, { inferenceFields: [], trainingFields: null, exportsAs: "doc_shifted_relu" });
+ * // Identity weights: the pre-activations are the inputs themselves.
+ * const eye = [1, 0, 0, 1];
+ * const sae = await SAE.fromParams(
+ *   { architecture: "doc_shifted_relu", dIn: 2, dSae: 2 },
+ *   { W_enc: eye, b_enc: [0, 0], W_dec: eye, b_dec: [0, 0] },
+ * );
+ * using x = Tensor.from([0.5, 3, -2, 1.25], [2, 2]);
+ * using f = sae.encode(x);
+ * const got = await f.toArray();
+ * if (got.join() !== "0,2,0,0.25") throw new Error(`shifted ReLU features ${got}`);
+ * sae.dispose();
  * ```
  */
 export function registerSaeArchitecture(

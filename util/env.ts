@@ -14,6 +14,8 @@ import { join } from "./path.ts";
  * ```ts
  * import { readEnv } from "./env.ts";
  * const home = readEnv("HOME"); // string | undefined
+ * if (home !== undefined && home.trim() === "") throw new Error("a blank value reads as unset");
+ * if (readEnv("SAEFLOW_SURELY_UNSET_VARIABLE") !== undefined) throw new Error("unset is undefined");
  * ```
  */
 export function readEnv(name: string): string | undefined {

@@ -27,9 +27,17 @@ export const noHooks: HookRunner = (_name, value): Tensor => value;
  * @example
  * ```ts
  * import { HookRegistry } from "./hooks.ts";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { Tensor } from "../gpu/tensor.ts";
+ * await getGpu();
  * const hooks = new HookRegistry();
  * const seen: string[] = [];
- * hooks.add("hook_sae_acts_post", (_t, { name }) => void seen.push(name));
+ * const remove = hooks.add("hook_sae_acts_post", (_t, { name }) => void seen.push(name));
+ * using x = Tensor.from([1, 2]);
+ * const out = hooks.run("hook_sae_acts_post", x); // a hook that returns nothing keeps the value
+ * if (out !== x || seen.join() !== "hook_sae_acts_post") throw new Error(`seen: ${seen}`);
+ * remove();
+ * if (hooks.has("hook_sae_acts_post")) throw new Error("the hook was not removed");
  * ```
  */
 export class HookRegistry {

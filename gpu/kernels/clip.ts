@@ -30,7 +30,7 @@ export interface ClipResult {
  * ```ts
  * import { clipGradNormRef } from "./clip.ts";
  * const r = clipGradNormRef([new Float32Array([3, 4]), new Float32Array([12])], 1);
- * // r.totalNorm: 13, r.factor: 1 / (13 + 1e-6)
+ * if (r.totalNorm !== 13 || r.factor !== 1 / (13 + 1e-6)) throw new Error(JSON.stringify(r));
  * ```
  */
 export function clipGradNormRef(

@@ -52,7 +52,8 @@ export const UNARY_OPS = Object.keys(UNARY_REF) as UnaryOp[];
  * @example
  * ```ts
  * import { unaryRef } from "./elementwise_ref.ts";
- * unaryRef("relu", new Float32Array([-1, 2])); // Float32Array [0, 2]
+ * const y = unaryRef("relu", new Float32Array([-1, 2]));
+ * if (y.join() !== "0,2") throw new Error(`relu: ${y}`);
  * ```
  */
 export function unaryRef(op: UnaryOp, x: Float32Array, c = 0): Float32Array {
@@ -115,7 +116,7 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
  * ```ts
  * import { binaryRef } from "./elementwise_ref.ts";
  * const r = binaryRef("add", new Float32Array([1, 2, 3, 4]), [2, 2], new Float32Array([10, 20]), [2]);
- * // r.data: [11, 22, 13, 24], r.shape: [2, 2]
+ * if (r.data.join() !== "11,22,13,24" || r.shape.join() !== "2,2") throw new Error(`${r.data}`);
  * ```
  */
 export function binaryRef(

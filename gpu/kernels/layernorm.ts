@@ -72,7 +72,7 @@ export interface LayerNormRefOptions {
  * ```ts
  * import { layerNormRef } from "./layernorm.ts";
  * const { y, scale } = layerNormRef(new Float32Array([1, 3]), 1, 2, { eps: 0 });
- * // y: [-1, 1], scale: [1]
+ * if (y.join() !== "-1,1" || scale.join() !== "1") throw new Error(`y ${y}, scale ${scale}`);
  * ```
  */
 export function layerNormRef(

@@ -32,7 +32,8 @@ function reduceSeq(op: ReduceOp, get: (i: number) => number, count: number): num
  * @example
  * ```ts
  * import { reduceRowsRef } from "./reduce_ref.ts";
- * reduceRowsRef("sum", new Float32Array([1, 2, 3, 4]), 2, 2); // Float32Array [3, 7]
+ * const sums = reduceRowsRef("sum", new Float32Array([1, 2, 3, 4]), 2, 2);
+ * if (sums.join() !== "3,7") throw new Error(`row sums ${sums}`);
  * ```
  */
 export function reduceRowsRef(op: ReduceOp, x: Float32Array, m: number, n: number): Float32Array {

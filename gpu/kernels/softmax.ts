@@ -47,7 +47,8 @@ export interface SoftmaxOptions {
  * @example
  * ```ts
  * import { softmaxRef } from "./softmax.ts";
- * softmaxRef(new Float32Array([0, Math.log(3)]), 1, 2); // Float32Array [0.25, 0.75]
+ * const p = softmaxRef(new Float32Array([0, Math.log(3)]), 1, 2);
+ * if (Math.abs(p[0] - 0.25) > 1e-6 || Math.abs(p[1] - 0.75) > 1e-6) throw new Error(`${p}`);
  * ```
  */
 export function softmaxRef(

@@ -3,13 +3,9 @@
  * lost behind saeflow's back, and an uncaptured validation error. Each test that breaks a
  * device opens its own with `Gpu.create()`, so the shared one stays healthy.
  *
- * `deno task test` runs this file alone, after the parallel run of everything else: with it in
- * the parallel run (other test files' devices alive in the same process), the process aborted
- * at exit in about one run of five with glibc heap-corruption messages ("double free or
- * corruption", "corrupted size vs. prev_size"), after every test had passed. Run alone it
- * exited cleanly 25 times out of 25. The same abort also happens, less often, without this file
- * (see .ci/run): it is in the native WebGPU/GL teardown at exit, not in a test; saeflow code
- * never frees native memory itself.
+ * It runs with the rest of the suite in one isolate (tests/all.ts). It once ran alone after
+ * the others because the process sometimes aborted at exit on the GL backend; that abort comes
+ * from opening one wgpu instance per isolate, with or without this file (see tests/all.ts).
  */
 
 import { Gpu, GpuError } from "../../gpu/device.ts";

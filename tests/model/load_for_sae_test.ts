@@ -11,7 +11,8 @@ import { SAEMetadata } from "../../sae/metadata.ts";
 import { getGpu } from "../../gpu/device.ts";
 import { assert, assertAllClose, assertEquals, assertRejects } from "../assert.ts";
 
-const DIR = new URL("../../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+const DATA = new URL("../../data", import.meta.url).pathname;
+const DIR = `${DATA}/tiny-shakespeare-gpt2`;
 const HOOK = "blocks.0.hook_resid_pre";
 const gpu = await getGpu();
 const tokens = [[256, 70, 105, 114, 115, 116, 32, 67]];
@@ -127,4 +128,54 @@ Deno.test("fromPretrainedForSae: clear errors for a missing model name, another 
     ModelError,
     "fold_lnn",
   );
+});
+
+Deno.test("fromPretrainedForSae: model_name is a folder name, found in the caller's modelDirs", async () => {
+  const empty = await Deno.makeTempDir();
+  try {
+    // The first listed folder that holds it wins; folders without it are skipped.
+    const meta = new SAEMetadata({ model_name: "tiny-shakespeare-gpt2" });
+    const m = await HookedTransformer.fromPretrainedForSae(meta, { gpu, modelDirs: [empty, DATA] });
+    assertAllClose(await logits(m), plainLogits, 0, 0, "the shipped model, unprocessed");
+    m.dispose();
+    // Not found: one ModelError naming the name and the folders searched.
+    const err = await assertRejects(
+      () => HookedTransformer.fromPretrainedForSae(meta, { gpu, modelDirs: [empty] }),
+      ModelError,
+      '"tiny-shakespeare-gpt2" is no folder in modelDirs',
+    );
+    assert(err.message.includes(empty), err.message);
+    // A model_name with separators or dots is never joined to a modelDirs entry: each of these
+    // would reach the model through the link if it were.
+    await Deno.mkdir(`${empty}/inner`);
+    await Deno.symlink(DIR, `${empty}/linked-model`);
+    for (
+      const [name, dir] of [
+        ["../linked-model", "inner"],
+        ["inner/../linked-model", ""],
+        ["./linked-model", ""],
+      ]
+    ) {
+      await assertRejects(
+        () =>
+          HookedTransformer.fromPretrainedForSae(new SAEMetadata({ model_name: name }), {
+            gpu,
+            modelDirs: [`${empty}/${dir}`],
+          }),
+        ModelError,
+        "is no folder in modelDirs",
+      );
+    }
+    await assertRejects(
+      () =>
+        HookedTransformer.fromPretrainedForSae(meta, {
+          gpu,
+          modelDirs: "data" as unknown as string[],
+        }),
+      ModelError,
+      "modelDirs must be an array",
+    );
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
 });
