@@ -6,8 +6,8 @@
  * @module
  */
 
-import { lmCrossEntropyLoss } from "../model/loss.ts";
-import type { HostTensor } from "../model/tensor.ts";
+import { lmCrossEntropyLoss } from "../model/reference/loss.ts";
+import type { HostTensor } from "../util/host_tensor.ts";
 import type { EvalConfig } from "./config.ts";
 import { EvalError } from "./config.ts";
 import { klDivRowsRef } from "./kernels.ts";

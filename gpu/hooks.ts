@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Tensor } from "../gpu/tensor.ts";
+import type { Tensor } from "./tensor.ts";
 
 /**
  * A hook function. It receives the tensor at the hook point and may return a replacement

@@ -1,11 +1,13 @@
 /**
- * Shared helpers of the HF → TL weight mapping: a tensor lookup that tries the usual key
- * prefixes and names the source on failure, and the head-splitting rearrangements.
+ * Shared helpers of the families' HF → TL weight mappings: a tensor lookup that tries the
+ * family's key prefix and names the source on failure, and the head-splitting rearrangements.
  * @module
  */
 
-import type { ModelConfig } from "./config.ts";
-import { type HostTensor, ModelError, numel, type ParamMap, shapeStr } from "./tensor.ts";
+import { type HostTensor, numel, shapeStr } from "../../util/host_tensor.ts";
+import type { ModelConfig } from "../config.ts";
+import { ModelError } from "../errors.ts";
+import type { ParamMap } from "../params.ts";
 
 /** Looks up HF tensors by name, trying `prefix + name` first, then the bare `name`. */
 export class HfLookup {
@@ -145,4 +147,20 @@ export function unembedFrom(
     );
   }
   return transpose(hf.get(embedName, shape));
+}
+
+/** Rows of a positional table as stored (checked against nCtx by {@link trimPos}). */
+export function posRows(hf: HfLookup, name: string): number {
+  const key = hf.resolve(name);
+  return key === undefined ? 0 : hf.tensors.get(key)!.shape[0];
+}
+
+/** TL keeps the first nCtx rows of `W_pos`. */
+export function trimPos(wpe: HostTensor, cfg: ModelConfig): HostTensor {
+  const [rows, D] = wpe.shape;
+  if (rows < cfg.nCtx) {
+    throw new ModelError(`position table has ${rows} rows, fewer than nCtx ${cfg.nCtx}`);
+  }
+  if (rows === cfg.nCtx) return wpe;
+  return { data: wpe.data.slice(0, cfg.nCtx * D), shape: [cfg.nCtx, D] };
 }

@@ -1,11 +1,22 @@
 /**
- * HF → TL weight mapping for the Llama-style families (Llama 2/3, Mistral, Qwen2, Qwen3) and
- * Gemma 1/2 (spec transformer_lens.md §3.5-3.7).
+ * The Llama family (spec transformer_lens.md §3.5-3.6): Llama 2/3 (with Llama-3.1
+ * "NTK-by-parts" rope scaling), Mistral (sliding window on every layer), Qwen2 (q/k/v biases)
+ * and Qwen3 (per-head q/k RMSNorm). RMSNorm, gated SiLU MLP, rotary on the whole head,
+ * grouped-query attention, HF `model.` keys. What sets the four apart is one row of
+ * {@link VARIANTS}. Gemma reuses {@link llamaAttnAndMlp}.
  * @module
  */
 
-import { kvHeadCount, kvPrefix, type ModelConfig } from "./config.ts";
-import type { HostTensor, ParamMap } from "./tensor.ts";
+import {
+  type AttnType,
+  defineModelConfig,
+  kvHeadCount,
+  kvPrefix,
+  type ModelConfig,
+  type NtkByPartsRope,
+} from "../config.ts";
+import type { ParamMap } from "../params.ts";
+import type { HfConfigReader, ModelFamily } from "./family.ts";
 import {
   gatherBias,
   gatherInProj,
@@ -15,10 +26,92 @@ import {
   transpose,
   unembedFrom,
   zerosOf,
-} from "./weights_util.ts";
+} from "./hf_weights.ts";
 
-/** Shared attention + gated-MLP mapping of one layer (no norms). */
-function attnAndMlp(cfg: ModelConfig, hf: HfLookup, p: ParamMap, l: number): void {
+/** What one model type of the family changes. */
+interface Variant {
+  /** HF LM class. */
+  architecture: string;
+  /** TL's grouped k/v names (`_W_K`) even when Hkv = H (Qwen2); else only when Hkv < H. */
+  alwaysGrouped?: boolean;
+  /** `sliding_window` applies to every layer (Mistral). */
+  slidingWindow?: boolean;
+  /** `use_sliding_window: true` is refused (Qwen2: not implemented). */
+  refuseSlidingWindow?: boolean;
+  /** Per-head q/k RMSNorm (Qwen3). */
+  qkNorm?: boolean;
+  /** TL `default_prepend_bos` is false (Qwen). */
+  noBos?: boolean;
+}
+
+const VARIANTS: Record<string, Variant> = {
+  llama: { architecture: "LlamaForCausalLM" },
+  mistral: { architecture: "MistralForCausalLM", slidingWindow: true },
+  qwen2: {
+    architecture: "Qwen2ForCausalLM",
+    alwaysGrouped: true,
+    refuseSlidingWindow: true,
+    noBos: true,
+  },
+  qwen3: { architecture: "Qwen3ForCausalLM", qkNorm: true, noBos: true },
+};
+
+function config(r: HfConfigReader): ModelConfig {
+  const hf = r.json, v = VARIANTS[r.modelType];
+  const d = r.num("hidden_size"), h = r.num("num_attention_heads");
+  const dHead = hf.head_dim ?? d / h;
+  const hkv = r.num("num_key_value_heads", h);
+  let ntk: NtkByPartsRope | null = null;
+  const scaling = hf.rope_scaling ?? null;
+  if (scaling) {
+    const type = scaling.rope_type ?? scaling.type;
+    if (type !== "llama3") r.unsupported("rope_scaling", scaling);
+    ntk = {
+      factor: scaling.factor,
+      lowFreqFactor: scaling.low_freq_factor,
+      highFreqFactor: scaling.high_freq_factor,
+      originalCtxLen: scaling.original_max_position_embeddings,
+    };
+  }
+  if (v.refuseSlidingWindow && hf.use_sliding_window) {
+    r.unsupported("use_sliding_window", true);
+  }
+  const window = v.slidingWindow ? hf.sliding_window ?? null : null;
+  const nLayers = r.num("num_hidden_layers");
+  return defineModelConfig({
+    ...r.common,
+    nLayers,
+    dModel: d,
+    nHeads: h,
+    dHead,
+    nKeyValueHeads: v.alwaysGrouped || hkv !== h ? hkv : null,
+    dMlp: r.num("intermediate_size"),
+    dVocab: r.num("vocab_size"),
+    nCtx: r.nCtx(r.num("max_position_embeddings")),
+    eps: r.num("rms_norm_eps", 1e-6),
+    actFn: r.actFn(hf.hidden_act ?? "silu"),
+    normalizationType: "RMS",
+    finalRms: true,
+    gatedMlp: true,
+    positionalEmbeddingType: "rotary",
+    rotaryDim: dHead,
+    rotaryBase: r.ropeTheta("rope_theta"),
+    rotaryAdjacentPairs: false,
+    ntkByPartsRope: ntk,
+    useQkNorm: v.qkNorm ?? false,
+    useLocalAttn: window !== null,
+    windowSize: window,
+    attnTypes: window !== null ? Array<AttnType>(nLayers).fill("local") : null,
+    defaultPrependBos: !v.noBos,
+    tieWordEmbeddings: hf.tie_word_embeddings ?? false,
+  });
+}
+
+/**
+ * One layer's attention (q/k/v/o with optional biases, GQA names, Qwen3 q/k norms) and gated
+ * MLP (`gate_proj`, `up_proj`, `down_proj`) under HF's `layers.L.` keys; no norms.
+ */
+export function llamaAttnAndMlp(cfg: ModelConfig, hf: HfLookup, p: ParamMap, l: number): void {
   const { dModel: D, nHeads: H, dHead: d, dMlp: M } = cfg;
   const Hkv = kvHeadCount(cfg), g = kvPrefix(cfg);
   const h = `layers.${l}.`, b = `blocks.${l}.`, a = h + "self_attn.";
@@ -49,15 +142,14 @@ function attnAndMlp(cfg: ModelConfig, hf: HfLookup, p: ParamMap, l: number): voi
   put(p, b + "mlp.b_out", hf.maybe(m + "down_proj.bias", [D]) ?? zerosOf([D]));
 }
 
-/** Llama / Mistral / Qwen2 / Qwen3 (`model.` prefix, RMSNorm, gated MLP, rotary). */
-export function convertLlamaWeights(cfg: ModelConfig, hf: HfLookup): ParamMap {
+function convertWeights(cfg: ModelConfig, hf: HfLookup): ParamMap {
   const D = cfg.dModel;
   const p: ParamMap = new Map();
   put(p, "embed.W_E", hf.get("embed_tokens.weight", [cfg.dVocab, D]));
   for (let l = 0; l < cfg.nLayers; l++) {
     const h = `layers.${l}.`, b = `blocks.${l}.`;
     put(p, b + "ln1.w", hf.get(h + "input_layernorm.weight", [D]));
-    attnAndMlp(cfg, hf, p, l);
+    llamaAttnAndMlp(cfg, hf, p, l);
     put(p, b + "ln2.w", hf.get(h + "post_attention_layernorm.weight", [D]));
   }
   put(p, "ln_final.w", hf.get("norm.weight", [D]));
@@ -66,41 +158,13 @@ export function convertLlamaWeights(cfg: ModelConfig, hf: HfLookup): ParamMap {
   return p;
 }
 
-/** Gemma's HF norms multiply by (1 + w); TL stores 1 + w, computed in float32. */
-function onePlus(t: HostTensor): HostTensor {
-  const out = new Float32Array(t.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = t.data[i] + 1;
-  return { data: out, shape: [...t.shape] };
-}
-
-/** Gemma 1 and Gemma 2: pre-scaled embedding, (1 + w) norms, Gemma-2 sandwich norms. */
-export function convertGemmaWeights(cfg: ModelConfig, hf: HfLookup): ParamMap {
-  const D = cfg.dModel;
-  const p: ParamMap = new Map();
-  const emb = hf.get("embed_tokens.weight", [cfg.dVocab, D]);
-  // HF multiplies by a model-dtype tensor √D; in float32 that is fround(√D).
-  const scale = Math.fround(Math.sqrt(D));
-  const W_E = new Float32Array(emb.data.length);
-  for (let i = 0; i < W_E.length; i++) W_E[i] = emb.data[i] * scale;
-  put(p, "embed.W_E", { data: W_E, shape: [cfg.dVocab, D] });
-  const g2 = cfg.useNormalizationBeforeAndAfter;
-  for (let l = 0; l < cfg.nLayers; l++) {
-    const h = `layers.${l}.`, b = `blocks.${l}.`;
-    const norm = (name: string) => onePlus(hf.get(h + `${name}.weight`, [D]));
-    put(p, b + "ln1.w", norm("input_layernorm"));
-    attnAndMlp(cfg, hf, p, l);
-    if (g2) {
-      // Gemma-2: post_attention_layernorm acts on attn_out; pre_feedforward is the MLP's ln2.
-      put(p, b + "ln1_post.w", norm("post_attention_layernorm"));
-      put(p, b + "ln2.w", norm("pre_feedforward_layernorm"));
-      put(p, b + "ln2_post.w", norm("post_feedforward_layernorm"));
-    } else {
-      put(p, b + "ln2.w", norm("post_attention_layernorm"));
-    }
-  }
-  put(p, "ln_final.w", onePlus(hf.get("norm.weight", [D])));
-  // W_U is the unscaled (tied) embedding.
-  put(p, "unembed.W_U", unembedFrom(cfg, hf, "embed_tokens.weight"));
-  put(p, "unembed.b_U", zerosOf([cfg.dVocab]));
-  return p;
-}
+/** The Llama family: Llama, Mistral, Qwen2, Qwen3. */
+export const LLAMA: ModelFamily = {
+  name: "llama",
+  modelTypes: Object.fromEntries(
+    Object.entries(VARIANTS).map(([type, v]) => [type, v.architecture]),
+  ),
+  weightPrefix: "model.",
+  config,
+  convertWeights,
+};

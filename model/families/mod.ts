@@ -1,39 +1,58 @@
 /**
- * Hugging Face `config.json` → {@link ModelConfig}, following TransformerLens's
- * `convert_hf_model_config` per architecture (spec transformer_lens.md §3).
+ * The model families saeflow loads from Hugging Face, one file each, registered in
+ * {@link MODEL_FAMILIES}: Hugging Face `config.json` → {@link ModelConfig} (TransformerLens's
+ * `convert_hf_model_config`, spec transformer_lens.md §3) and HF state dict → TransformerLens
+ * parameters, dispatched by `model_type` and by `originalArchitecture`.
+ *
+ * ## Adding a family
+ *
+ * 1. Write `model/families/<family>.ts` exporting a {@link ModelFamily}: its `model_type`s with
+ *    their HF LM classes, the state-dict prefix, `config` (read fields through the
+ *    {@link HfConfigReader} so that errors name them; build with `defineModelConfig`) and
+ *    `convertWeights` (the `hf_weights.ts` helpers split fused and per-head projections).
+ * 2. Add it to {@link MODEL_FAMILIES} below (one line).
+ * 3. Test it in `tests/model/families/`: a fixture `<family>.ts` (a tiny HF config, its tensor
+ *    names and an independent naive forward written from the HF module) registered in that
+ *    folder's `mod.ts`, and `<family>_test.ts` for what is particular to it. The shared harness
+ *    then checks the reference forward against the naive one, TL processing, and (through the
+ *    fixture table) every hook of the GPU forward against the reference.
+ *
+ * A family needs nothing else when its mechanisms are ones {@link ModelConfig} already has
+ * (norm type, gated MLP, rotary, GQA, local attention, soft caps, sandwich norms, q/k norms).
+ * A new mechanism is a new config field plus its op in `model/reference/` (the ground truth),
+ * `model/gpu/transformer.ts` with a kernel in `model/gpu/kernels/` if no existing one fits,
+ * `expectedParamShapes` (`model/params.ts`) and `hookNames` (`model/hooks/names.ts`) for new
+ * parameters or hook points, and `model/load/processing.ts` if TL's weight processing touches it.
  * @module
  */
 
-import { type ActFn, type AttnType, defineModelConfig, type ModelConfig } from "./config.ts";
-import { ModelError } from "./tensor.ts";
+import type { ModelConfig } from "../config.ts";
+import { ModelError } from "../errors.ts";
+import type { ParamMap } from "../params.ts";
+import type { HostTensor } from "../../util/host_tensor.ts";
+import { type HfConfigOptions, HfConfigReader, type Json, type ModelFamily } from "./family.ts";
+import { HfLookup } from "./hf_weights.ts";
+import { GEMMA } from "./gemma.ts";
+import { GPT2 } from "./gpt2.ts";
+import { LLAMA } from "./llama.ts";
+import { GPT_NEO } from "./neo.ts";
+import { GPT_NEOX } from "./neox.ts";
+
+export type { HfConfigOptions, Json, ModelFamily } from "./family.ts";
+export { HfConfigReader } from "./family.ts";
+
+/** Every family, in the order `SUPPORTED_MODEL_TYPES` lists their model types. */
+export const MODEL_FAMILIES: readonly ModelFamily[] = [GPT2, GPT_NEO, GPT_NEOX, LLAMA, GEMMA];
 
 /** `model_type` values {@link modelConfigFromHf} accepts, with their HF LM class. */
-export const SUPPORTED_MODEL_TYPES: Readonly<Record<string, string>> = {
-  gpt2: "GPT2LMHeadModel",
-  gpt_neo: "GPTNeoForCausalLM",
-  gpt_neox: "GPTNeoXForCausalLM",
-  llama: "LlamaForCausalLM",
-  mistral: "MistralForCausalLM",
-  qwen2: "Qwen2ForCausalLM",
-  qwen3: "Qwen3ForCausalLM",
-  gemma: "GemmaForCausalLM",
-  gemma2: "Gemma2ForCausalLM",
-};
+export const SUPPORTED_MODEL_TYPES: Readonly<Record<string, string>> = Object.fromEntries(
+  MODEL_FAMILIES.flatMap((f) => Object.entries(f.modelTypes)),
+);
 
-/** Options of {@link modelConfigFromHf}. */
-export interface HfConfigOptions {
-  /** TL `model_name` (e.g. `"gpt2"`, `"gemma-2-2b"`); defaults to `_name_or_path`'s last part. */
-  modelName?: string;
-  /**
-   * Override the context length. TL caps some models (TinyStories 512, Llama-3.1+/Qwen2/Mistral
-   * 2048); pass that here to reproduce TL's `n_ctx` and `W_pos` rows exactly.
-   */
-  nCtx?: number;
+/** The family that reads `modelType` (one of {@link SUPPORTED_MODEL_TYPES}). */
+function familyOfType(modelType: string): ModelFamily {
+  return MODEL_FAMILIES.find((f) => modelType in f.modelTypes)!;
 }
-
-/** A parsed Hugging Face `config.json` object. */
-// deno-lint-ignore no-explicit-any
-export type Json = Record<string, any>;
 
 /**
  * Converts a parsed HF `config.json` into a TL-style {@link ModelConfig} (unprocessed: LN/RMS).
@@ -41,215 +60,20 @@ export type Json = Record<string, any>;
  *
  * @example
  * ```ts
- * import { modelConfigFromHf } from "./hf_config.ts";
+ * import { modelConfigFromHf } from "./mod.ts";
  * const cfg = modelConfigFromHf({ model_type: "gpt2", n_layer: 2, n_embd: 16, n_head: 4,
  *   vocab_size: 50, n_positions: 32 });
  * if (cfg.dHead !== 4 || cfg.actFn !== "gelu_new") throw new Error("unreachable");
  * ```
  */
 export function modelConfigFromHf(hf: Json, opts: HfConfigOptions = {}): ModelConfig {
-  const modelType = familyOf(hf);
-  const arch = SUPPORTED_MODEL_TYPES[modelType];
-  const nameOrPath = typeof hf._name_or_path === "string" ? hf._name_or_path : "";
-  const modelName = opts.modelName ?? (nameOrPath.split("/").pop() || modelType);
-  const common = { modelName, originalArchitecture: arch };
-  const num = (field: string, fallback?: number): number => {
-    const v = hf[field] ?? fallback;
-    if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new ModelError(`config.json (${modelType}): field "${field}" missing or not a number`);
-    }
-    return v;
-  };
-  const nCtx = (v: number) => opts.nCtx ?? v;
-  switch (modelType) {
-    case "gpt2": {
-      const d = num("n_embd"), h = num("n_head");
-      return defineModelConfig({
-        ...common,
-        nLayers: num("n_layer"),
-        dModel: d,
-        nHeads: h,
-        dHead: d / h,
-        dMlp: hf.n_inner ?? 4 * d,
-        dVocab: num("vocab_size"),
-        nCtx: nCtx(hf.n_ctx ?? num("n_positions")),
-        eps: num("layer_norm_epsilon", 1e-5),
-        actFn: actFnOf(hf.activation_function ?? "gelu_new", modelType),
-        scaleAttnByInverseLayerIdx: hf.scale_attn_by_inverse_layer_idx ?? false,
-        normalizationType: "LN",
-        tieWordEmbeddings: hf.tie_word_embeddings ?? true,
-      });
-    }
-    case "gpt_neo": {
-      const d = num("hidden_size"), h = num("num_heads"), nLayers = num("num_layers");
-      const attnTypes = expandNeoAttentionTypes(hf.attention_types, nLayers);
-      return defineModelConfig({
-        ...common,
-        nLayers,
-        dModel: d,
-        nHeads: h,
-        dHead: d / h,
-        dMlp: hf.intermediate_size ?? 4 * d,
-        dVocab: num("vocab_size"),
-        nCtx: nCtx(num("max_position_embeddings")),
-        eps: num("layer_norm_epsilon", 1e-5),
-        actFn: actFnOf(hf.activation_function ?? "gelu_new", modelType),
-        useAttnScale: false,
-        attnScale: 1,
-        useLocalAttn: true,
-        windowSize: num("window_size", 256),
-        attnTypes,
-        normalizationType: "LN",
-        tieWordEmbeddings: hf.tie_word_embeddings ?? true,
-      });
-    }
-    case "gpt_neox": {
-      const d = num("hidden_size"), h = num("num_attention_heads"), dHead = d / h;
-      const pct = hf.rotary_pct ?? hf.partial_rotary_factor ?? 0.25;
-      if (hf.rope_scaling) unsupported(modelType, "rope_scaling", hf.rope_scaling);
-      return defineModelConfig({
-        ...common,
-        nLayers: num("num_hidden_layers"),
-        dModel: d,
-        nHeads: h,
-        dHead,
-        dMlp: num("intermediate_size"),
-        dVocab: num("vocab_size"),
-        nCtx: nCtx(num("max_position_embeddings")),
-        eps: num("layer_norm_eps", 1e-5),
-        actFn: actFnOf(hf.hidden_act ?? "gelu", modelType),
-        // TL always uses the parallel form; HF honours use_parallel_residual (true for Pythia).
-        parallelAttnMlp: hf.use_parallel_residual ?? true,
-        positionalEmbeddingType: "rotary",
-        rotaryDim: Math.round(pct * dHead),
-        // TL keeps the default 10000; HF reads rotary_emb_base (10000 for every Pythia).
-        rotaryBase: ropeTheta(hf, "rotary_emb_base"),
-        rotaryAdjacentPairs: false,
-        normalizationType: "LN",
-        tieWordEmbeddings: hf.tie_word_embeddings ?? false,
-      });
-    }
-    case "llama":
-    case "mistral":
-    case "qwen2":
-    case "qwen3":
-      return llamaLike(hf, modelType, common, num, nCtx);
-    case "gemma":
-    case "gemma2":
-      return gemmaLike(hf, modelType, common, num, nCtx);
-  }
-  throw new ModelError(`unreachable model_type ${modelType}`);
+  const modelType = modelTypeOf(hf);
+  const reader = new HfConfigReader(hf, modelType, SUPPORTED_MODEL_TYPES[modelType], opts);
+  return familyOfType(modelType).config(reader);
 }
 
-function llamaLike(
-  hf: Json,
-  modelType: string,
-  common: { modelName: string; originalArchitecture: string },
-  num: (f: string, d?: number) => number,
-  nCtx: (v: number) => number,
-): ModelConfig {
-  const d = num("hidden_size"), h = num("num_attention_heads");
-  const dHead = hf.head_dim ?? d / h;
-  const hkv = num("num_key_value_heads", h);
-  // Qwen2/Qwen3 always use TL's grouped naming (_W_K); Llama/Mistral only when Hkv < H.
-  const alwaysGrouped = modelType === "qwen2";
-  let ntk = null;
-  const scaling = hf.rope_scaling ?? null;
-  if (scaling) {
-    const type = scaling.rope_type ?? scaling.type;
-    if (type !== "llama3") unsupported(modelType, "rope_scaling", scaling);
-    ntk = {
-      factor: scaling.factor,
-      lowFreqFactor: scaling.low_freq_factor,
-      highFreqFactor: scaling.high_freq_factor,
-      originalCtxLen: scaling.original_max_position_embeddings,
-    };
-  }
-  if (modelType === "qwen2" && hf.use_sliding_window) {
-    unsupported(modelType, "use_sliding_window", true);
-  }
-  const window = modelType === "mistral" ? hf.sliding_window ?? null : null;
-  const nLayers = num("num_hidden_layers");
-  return defineModelConfig({
-    ...common,
-    nLayers,
-    dModel: d,
-    nHeads: h,
-    dHead,
-    nKeyValueHeads: alwaysGrouped || hkv !== h ? hkv : null,
-    dMlp: num("intermediate_size"),
-    dVocab: num("vocab_size"),
-    nCtx: nCtx(num("max_position_embeddings")),
-    eps: num("rms_norm_eps", 1e-6),
-    actFn: actFnOf(hf.hidden_act ?? "silu", modelType),
-    normalizationType: "RMS",
-    finalRms: true,
-    gatedMlp: true,
-    positionalEmbeddingType: "rotary",
-    rotaryDim: dHead,
-    rotaryBase: ropeTheta(hf, "rope_theta"),
-    rotaryAdjacentPairs: false,
-    ntkByPartsRope: ntk,
-    useQkNorm: modelType === "qwen3",
-    useLocalAttn: window !== null,
-    windowSize: window,
-    attnTypes: window !== null ? Array<AttnType>(nLayers).fill("local") : null,
-    defaultPrependBos: !modelType.startsWith("qwen"),
-    tieWordEmbeddings: hf.tie_word_embeddings ?? false,
-  });
-}
-
-function gemmaLike(
-  hf: Json,
-  modelType: string,
-  common: { modelName: string; originalArchitecture: string },
-  num: (f: string, d?: number) => number,
-  nCtx: (v: number) => number,
-): ModelConfig {
-  const d = num("hidden_size"), h = num("num_attention_heads");
-  const dHead = num("head_dim", d / h);
-  const nLayers = num("num_hidden_layers");
-  const g2 = modelType === "gemma2";
-  const base = {
-    ...common,
-    nLayers,
-    dModel: d,
-    nHeads: h,
-    dHead,
-    nKeyValueHeads: num("num_key_value_heads", h),
-    dMlp: num("intermediate_size"),
-    dVocab: num("vocab_size"),
-    nCtx: nCtx(num("max_position_embeddings")),
-    eps: num("rms_norm_eps", 1e-6),
-    normalizationType: "RMS" as const,
-    finalRms: true,
-    gatedMlp: true,
-    positionalEmbeddingType: "rotary" as const,
-    rotaryDim: dHead,
-    rotaryBase: ropeTheta(hf, "rope_theta"),
-    rotaryAdjacentPairs: false,
-    useNormalizedEmbedding: true,
-    normWeightPlusOne: true,
-    tieWordEmbeddings: hf.tie_word_embeddings ?? true,
-  };
-  // Gemma-1 runs the tanh GELU whatever its config says; TL names it gelu_new.
-  if (!g2) return defineModelConfig({ ...base, actFn: "gelu_new" });
-  const window = num("sliding_window", 4096);
-  return defineModelConfig({
-    ...base,
-    actFn: actFnOf(hf.hidden_activation ?? hf.hidden_act ?? "gelu_pytorch_tanh", modelType),
-    attnScale: Math.sqrt(num("query_pre_attn_scalar", dHead)),
-    attnScoresSoftCap: hf.attn_logit_softcapping ?? -1,
-    outputLogitsSoftCap: hf.final_logit_softcapping ?? -1,
-    useNormalizationBeforeAndAfter: true,
-    useLocalAttn: true,
-    windowSize: window,
-    // TL's legacy order: global on even layers, local on odd (HF is the reverse; TL issue #778).
-    attnTypes: Array.from({ length: nLayers }, (_, i) => (i % 2 === 0 ? "global" : "local")),
-  });
-}
-
-function familyOf(hf: Json): string {
+/** `model_type`, or the type whose LM class is `architectures[0]`; else a clear error. */
+function modelTypeOf(hf: Json): string {
   if (typeof hf !== "object" || hf === null) throw new ModelError("config.json is not an object");
   const mt = hf.model_type;
   if (typeof mt === "string" && mt in SUPPORTED_MODEL_TYPES) return mt;
@@ -262,45 +86,41 @@ function familyOf(hf: Json): string {
   );
 }
 
-function actFnOf(name: string, modelType: string): ActFn {
-  const map: Record<string, ActFn> = {
-    gelu_new: "gelu_new",
-    gelu_pytorch_tanh: "gelu_pytorch_tanh",
-    gelu_fast: "gelu_fast",
-    gelu: "gelu",
-    silu: "silu",
-    swish: "silu",
-    relu: "relu",
-  };
-  const act = map[name];
-  if (!act) unsupported(modelType, "activation", name);
-  return act;
+/** Options of {@link convertHfWeights}. */
+export interface ConvertOptions {
+  /** What the tensors came from (file or directory), used in error messages. */
+  source?: string;
 }
 
-function ropeTheta(hf: Json, field: string): number {
-  const v = hf[field] ?? hf.rope_parameters?.rope_theta ?? 10000;
-  if (typeof v !== "number") throw new ModelError(`config.json: "${field}" is not a number`);
-  return v;
-}
-
-function expandNeoAttentionTypes(spec: unknown, nLayers: number): AttnType[] {
-  const raw = spec ?? [[["global", "local"], nLayers / 2]];
-  const out: AttnType[] = [];
-  if (!Array.isArray(raw)) throw new ModelError(`config.json (gpt_neo): bad attention_types`);
-  for (const item of raw) {
-    const [types, reps] = item as [AttnType[], number];
-    for (let r = 0; r < reps; r++) out.push(...types);
-  }
-  if (out.length !== nLayers) {
-    throw new ModelError(
-      `config.json (gpt_neo): attention_types expand to ${out.length} layers, num_layers is ${nLayers}`,
-    );
-  }
-  return out;
-}
-
-function unsupported(modelType: string, field: string, value: unknown): never {
-  throw new ModelError(
-    `config.json (${modelType}): unsupported ${field} ${JSON.stringify(value)}`,
-  );
+/**
+ * Maps an HF state dict (float32 tensors) to TL parameters for `cfg` (from
+ * {@link modelConfigFromHf}), through the family of `cfg.originalArchitecture`. Keys may carry
+ * the model prefix (`transformer.`, `gpt_neox.`, `model.`) or not; tied embeddings are
+ * resolved; every absent tensor is an error naming the key and the source. The result is
+ * unprocessed: LN/RMS weights are kept, and absent biases are zeros exactly as TL's
+ * `fill_missing_keys` leaves them. Returned tensors may share memory with the input map;
+ * nothing in `model/` mutates parameters in place.
+ *
+ * @example
+ * ```ts
+ * import { convertHfWeights, modelConfigFromHf } from "./mod.ts";
+ * const cfg = modelConfigFromHf({ model_type: "gpt2", n_layer: 0, n_embd: 4, n_head: 1,
+ *   vocab_size: 3, n_positions: 2 });
+ * const t = (...shape: number[]) => ({ data: new Float32Array(shape.reduce((a, b) => a * b)), shape });
+ * const hf = new Map([["wte.weight", t(3, 4)], ["wpe.weight", t(2, 4)],
+ *   ["ln_f.weight", t(4)], ["ln_f.bias", t(4)]]);
+ * const params = convertHfWeights(cfg, hf);
+ * if (params.get("unembed.W_U")!.shape[1] !== 3) throw new Error("unreachable");
+ * ```
+ */
+export function convertHfWeights(
+  cfg: ModelConfig,
+  tensors: Map<string, HostTensor>,
+  opts: ConvertOptions = {},
+): ParamMap {
+  const source = opts.source ?? "the state dict";
+  const arch = cfg.originalArchitecture;
+  const family = MODEL_FAMILIES.find((f) => Object.values(f.modelTypes).includes(arch));
+  if (!family) throw new ModelError(`convertHfWeights: unsupported architecture "${arch}"`);
+  return family.convertWeights(cfg, new HfLookup(tensors, family.weightPrefix, source));
 }

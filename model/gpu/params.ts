@@ -6,14 +6,13 @@
  * @module
  */
 
-import type { Gpu } from "../gpu/device.ts";
-import { Tensor } from "../gpu/tensor.ts";
-import { kvHeadCount, kvPrefix, type ModelConfig } from "./config.ts";
+import type { Gpu } from "../../gpu/device.ts";
+import { Tensor } from "../../gpu/tensor.ts";
+import { kvHeadCount, kvPrefix, type ModelConfig } from "../config.ts";
 import { disposeEmbed, type EmbedTable, prepareEmbed } from "./kernels/embed.ts";
 import { disposeLinear, type LinearWeight, prepareLinear } from "./kernels/linear.ts";
-import { rotaryTables } from "./ops.ts";
-import { getParam, validateParams } from "./params.ts";
-import type { ParamMap } from "./tensor.ts";
+import { rotaryTables } from "../reference/ops.ts";
+import { getParam, type ParamMap, validateParams } from "../params.ts";
 
 /** A norm module's weights (absent for LNPre/RMSPre). */
 export interface GpuNorm {

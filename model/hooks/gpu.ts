@@ -13,9 +13,9 @@
  * @module
  */
 
-import type { Tensor } from "../gpu/tensor.ts";
-import { type NamesFilter, namesPredicate } from "./hooks.ts";
-import { ModelError } from "./tensor.ts";
+import type { Tensor } from "../../gpu/tensor.ts";
+import { type NamesFilter, namesPredicate } from "./reference.ts";
+import { ModelError } from "../errors.ts";
 
 /**
  * A forward hook on the GPU model: gets the activation (and its hook name) and may return a

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ModelConfig } from "./config.ts";
+import type { ModelConfig } from "../config.ts";
 
 /**
  * Hook names in first-firing order (each once, although ln1's hooks fire three times).
@@ -13,7 +13,7 @@ import type { ModelConfig } from "./config.ts";
  *
  * @example
  * ```ts
- * import { defineModelConfig, hookNames } from "./mod.ts";
+ * import { defineModelConfig, hookNames } from "../mod.ts";
  * const cfg = defineModelConfig({ nLayers: 1, dModel: 4, nHeads: 1, dVocab: 5, nCtx: 8,
  *   actFn: "gelu_new" });
  * const names = hookNames(cfg);

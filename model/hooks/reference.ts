@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type HostTensor, ModelError, sameShape, shapeStr } from "./tensor.ts";
+import { type HostTensor, sameShape, shapeStr } from "../../util/host_tensor.ts";
+import { ModelError } from "../errors.ts";
 
 /**
  * A forward hook: called with every hook point's name and value, in firing order. Return a

@@ -5,14 +5,15 @@
  * @module
  */
 
-import { readSafetensors, toFloat32 } from "../io/safetensors.ts";
-import { exists, join, unsafeRelativePath } from "../util/path.ts";
-import type { ModelConfig } from "./config.ts";
-import { type HfConfigOptions, modelConfigFromHf } from "./hf_config.ts";
+import { readSafetensors, toFloat32 } from "../../io/safetensors.ts";
+import { exists, join, unsafeRelativePath } from "../../util/path.ts";
+import type { ModelConfig } from "../config.ts";
+import { convertHfWeights, type HfConfigOptions, modelConfigFromHf } from "../families/mod.ts";
 import { type ProcessingOptions, processWeights } from "./processing.ts";
-import { type HostTensor, ModelError, type ParamMap } from "./tensor.ts";
-import { convertHfWeights } from "./weights.ts";
-import { readRegularTextFile } from "../util/files.ts";
+import type { HostTensor } from "../../util/host_tensor.ts";
+import { ModelError } from "../errors.ts";
+import type { ParamMap } from "../params.ts";
+import { readRegularTextFile } from "../../util/files.ts";
 
 /** Options of {@link loadModelFromDir}. */
 export interface LoadModelOptions extends HfConfigOptions {

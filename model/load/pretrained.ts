@@ -7,17 +7,18 @@
  * @module
  */
 
-import { HubError } from "../hub/errors.ts";
-import type { HubDownloadOptions } from "../hub/download.ts";
-import { hubDownload } from "../hub/download.ts";
-import { hubDownloadSafetensors } from "../hub/sharded.ts";
-import { resolveModelName } from "../hub/aliases.ts";
-import { loadTokenizer, loadTokenizerFromHub, type Tokenizer } from "../hub/tokenizer.ts";
-import { dirname, exists, join } from "../util/path.ts";
-import type { ModelConfig } from "./config.ts";
+import { HubError } from "../../hub/errors.ts";
+import type { HubDownloadOptions } from "../../hub/download.ts";
+import { hubDownload } from "../../hub/download.ts";
+import { hubDownloadSafetensors } from "../../hub/sharded.ts";
+import { resolveModelName } from "../../hub/aliases.ts";
+import { loadTokenizer, loadTokenizerFromHub, type Tokenizer } from "../../hub/tokenizer.ts";
+import { dirname, exists, join } from "../../util/path.ts";
+import type { ModelConfig } from "../config.ts";
 import { loadModelFromDir } from "./local.ts";
 import type { ProcessingOptions } from "./processing.ts";
-import { ModelError, type ParamMap } from "./tensor.ts";
+import { ModelError } from "../errors.ts";
+import type { ParamMap } from "../params.ts";
 
 /** Options of `fromPretrained` / `fromPretrainedNoProcessing` and {@link loadPretrained}. */
 export interface PretrainedModelOptions extends HubDownloadOptions {

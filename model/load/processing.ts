@@ -6,8 +6,9 @@
  * @module
  */
 
-import { kvHeadCount, kvPrefix, type ModelConfig } from "./config.ts";
-import { ModelError, type ParamMap } from "./tensor.ts";
+import { kvHeadCount, kvPrefix, type ModelConfig } from "../config.ts";
+import { ModelError } from "../errors.ts";
+import type { ParamMap } from "../params.ts";
 
 /** Which TL processing steps to apply (all default to false = `from_pretrained_no_processing`). */
 export interface ProcessingOptions {
@@ -45,7 +46,7 @@ export interface ProcessedModel {
  * @example
  * ```ts
  * import { processWeights, TL_DEFAULT_PROCESSING } from "./processing.ts";
- * import { defineModelConfig } from "./config.ts";
+ * import { defineModelConfig } from "../config.ts";
  * const cfg = defineModelConfig({ nLayers: 0, dModel: 2, nHeads: 1, dVocab: 2, nCtx: 1,
  *   actFn: "relu" });
  * const t = (...v: number[]) => ({ data: Float32Array.from(v), shape: [v.length] });

@@ -6,12 +6,11 @@
  * @module
  */
 
-import { attnTypeOf, kvHeadCount, kvPrefix, type ModelConfig } from "./config.ts";
-import type { HookRunner } from "./hooks.ts";
+import { attnTypeOf, kvHeadCount, kvPrefix, type ModelConfig } from "../config.ts";
+import type { HookRunner } from "../hooks/reference.ts";
 import { applyNorm } from "./norms.ts";
 import { applyRotary, linear, type RotaryTables, softmaxRows } from "./ops.ts";
-import type { ParamMap } from "./tensor.ts";
-import { getParam } from "./params.ts";
+import { getParam, type ParamMap } from "../params.ts";
 
 /** x `[B·P, D]` times per-head W `[nH, D, d]` plus b `[nH, d]` → `[B, P, nH, d]`. */
 function headProjection(

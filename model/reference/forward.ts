@@ -6,14 +6,15 @@
  * @module
  */
 
-import type { ModelConfig } from "./config.ts";
+import type { ModelConfig } from "../config.ts";
 import { attentionForward } from "./attention.ts";
-import { type HookFn, HookRunner, type NamesFilter } from "./hooks.ts";
+import { type HookFn, HookRunner, type NamesFilter } from "../hooks/reference.ts";
 import { mlpForward } from "./mlp.ts";
 import { applyNorm, type NormWeights } from "./norms.ts";
 import { add, linear, rotaryTables } from "./ops.ts";
-import { getParam } from "./params.ts";
-import { type HostTensor, ModelError, type ParamMap } from "./tensor.ts";
+import { getParam, type ParamMap } from "../params.ts";
+import type { HostTensor } from "../../util/host_tensor.ts";
+import { ModelError } from "../errors.ts";
 
 /** Options of {@link referenceForward}. */
 export interface ForwardOptions {
@@ -44,7 +45,7 @@ export interface ForwardResult {
  *
  * @example
  * ```ts
- * import { defineModelConfig, referenceForward } from "./mod.ts";
+ * import { defineModelConfig, referenceForward } from "../mod.ts";
  * const cfg = defineModelConfig({ nLayers: 0, dModel: 2, nHeads: 1, dVocab: 3, nCtx: 4,
  *   actFn: "relu", normalizationType: "LNPre" });
  * const z = (...s: number[]) => ({ data: new Float32Array(s.reduce((a, b) => a * b, 1)), shape: s });

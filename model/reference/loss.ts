@@ -3,7 +3,8 @@
  * @module
  */
 
-import { type HostTensor, ModelError } from "./tensor.ts";
+import type { HostTensor } from "../../util/host_tensor.ts";
+import { ModelError } from "../errors.ts";
 
 /** Log-softmax over the last axis, float64 internally, float32 out (same shape). */
 export function logSoftmax(logits: HostTensor): HostTensor {

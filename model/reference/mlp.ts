@@ -5,11 +5,10 @@
  * @module
  */
 
-import type { ModelConfig } from "./config.ts";
-import type { HookRunner } from "./hooks.ts";
+import type { ModelConfig } from "../config.ts";
+import type { HookRunner } from "../hooks/reference.ts";
 import { activation, linear } from "./ops.ts";
-import { getParam } from "./params.ts";
-import type { ParamMap } from "./tensor.ts";
+import { getParam, type ParamMap } from "../params.ts";
 
 /** Runs the MLP of layer `l` on its normalized input `[B, P, D]`; returns `[B, P, D]`. */
 export function mlpForward(

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { NormalizationType } from "./config.ts";
-import type { HookRunner } from "./hooks.ts";
-import { ModelError } from "./tensor.ts";
+import type { NormalizationType } from "../config.ts";
+import type { HookRunner } from "../hooks/reference.ts";
+import { ModelError } from "../errors.ts";
 
 /** Weights of one norm module (`w` absent for LNPre/RMSPre, `b` only for LN). */
 export interface NormWeights {

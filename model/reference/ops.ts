@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { ActFn, ModelConfig } from "./config.ts";
-import { ModelError } from "./tensor.ts";
+import type { ActFn, ModelConfig } from "../config.ts";
+import { ModelError } from "../errors.ts";
 
 /**
  * `y[r, :] = x[r, :] · W + b` for `rows` rows: x `[rows, dIn]`, W `[dIn, dOut]` (TL's

@@ -2,7 +2,7 @@
 // module semantics, reading HF-layout tensors (nn.Linear [out,in], GPT-2 Conv1D [in,out], fused
 // NeoX QKV, rotate_half rotary, GQA repeat_kv, Gemma (1+w) norms). Used to check the weight
 // mapping + reference forward end to end. One sequence at a time.
-import { erf } from "../../model/ops.ts";
+import { erf } from "../../model/reference/ops.ts";
 import type { HfT, Json } from "./_fixtures.ts";
 
 type Vec = number[];

@@ -9,8 +9,8 @@ import {
   referenceForward,
   TL_DEFAULT_PROCESSING,
 } from "../../model/mod.ts";
-import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu_forward.ts";
-import { disposeCache, GpuHookContext } from "../../model/gpu_hooks.ts";
+import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu/transformer.ts";
+import { disposeCache, GpuHookContext } from "../../model/hooks/gpu.ts";
 import { assertEquals } from "../assert.ts";
 import { CONFIGS } from "./_fixtures.ts";
 import {

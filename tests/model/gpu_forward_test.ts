@@ -3,8 +3,8 @@
 // firing, one submit per forward, no leaked buffers.
 import { Tensor } from "../../gpu/tensor.ts";
 import { hookNames, type HostTensor, referenceForward } from "../../model/mod.ts";
-import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu_forward.ts";
-import { disposeCache, GpuHookContext } from "../../model/gpu_hooks.ts";
+import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu/transformer.ts";
+import { disposeCache, GpuHookContext } from "../../model/hooks/gpu.ts";
 import { fill } from "../../gpu/kernels/elementwise.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import {

@@ -5,20 +5,25 @@
 import { Tensor } from "../../gpu/tensor.ts";
 import { type ActFn, activation, lmCrossEntropyLoss, rotaryTables } from "../../model/mod.ts";
 import { defineModelConfig } from "../../model/config.ts";
-import { applyRotary } from "../../model/ops.ts";
-import { linear, linearRef, prepareLinear } from "../../model/kernels/linear.ts";
-import { norm, normRef } from "../../model/kernels/norm.ts";
+import { applyRotary } from "../../model/reference/ops.ts";
+import { linear, linearRef, prepareLinear } from "../../model/gpu/kernels/linear.ts";
+import { norm, normRef } from "../../model/gpu/kernels/norm.ts";
 import {
   attnFused,
   attnScores,
   attnZ,
   setFusedQueryBlock,
   softmaxMasked,
-} from "../../model/kernels/attention.ts";
-import { rotary } from "../../model/kernels/rotary.ts";
-import { embedGather, embedRef, posBroadcast, prepareEmbed } from "../../model/kernels/embed.ts";
-import { applyAct, gatedCombine, headResult, sumHeads } from "../../model/kernels/pointwise.ts";
-import { lmLossPerToken } from "../../model/kernels/loss.ts";
+} from "../../model/gpu/kernels/attention.ts";
+import { rotary } from "../../model/gpu/kernels/rotary.ts";
+import {
+  embedGather,
+  embedRef,
+  posBroadcast,
+  prepareEmbed,
+} from "../../model/gpu/kernels/embed.ts";
+import { applyAct, gatedCombine, headResult, sumHeads } from "../../model/gpu/kernels/pointwise.ts";
+import { lmLossPerToken } from "../../model/gpu/kernels/loss.ts";
 import { assertAllClose, assertClose, assertEquals } from "../assert.ts";
 import { rng } from "./_fixtures.ts";
 import { gpu } from "./_gpu_helpers.ts";

@@ -16,10 +16,10 @@ import {
   type ModelConfig,
   referenceForward,
 } from "../../model/mod.ts";
-import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu_forward.ts";
-import { disposeCache, GpuHookContext } from "../../model/gpu_hooks.ts";
-import { lmLossPerToken } from "../../model/kernels/loss.ts";
-import type { ParamMap } from "../../model/tensor.ts";
+import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu/transformer.ts";
+import { disposeCache, GpuHookContext } from "../../model/hooks/gpu.ts";
+import { lmLossPerToken } from "../../model/gpu/kernels/loss.ts";
+import type { ParamMap } from "../../model/params.ts";
 import { worstError } from "../model/_gpu_helpers.ts";
 import { assertEquals } from "../assert.ts";
 import { type RealisticCheck, uniform } from "./_check.ts";

@@ -4,11 +4,11 @@
  * @module
  */
 
-import type { BufferBinding, Gpu } from "../../gpu/device.ts";
-import { grid1d } from "../../gpu/kernel.ts";
-import type { Tensor } from "../../gpu/tensor.ts";
-import type { ActFn } from "../config.ts";
-import { ModelError } from "../tensor.ts";
+import type { BufferBinding, Gpu } from "../../../gpu/device.ts";
+import { grid1d } from "../../../gpu/kernel.ts";
+import type { Tensor } from "../../../gpu/tensor.ts";
+import type { ActFn } from "../../config.ts";
+import { ModelError } from "../../errors.ts";
 
 /** Invocations per workgroup of the one-invocation-per-element kernels. */
 export const WG = 64;

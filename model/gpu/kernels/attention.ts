@@ -10,8 +10,8 @@
  * @module
  */
 
-import { Tensor } from "../../gpu/tensor.ts";
-import { ModelError } from "../tensor.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import { ModelError } from "../../errors.ts";
 import {
   dispatchN,
   expectBindable,

@@ -7,9 +7,9 @@
  * @module
  */
 
-import type { Gpu } from "../../gpu/device.ts";
-import { Tensor } from "../../gpu/tensor.ts";
-import { ModelError } from "../tensor.ts";
+import type { Gpu } from "../../../gpu/device.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import { ModelError } from "../../errors.ts";
 import { dispatchN, packUniform, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
 
 /** `W_E [V, D]` on the GPU as row windows `[v0, v0 + rows)` that each fit one binding. */

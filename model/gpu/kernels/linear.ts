@@ -8,12 +8,12 @@
  * @module
  */
 
-import type { Gpu } from "../../gpu/device.ts";
-import { matmul, type MatmulActivation } from "../../gpu/kernels/matmul.ts";
-import { Tensor } from "../../gpu/tensor.ts";
-import type { ActFn } from "../config.ts";
-import { activation } from "../ops.ts";
-import { ModelError } from "../tensor.ts";
+import type { Gpu } from "../../../gpu/device.ts";
+import { matmul, type MatmulActivation } from "../../../gpu/kernels/matmul.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import type { ActFn } from "../../config.ts";
+import { activation } from "../../reference/ops.ts";
+import { ModelError } from "../../errors.ts";
 import { gatedCombine, mapInPlace } from "./pointwise.ts";
 
 /** A weight matrix `[K, N]` on the GPU (with optional bias and gated partner). */

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { grid1d } from "../../gpu/kernel.ts";
-import { Tensor } from "../../gpu/tensor.ts";
-import { ModelError } from "../tensor.ts";
+import { grid1d } from "../../../gpu/kernel.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import { ModelError } from "../../errors.ts";
 import { expectTensor, packUniform, rowSpans, WGSL_ARGS, WGSL_HEAD, windowOf } from "./_util.ts";
 
 const WGN = 64;

@@ -7,11 +7,11 @@
  * @module
  */
 
-import { Tensor } from "../../gpu/tensor.ts";
-import type { NormalizationType } from "../config.ts";
-import { ModelError } from "../tensor.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import type { NormalizationType } from "../../config.ts";
+import { ModelError } from "../../errors.ts";
 import { packUniform, rowSpans, WGSL_ARGS, WGSL_HEAD, windowOf } from "./_util.ts";
-import { grid1d } from "../../gpu/kernel.ts";
+import { grid1d } from "../../../gpu/kernel.ts";
 
 /** What {@link norm} computes and returns. */
 export interface NormOptions {

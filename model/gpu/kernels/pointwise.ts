@@ -7,9 +7,9 @@
  * @module
  */
 
-import { Tensor } from "../../gpu/tensor.ts";
-import type { ActFn } from "../config.ts";
-import { ModelError } from "../tensor.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import type { ActFn } from "../../config.ts";
+import { ModelError } from "../../errors.ts";
 import {
   dispatchN,
   expectTensor,

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { Tensor } from "../../gpu/tensor.ts";
-import { ModelError } from "../tensor.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import { ModelError } from "../../errors.ts";
 import { dispatchN, packUniform, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
 
 const ROTARY_WGSL = /* wgsl */ `${WGSL_HEAD}
