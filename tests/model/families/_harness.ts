@@ -1,8 +1,9 @@
-// Tiny random models in Hugging Face layout: config.json + tensors, written to a temp dir with
-// the project's safetensors writer and loaded back through model/local.ts.
-import { writeSafetensors } from "../../io/safetensors.ts";
-import { f32ToBf16, f32ToF16 } from "../../io/dtypes.ts";
-import type { StTensor } from "../../io/safetensors_write.ts";
+// What every family fixture shares: the fixture interface, random HF tensors from a fixture's
+// tensor list, and writing a tiny model in Hugging Face layout (config.json + safetensors, single
+// or sharded, f32/bf16/f16) to a temp dir to load back through model/load/local.ts.
+import { writeSafetensors } from "../../../io/safetensors.ts";
+import { f32ToBf16, f32ToF16 } from "../../../io/dtypes.ts";
+import type { StTensor } from "../../../io/safetensors_write.ts";
 
 /** Seeded uniform PRNG (mulberry32). */
 export function rng(seed: number): () => number {
@@ -25,256 +26,40 @@ export interface HfT {
 // deno-lint-ignore no-explicit-any
 export type Json = Record<string, any>;
 
-/** Tiny HF configs, one per family/mechanism. */
-export const CONFIGS: Record<string, Json> = {
-  gpt2: {
-    model_type: "gpt2",
-    n_layer: 2,
-    n_embd: 16,
-    n_head: 4,
-    vocab_size: 23,
-    n_positions: 12,
-    layer_norm_epsilon: 1e-5,
-    activation_function: "gelu_new",
-  },
-  gpt_neo: {
-    model_type: "gpt_neo",
-    hidden_size: 16,
-    num_heads: 4,
-    num_layers: 2,
-    attention_types: [[["global", "local"], 1]],
-    window_size: 3,
-    max_position_embeddings: 12,
-    vocab_size: 23,
-    layer_norm_epsilon: 1e-5,
-    activation_function: "gelu_new",
-  },
-  gpt_neox: {
-    model_type: "gpt_neox",
-    hidden_size: 16,
-    num_attention_heads: 2,
-    intermediate_size: 32,
-    num_hidden_layers: 2,
-    rotary_pct: 0.5,
-    rotary_emb_base: 10000,
-    max_position_embeddings: 12,
-    vocab_size: 23,
-    layer_norm_eps: 1e-5,
-    hidden_act: "gelu",
-    use_parallel_residual: true,
-    tie_word_embeddings: false,
-  },
-  llama: {
-    model_type: "llama",
-    hidden_size: 16,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    intermediate_size: 24,
-    num_hidden_layers: 2,
-    max_position_embeddings: 32,
-    vocab_size: 23,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    hidden_act: "silu",
-    tie_word_embeddings: false,
-  },
-  llama3: {
-    model_type: "llama",
-    hidden_size: 16,
-    num_attention_heads: 2,
-    num_key_value_heads: 2,
-    intermediate_size: 24,
-    num_hidden_layers: 1,
-    max_position_embeddings: 32,
-    vocab_size: 23,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    rope_scaling: {
-      rope_type: "llama3",
-      factor: 8,
-      low_freq_factor: 1,
-      high_freq_factor: 4,
-      original_max_position_embeddings: 16,
-    },
-    hidden_act: "silu",
-    tie_word_embeddings: true,
-  },
-  mistral: {
-    model_type: "mistral",
-    hidden_size: 16,
-    num_attention_heads: 4,
-    num_key_value_heads: 1,
-    intermediate_size: 24,
-    num_hidden_layers: 2,
-    max_position_embeddings: 32,
-    vocab_size: 23,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    sliding_window: 3,
-    hidden_act: "silu",
-    tie_word_embeddings: false,
-  },
-  qwen2: {
-    model_type: "qwen2",
-    hidden_size: 16,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    intermediate_size: 24,
-    num_hidden_layers: 2,
-    max_position_embeddings: 32,
-    vocab_size: 23,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1000000,
-    hidden_act: "silu",
-    tie_word_embeddings: true,
-  },
-  qwen3: {
-    model_type: "qwen3",
-    hidden_size: 16,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 8,
-    intermediate_size: 24,
-    num_hidden_layers: 2,
-    max_position_embeddings: 32,
-    vocab_size: 23,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1000000,
-    hidden_act: "silu",
-    tie_word_embeddings: true,
-  },
-  gemma: {
-    model_type: "gemma",
-    hidden_size: 16,
-    num_attention_heads: 2,
-    num_key_value_heads: 1,
-    head_dim: 8,
-    intermediate_size: 24,
-    num_hidden_layers: 2,
-    max_position_embeddings: 32,
-    vocab_size: 23,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    hidden_act: "gelu",
-  },
-  gemma2: {
-    model_type: "gemma2",
-    hidden_size: 16,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 8,
-    intermediate_size: 24,
-    num_hidden_layers: 2,
-    max_position_embeddings: 32,
-    vocab_size: 23,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    query_pre_attn_scalar: 6,
-    attn_logit_softcapping: 1.5,
-    final_logit_softcapping: 2.5,
-    sliding_window: 3,
-    hidden_activation: "gelu_pytorch_tanh",
-  },
-};
+/** `[name, shape, kind]` of one HF tensor (kind: "w" weight, "b" bias, "n" norm weight). */
+export type TensorSpec = [string, number[], "w" | "b" | "n"];
 
-/** `[name, shape, kind]` of every HF tensor of `cfg` (kind: "w" weight, "b" bias, "n" norm). */
-export function hfTensorSpecs(cfg: Json): [string, number[], "w" | "b" | "n"][] {
-  const out: [string, number[], "w" | "b" | "n"][] = [];
-  const t = cfg.model_type as string;
-  if (t === "gpt2" || t === "gpt_neo") {
-    const D = cfg.n_embd ?? cfg.hidden_size, L = cfg.n_layer ?? cfg.num_layers;
-    const V = cfg.vocab_size, M = 4 * D, pos = cfg.n_positions ?? cfg.max_position_embeddings;
-    out.push(["transformer.wte.weight", [V, D], "w"], ["transformer.wpe.weight", [pos, D], "w"]);
-    for (let l = 0; l < L; l++) {
-      const h = `transformer.h.${l}.`;
-      out.push([h + "ln_1.weight", [D], "n"], [h + "ln_1.bias", [D], "b"]);
-      if (t === "gpt2") {
-        out.push([h + "attn.c_attn.weight", [D, 3 * D], "w"], [
-          h + "attn.c_attn.bias",
-          [3 * D],
-          "b",
-        ]);
-        out.push([h + "attn.c_proj.weight", [D, D], "w"], [h + "attn.c_proj.bias", [D], "b"]);
-        out.push([h + "mlp.c_fc.weight", [D, M], "w"], [h + "mlp.c_fc.bias", [M], "b"]);
-        out.push([h + "mlp.c_proj.weight", [M, D], "w"], [h + "mlp.c_proj.bias", [D], "b"]);
-      } else {
-        for (const p of ["q_proj", "k_proj", "v_proj"]) {
-          out.push([h + `attn.attention.${p}.weight`, [D, D], "w"]);
-        }
-        out.push([h + "attn.attention.out_proj.weight", [D, D], "w"]);
-        out.push([h + "attn.attention.out_proj.bias", [D], "b"]);
-        out.push([h + "mlp.c_fc.weight", [M, D], "w"], [h + "mlp.c_fc.bias", [M], "b"]);
-        out.push([h + "mlp.c_proj.weight", [D, M], "w"], [h + "mlp.c_proj.bias", [D], "b"]);
-      }
-      out.push([h + "ln_2.weight", [D], "n"], [h + "ln_2.bias", [D], "b"]);
-    }
-    out.push(["transformer.ln_f.weight", [D], "n"], ["transformer.ln_f.bias", [D], "b"]);
-    return out;
-  }
-  if (t === "gpt_neox") {
-    const D = cfg.hidden_size, M = cfg.intermediate_size, V = cfg.vocab_size;
-    out.push(["gpt_neox.embed_in.weight", [V, D], "w"]);
-    for (let l = 0; l < cfg.num_hidden_layers; l++) {
-      const h = `gpt_neox.layers.${l}.`;
-      for (const n of ["input_layernorm", "post_attention_layernorm"]) {
-        out.push([h + `${n}.weight`, [D], "n"], [h + `${n}.bias`, [D], "b"]);
-      }
-      out.push([h + "attention.query_key_value.weight", [3 * D, D], "w"]);
-      out.push([h + "attention.query_key_value.bias", [3 * D], "b"]);
-      out.push([h + "attention.dense.weight", [D, D], "w"], [h + "attention.dense.bias", [D], "b"]);
-      out.push([h + "mlp.dense_h_to_4h.weight", [M, D], "w"], [
-        h + "mlp.dense_h_to_4h.bias",
-        [M],
-        "b",
-      ]);
-      out.push([h + "mlp.dense_4h_to_h.weight", [D, M], "w"], [
-        h + "mlp.dense_4h_to_h.bias",
-        [D],
-        "b",
-      ]);
-    }
-    out.push(["gpt_neox.final_layer_norm.weight", [D], "n"], [
-      "gpt_neox.final_layer_norm.bias",
-      [D],
-      "b",
-    ]);
-    out.push(["embed_out.weight", [V, D], "w"]);
-    return out;
-  }
-  // Llama-style and Gemma.
-  const D = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads ?? H;
-  const d = cfg.head_dim ?? D / H, M = cfg.intermediate_size, V = cfg.vocab_size;
-  const gemma = t.startsWith("gemma"), normKind = gemma ? "b" : "n"; // Gemma norms are 1 + w
-  out.push(["model.embed_tokens.weight", [V, D], "w"]);
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const h = `model.layers.${l}.`, a = h + "self_attn.";
-    out.push([h + "input_layernorm.weight", [D], normKind]);
-    out.push([a + "q_proj.weight", [H * d, D], "w"], [a + "k_proj.weight", [Hkv * d, D], "w"]);
-    out.push([a + "v_proj.weight", [Hkv * d, D], "w"], [a + "o_proj.weight", [D, H * d], "w"]);
-    if (t === "qwen2") {
-      out.push([a + "q_proj.bias", [H * d], "b"], [a + "k_proj.bias", [Hkv * d], "b"]);
-      out.push([a + "v_proj.bias", [Hkv * d], "b"]);
-    }
-    if (t === "qwen3") out.push([a + "q_norm.weight", [d], "n"], [a + "k_norm.weight", [d], "n"]);
-    out.push([h + "post_attention_layernorm.weight", [D], normKind]);
-    if (t === "gemma2") {
-      out.push([h + "pre_feedforward_layernorm.weight", [D], normKind]);
-      out.push([h + "post_feedforward_layernorm.weight", [D], normKind]);
-    }
-    for (const p of ["gate_proj", "up_proj"]) out.push([h + `mlp.${p}.weight`, [M, D], "w"]);
-    out.push([h + "mlp.down_proj.weight", [D, M], "w"]);
-  }
-  out.push(["model.norm.weight", [D], normKind]);
-  const tied = cfg.tie_word_embeddings ?? gemma;
-  if (!tied) out.push(["lm_head.weight", [V, D], "w"]);
-  return out;
+/** Options that deliberately deviate from HF to follow TransformerLens. */
+export interface NaiveOptions {
+  /** Which layers use the sliding window (default: HF's rule for the family). */
+  isLocal?: (layer: number) => boolean;
 }
 
-/** Random HF tensors for `cfg`: weights ±`scale`·U, biases small, norm weights near 1. */
-export function randomHfTensors(cfg: Json, seed: number, scale = 0.5): Map<string, HfT> {
+/** Result: logits [P][V] and hidden[i] = input of layer i ([P][D]), hidden[L] = final resid. */
+export interface NaiveResult {
+  logits: number[][];
+  hidden: number[][][];
+}
+
+/**
+ * One model family's test fixture: tiny HF configs, the HF tensors a config implies, and an
+ * independent, deliberately naive float64 forward written directly from the Hugging Face module
+ * (one sequence at a time), against which the weight mapping + reference forward are checked.
+ */
+export interface FamilyFixture {
+  /** Tiny HF configs by case name, one per family/mechanism (e.g. `llama`, `llama3`). */
+  configs: Record<string, Json>;
+  /** Every HF tensor of `cfg`, with the model prefix. */
+  specs(cfg: Json): TensorSpec[];
+  /** The naive HF forward of `tokens` through HF-layout tensors `w`. */
+  naive(cfg: Json, w: Map<string, HfT>, tokens: number[], opts: NaiveOptions): NaiveResult;
+}
+
+/** Random tensors for `specs`: weights ±`scale`·U, biases small, norm weights near 1. */
+export function randomTensors(specs: TensorSpec[], seed: number, scale = 0.5): Map<string, HfT> {
   const r = rng(seed);
   const out = new Map<string, HfT>();
-  for (const [name, shape, kind] of hfTensorSpecs(cfg)) {
+  for (const [name, shape, kind] of specs) {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     for (let i = 0; i < n; i++) {

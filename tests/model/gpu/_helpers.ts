@@ -1,10 +1,10 @@
 // Shared by the GPU model tests: tiny random models per family (host params) and a comparison of
 // GPU hook values against the reference forward that treats the masked −∞ scores exactly.
-import { getGpu } from "../../gpu/device.ts";
-import { readAll, type Tensor } from "../../gpu/tensor.ts";
-import { type ForwardResult, type LoadedModel, loadModelFromDir } from "../../model/mod.ts";
-import { assertEquals } from "../assert.ts";
-import { CONFIGS, randomHfTensors, writeHfModel } from "./_fixtures.ts";
+import { getGpu } from "../../../gpu/device.ts";
+import { readAll, type Tensor } from "../../../gpu/tensor.ts";
+import { type ForwardResult, type LoadedModel, loadModelFromDir } from "../../../model/mod.ts";
+import { assertEquals } from "../../assert.ts";
+import { CONFIGS, randomHfTensors, writeHfModel } from "../families/mod.ts";
 
 export const TOKENS = [[3, 17, 5, 9, 22, 1, 0, 14], [7, 7, 12, 2, 19, 4, 11, 6]];
 

@@ -8,18 +8,12 @@ import {
   processWeights,
   referenceForward,
   TL_DEFAULT_PROCESSING,
-} from "../../model/mod.ts";
-import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu/transformer.ts";
-import { disposeCache, GpuHookContext } from "../../model/hooks/gpu.ts";
-import { assertEquals } from "../assert.ts";
-import { CONFIGS } from "./_fixtures.ts";
-import {
-  assertCacheMatches,
-  assertTensorMatches,
-  gpu,
-  loadFamily,
-  TOKENS,
-} from "./_gpu_helpers.ts";
+} from "../../../model/mod.ts";
+import { gpuForward, GpuModel, uploadTokens } from "../../../model/gpu/transformer.ts";
+import { disposeCache, GpuHookContext } from "../../../model/hooks/gpu.ts";
+import { assertEquals } from "../../assert.ts";
+import { CONFIGS } from "../families/mod.ts";
+import { assertCacheMatches, assertTensorMatches, gpu, loadFamily, TOKENS } from "./_helpers.ts";
 
 let seed = 100;
 for (const family of Object.keys(CONFIGS)) {

@@ -2,31 +2,36 @@
 // each checked against a naive float64 oracle written here (or hand-computed values). Window
 // paths are exercised by shrinking this process's maxBindingSize. Tolerance: 1e-5 abs + 1e-5 rel
 // unless stated (float32 GPU arithmetic vs float64 oracles on O(1) values).
-import { Tensor } from "../../gpu/tensor.ts";
-import { type ActFn, activation, lmCrossEntropyLoss, rotaryTables } from "../../model/mod.ts";
-import { defineModelConfig } from "../../model/config.ts";
-import { applyRotary } from "../../model/reference/ops.ts";
-import { linear, linearRef, prepareLinear } from "../../model/gpu/kernels/linear.ts";
-import { norm, normRef } from "../../model/gpu/kernels/norm.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import { type ActFn, activation, lmCrossEntropyLoss, rotaryTables } from "../../../model/mod.ts";
+import { defineModelConfig } from "../../../model/config.ts";
+import { applyRotary } from "../../../model/reference/ops.ts";
+import { linear, linearRef, prepareLinear } from "../../../model/gpu/kernels/linear.ts";
+import { norm, normRef } from "../../../model/gpu/kernels/norm.ts";
 import {
   attnFused,
   attnScores,
   attnZ,
   setFusedQueryBlock,
   softmaxMasked,
-} from "../../model/gpu/kernels/attention.ts";
-import { rotary } from "../../model/gpu/kernels/rotary.ts";
+} from "../../../model/gpu/kernels/attention.ts";
+import { rotary } from "../../../model/gpu/kernels/rotary.ts";
 import {
   embedGather,
   embedRef,
   posBroadcast,
   prepareEmbed,
-} from "../../model/gpu/kernels/embed.ts";
-import { applyAct, gatedCombine, headResult, sumHeads } from "../../model/gpu/kernels/pointwise.ts";
-import { lmLossPerToken } from "../../model/gpu/kernels/loss.ts";
-import { assertAllClose, assertClose, assertEquals } from "../assert.ts";
-import { rng } from "./_fixtures.ts";
-import { gpu } from "./_gpu_helpers.ts";
+} from "../../../model/gpu/kernels/embed.ts";
+import {
+  applyAct,
+  gatedCombine,
+  headResult,
+  sumHeads,
+} from "../../../model/gpu/kernels/pointwise.ts";
+import { lmLossPerToken } from "../../../model/gpu/kernels/loss.ts";
+import { assertAllClose, assertClose, assertEquals } from "../../assert.ts";
+import { rng } from "../families/mod.ts";
+import { gpu } from "./_helpers.ts";
 
 const TOL: [number, number] = [1e-5, 1e-5];
 const r = rng(5);

@@ -1,19 +1,13 @@
 // The GPU forward of a tiny random GPT-2 against the reference forward: every hook value (TL
 // names, order, shapes), fused and hooked paths, stopAtLayer, replacements, the ln1 triple
 // firing, one submit per forward, no leaked buffers.
-import { Tensor } from "../../gpu/tensor.ts";
-import { hookNames, type HostTensor, referenceForward } from "../../model/mod.ts";
-import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu/transformer.ts";
-import { disposeCache, GpuHookContext } from "../../model/hooks/gpu.ts";
-import { fill } from "../../gpu/kernels/elementwise.ts";
-import { assert, assertEquals, assertRejects } from "../assert.ts";
-import {
-  assertCacheMatches,
-  assertTensorMatches,
-  gpu,
-  loadFamily,
-  TOKENS,
-} from "./_gpu_helpers.ts";
+import { Tensor } from "../../../gpu/tensor.ts";
+import { hookNames, type HostTensor, referenceForward } from "../../../model/mod.ts";
+import { gpuForward, GpuModel, uploadTokens } from "../../../model/gpu/transformer.ts";
+import { disposeCache, GpuHookContext } from "../../../model/hooks/gpu.ts";
+import { fill } from "../../../gpu/kernels/elementwise.ts";
+import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { assertCacheMatches, assertTensorMatches, gpu, loadFamily, TOKENS } from "./_helpers.ts";
 
 const { cfg, params } = await loadFamily("gpt2", 31);
 const model = new GpuModel(gpu, cfg, params);

@@ -1,20 +1,20 @@
 // Loading models by name through the mock hub (never the real one): a TL alias resolved to its
 // repo (the shipped tiny GPT-2 served as "gpt2", checked against its reference values), a sharded
 // checkpoint, cache reuse without file GETs, a missing weights file and an unreachable hub.
-import { HookedTransformer } from "../../model/hooked_transformer.ts";
+import { HookedTransformer } from "../../../model/hooked_transformer.ts";
 import {
   loadModelFromDir,
   processWeights,
   referenceForward,
   TL_DEFAULT_PROCESSING,
-} from "../../model/mod.ts";
-import { HubError } from "../../hub/mod.ts";
-import { assert, assertAllClose, assertClose, assertEquals, assertRejects } from "../assert.ts";
-import { closedPort, type MockFileData, startMockHub } from "../hub/mock_hub.ts";
-import { CONFIGS, randomHfTensors, writeHfModel } from "./_fixtures.ts";
-import { TOKENS } from "./_gpu_helpers.ts";
+} from "../../../model/mod.ts";
+import { HubError } from "../../../hub/mod.ts";
+import { assert, assertAllClose, assertClose, assertEquals, assertRejects } from "../../assert.ts";
+import { closedPort, type MockFileData, startMockHub } from "../../hub/mock_hub.ts";
+import { CONFIGS, randomHfTensors, writeHfModel } from "../families/mod.ts";
+import { TOKENS } from "../gpu/_helpers.ts";
 
-const SHIPPED = new URL("../../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+const SHIPPED = new URL("../../../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
 
 async function filesOf(dir: string): Promise<Record<string, MockFileData>> {
   const out: Record<string, MockFileData> = {};

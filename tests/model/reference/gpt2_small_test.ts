@@ -7,8 +7,8 @@ import {
   logSoftmax,
   referenceForward,
   TL_DEFAULT_PROCESSING,
-} from "../../model/mod.ts";
-import { assertClose, assertEquals } from "../assert.ts";
+} from "../../../model/mod.ts";
+import { assertClose, assertEquals } from "../../assert.ts";
 
 const DIR = Deno.env.get("SAEFLOW_GPT2_DIR");
 const ignore = !DIR;

@@ -7,9 +7,9 @@ import {
   loadModelFromDir,
   ModelError,
   referenceForward,
-} from "../../model/mod.ts";
-import { assert, assertAllClose, assertEquals, assertThrows } from "../assert.ts";
-import { CONFIGS, randomHfTensors, writeHfModel } from "./_fixtures.ts";
+} from "../../../model/mod.ts";
+import { assert, assertAllClose, assertEquals, assertThrows } from "../../assert.ts";
+import { CONFIGS, randomHfTensors, writeHfModel } from "../families/mod.ts";
 
 async function load(family: string, seed: number) {
   const dir = await writeHfModel(CONFIGS[family], randomHfTensors(CONFIGS[family], seed));

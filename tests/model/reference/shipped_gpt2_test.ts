@@ -7,8 +7,8 @@ import {
   logSoftmax,
   referenceForward,
   TL_DEFAULT_PROCESSING,
-} from "../../model/mod.ts";
-import { assert, assertAllClose, assertClose, assertEquals } from "../assert.ts";
+} from "../../../model/mod.ts";
+import { assert, assertAllClose, assertClose, assertEquals } from "../../assert.ts";
 
 const DIR = "data/tiny-shakespeare-gpt2";
 const TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.";
