@@ -1,7 +1,7 @@
 /**
  * The plain-TypeScript reference of {@link runEvals}: SAELens's `run_evals` formulas (newest,
  * spec §6.3) written out directly on host arrays in float64, against a host model (e.g. the
- * reference forward of `model/reference.ts`) and a host SAE (e.g. `encodeRef`/`decodeRef` of
+ * reference forward of `model/reference/forward.ts`) and a host SAE (e.g. `encodeRef`/`decodeRef` of
  * `sae/reference`). The GPU evals are tested against it.
  * @module
  */

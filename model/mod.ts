@@ -68,10 +68,21 @@ export {
 } from "./load/pretrained.ts";
 
 // The CPU reference forward.
-export { type ForwardOptions, type ForwardResult, referenceForward } from "./reference/forward.ts";
-export { lmCrossEntropyLoss, logSoftmax, type LossOptions } from "./reference/loss.ts";
-export { activation, erf, type RotaryTables, rotaryTables } from "./reference/ops.ts";
-export { cloneTensor, hostTensor, zeros } from "./reference/tensor.ts";
+export {
+  activation,
+  cloneTensor,
+  erf,
+  type ForwardOptions,
+  type ForwardResult,
+  hostTensor,
+  lmCrossEntropyLoss,
+  logSoftmax,
+  type LossOptions,
+  referenceForward,
+  type RotaryTables,
+  rotaryTables,
+  zeros,
+} from "./reference/mod.ts";
 
 // Hook points: names, the reference's host hooks, the GPU forward's hook context.
 export { hookNames } from "./hooks/names.ts";

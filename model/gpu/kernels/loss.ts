@@ -2,7 +2,7 @@
  * Next-token cross-entropy per position on the GPU (TL `lm_cross_entropy_loss(per_token=True)`):
  * loss[b, p] = logsumexp(logits[b, p]) − logits[b, p, t[b, p+1]] for p < P−1. One workgroup per
  * row; logits larger than one binding are processed in row windows. Reference:
- * `lmCrossEntropyLoss` (model/loss.ts).
+ * `lmCrossEntropyLoss` (model/reference/loss.ts).
  * @module
  */
 

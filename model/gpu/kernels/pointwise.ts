@@ -3,7 +3,8 @@
  * an activation ({@link applyAct}), the gated-MLP combination `act(gate)·up + b`
  * ({@link gatedCombine}), per-head attention outputs without b_O (`attn.hook_result`,
  * {@link headResult}) and their sum plus b_O ({@link sumHeads}). The references are the
- * model's plain-TS ops (`activation` in model/ops.ts; attention.ts for hook_result).
+ * model's plain-TS ops (`activation` in model/reference/ops.ts; model/reference/attention.ts
+ * for hook_result).
  * @module
  */
 

@@ -2,8 +2,8 @@
  * Rotary position embedding on `[B, P, nH, d]` (TL `apply_rotary`): the first `rotaryDim`
  * components of each head become x·cos + rotate(x)·sin at their position, the rest pass
  * through. NeoX/Llama half-split rotation, or GPT-J adjacent pairs. The sin/cos tables are
- * `[nPos ≥ P, rotaryDim]` from `rotaryTables` (model/ops.ts), which is also the reference
- * (`applyRotary`).
+ * `[nPos ≥ P, rotaryDim]` from `rotaryTables` (model/reference/ops.ts), which is also the
+ * reference (`applyRotary`).
  * @module
  */
 
