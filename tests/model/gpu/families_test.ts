@@ -1,8 +1,9 @@
-// Every family the reference supports, on the GPU: tiny random HF-layout models (GPT-2, GPT-Neo
-// with local attention, NeoX parallel + partial rotary, Llama GQA, Llama-3.1 rope scaling,
-// Mistral sliding window, Qwen2 biases, Qwen3 q/k norms, Gemma, Gemma-2 softcaps and sandwich
-// norms): logits of the fused path and every hook value of the fully hooked path match the
-// reference forward; processed weights too; flag-gated hooks (hook_result, hook_mlp_in).
+// Every family the reference supports, on the GPU: the tiny random HF-layout models of every
+// fixture registered in tests/model/families/mod.ts (GPT-2, GPT-Neo with local attention, NeoX
+// parallel + partial rotary, Llama GQA, Llama-3.1 rope scaling, Mistral sliding window, Qwen2
+// biases, Qwen3 q/k norms, Gemma, Gemma-2 softcaps and sandwich norms): logits of the fused path
+// and every hook value of the fully hooked path match the reference forward; processed weights
+// too; flag-gated hooks (hook_result, hook_mlp_in).
 import {
   hookNames,
   processWeights,
