@@ -28,7 +28,7 @@ export * from "./hub/mod.ts";
 export * from "./model/mod.ts";
 export * from "./sae/mod.ts";
 export * from "./sae/training/mod.ts";
-export * from "./util/hooks.ts";
+export * from "./gpu/hooks.ts";
 export * from "./util/errors.ts";
 export * from "./util/version.ts";
 export * from "./util/rng.ts";
@@ -41,7 +41,7 @@ export * from "./evals/mod.ts";
 // Names that two modules export: the GPU op and the hook type of the GPU forward win; the
 // reference forward's versions keep distinct names here.
 export { logSoftmax, numel } from "./gpu/mod.ts";
-export { type HookFn } from "./util/hooks.ts";
+export { type HookFn } from "./gpu/hooks.ts";
 export {
   type HookFn as ReferenceHookFn,
   type HostTensor,

@@ -13,8 +13,8 @@ import { getGpu, type Gpu } from "../gpu/device.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { defineModelConfig, expectedParamShapes, type ModelConfig } from "../model/mod.ts";
 import { HookedTransformer } from "../model/hooked_transformer.ts";
-import { disposeCache } from "../model/gpu_hooks.ts";
-import type { ParamMap } from "../model/tensor.ts";
+import { disposeCache } from "../model/hooks/gpu.ts";
+import type { ParamMap } from "../model/params.ts";
 
 /** A bench shape. */
 export interface LmBenchShape {

@@ -1,13 +1,13 @@
 /**
  * The plain-TypeScript reference of {@link runEvals}: SAELens's `run_evals` formulas (newest,
  * spec §6.3) written out directly on host arrays in float64, against a host model (e.g. the
- * reference forward of `model/reference.ts`) and a host SAE (e.g. `encodeRef`/`decodeRef` of
+ * reference forward of `model/reference/forward.ts`) and a host SAE (e.g. `encodeRef`/`decodeRef` of
  * `sae/reference`). The GPU evals are tested against it.
  * @module
  */
 
-import { lmCrossEntropyLoss } from "../model/loss.ts";
-import type { HostTensor } from "../model/tensor.ts";
+import { lmCrossEntropyLoss } from "../model/reference/loss.ts";
+import type { HostTensor } from "../util/host_tensor.ts";
 import type { EvalConfig } from "./config.ts";
 import { EvalError } from "./config.ts";
 import { klDivRowsRef } from "./kernels.ts";

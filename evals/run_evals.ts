@@ -35,7 +35,7 @@ import { gatherRows } from "../gpu/kernels/gather.ts";
 import { matmul } from "../gpu/kernels/matmul.ts";
 import { reduceAll, reduceCols, reduceRows } from "../gpu/kernels/reduce.ts";
 import { readAll, Tensor } from "../gpu/tensor.ts";
-import { disposeCache, type FwdHook } from "../model/gpu_hooks.ts";
+import { disposeCache, type FwdHook } from "../model/hooks/gpu.ts";
 import type { HookedTransformer } from "../model/hooked_transformer.ts";
 import { getSaeArchitecture } from "../sae/architectures.ts";
 import type { SAE } from "../sae/sae.ts";

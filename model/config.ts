@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ModelError } from "./tensor.ts";
+import { ModelError } from "./errors.ts";
 
 /** Activation functions (TL `act_fn` names). `gelu` is the exact erf GELU. */
 export type ActFn = "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" | "gelu" | "silu" | "relu";

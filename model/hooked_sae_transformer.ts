@@ -9,7 +9,7 @@
  */
 
 import type { Tensor } from "../gpu/tensor.ts";
-import { type HookRunner, noHooks } from "../util/hooks.ts";
+import { type HookRunner, noHooks } from "../gpu/hooks.ts";
 import type { SAE } from "../sae/sae.ts";
 import { SAE_HOOK_NAMES } from "../sae/forward.ts";
 import {
@@ -19,8 +19,8 @@ import {
   type RunWithCacheOptions,
   type TokensInput,
 } from "./hooked_transformer.ts";
-import { GpuHookContext, type HookContextOptions, type HookSplice } from "./gpu_hooks.ts";
-import { ModelError } from "./tensor.ts";
+import { GpuHookContext, type HookContextOptions, type HookSplice } from "./hooks/gpu.ts";
+import { ModelError } from "./errors.ts";
 import { didYouMean } from "../util/suggest.ts";
 
 /** Options choosing the SAEs of one `…WithSaes` call. */

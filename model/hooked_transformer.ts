@@ -14,19 +14,24 @@ import type { Tokenizer } from "../hub/tokenizer.ts";
 import type { SAEMetadata } from "../sae/metadata.ts";
 import { join } from "../util/path.ts";
 import type { ModelConfig } from "./config.ts";
-import { gpuForward, GpuModel, uploadTokens } from "./gpu_forward.ts";
+import { gpuForward, GpuModel, uploadTokens } from "./gpu/transformer.ts";
 import {
   disposeCache,
   type FwdHook,
   GpuHookContext,
   type HookContextOptions,
-} from "./gpu_hooks.ts";
-import type { NamesFilter } from "./hooks.ts";
-import { hookNames } from "./hook_names.ts";
-import { lmLossPerToken } from "./kernels/loss.ts";
-import { loadPretrained, normalizeModelOptions, type PretrainedModelOptions } from "./load.ts";
-import { TL_DEFAULT_PROCESSING } from "./processing.ts";
-import { ModelError, type ParamMap } from "./tensor.ts";
+} from "./hooks/gpu.ts";
+import type { NamesFilter } from "./hooks/reference.ts";
+import { hookNames } from "./hooks/names.ts";
+import { lmLossPerToken } from "./gpu/kernels/loss.ts";
+import {
+  loadPretrained,
+  normalizeModelOptions,
+  type PretrainedModelOptions,
+} from "./load/pretrained.ts";
+import { TL_DEFAULT_PROCESSING } from "./load/processing.ts";
+import { ModelError } from "./errors.ts";
+import type { ParamMap } from "./params.ts";
 import { didYouMean } from "../util/suggest.ts";
 
 /**

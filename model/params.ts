@@ -1,18 +1,16 @@
 /**
  * The TL parameter set a config implies (names and shapes, spec transformer_lens.md §3), and
- * checked access to it.
+ * checked access to it. Every family's weight conversion produces it; the reference and GPU
+ * forwards read it.
  * @module
  */
 
+import { type HostTensor, numel, sameShape, shapeStr } from "../util/host_tensor.ts";
 import { kvHeadCount, kvPrefix, type ModelConfig } from "./config.ts";
-import {
-  type HostTensor,
-  ModelError,
-  numel,
-  type ParamMap,
-  sameShape,
-  shapeStr,
-} from "./tensor.ts";
+import { ModelError } from "./errors.ts";
+
+/** Parameters by TransformerLens name (`blocks.0.attn.W_Q`, …). */
+export type ParamMap = Map<string, HostTensor>;
 
 /**
  * Every parameter the reference forward pass reads for `cfg`, with its shape, in TL state-dict

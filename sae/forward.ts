@@ -6,7 +6,7 @@
  */
 
 import { Tensor } from "../gpu/tensor.ts";
-import { type HookRunner, noHooks } from "../util/hooks.ts";
+import { type HookRunner, noHooks } from "../gpu/hooks.ts";
 import type { SAEConfig } from "./config.ts";
 import type { SaeArchitectureImpl } from "./architectures.ts";
 import { outputWidth } from "./architectures.ts";

@@ -7,7 +7,7 @@
 
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { checkTensorFits, Tensor } from "../gpu/tensor.ts";
-import { chainHooks, HookRegistry, type HookRunner, noHooks } from "../util/hooks.ts";
+import { chainHooks, HookRegistry, type HookRunner, noHooks } from "../gpu/hooks.ts";
 import { createSAEConfig, type SAEConfig, saeConfigToDict } from "./config.ts";
 import { getSaeArchitecture, outputWidth, type SaeArchitectureImpl } from "./architectures.ts";
 import {

@@ -15,7 +15,7 @@ import { join } from "../util/path.ts";
 import { configWarn } from "../config/errors.ts";
 import type { Dtype, SAEConfig } from "./config.ts";
 import { SaeLoadError } from "./sae_errors.ts";
-import type { HostTensor } from "../model/tensor.ts";
+import type { HostTensor } from "../util/host_tensor.ts";
 import { readRegularTextFile } from "../util/files.ts";
 
 /** File names of an SAE folder (SAELens constants). */

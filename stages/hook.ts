@@ -17,7 +17,7 @@
 import type { Tensor } from "../gpu/tensor.ts";
 import { Tensor as GpuTensor } from "../gpu/tensor.ts";
 import { gatherRows } from "../gpu/kernels/gather.ts";
-import { disposeCache } from "../model/gpu_hooks.ts";
+import { disposeCache } from "../model/hooks/gpu.ts";
 import type { HookedTransformer } from "../model/hooked_transformer.ts";
 import { seqposIndices, type SeqposSlice } from "../config/seqpos.ts";
 import {

@@ -41,7 +41,7 @@ import { resolveModelName } from "../hub/aliases.ts";
 import { toTokens } from "../hub/to_tokens.ts";
 import { readAll } from "../gpu/tensor.ts";
 import { destroyBuffer, STORAGE_USAGE } from "../gpu/pool.ts";
-import { tokenRangeFlags, tokenRangeFlagsRef } from "../model/kernels/embed.ts";
+import { tokenRangeFlags, tokenRangeFlagsRef } from "../model/gpu/kernels/embed.ts";
 import { SaeError, SaeLoadError } from "../sae/sae_errors.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 

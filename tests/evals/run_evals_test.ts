@@ -10,7 +10,7 @@ import { type EvalResult, runEvals } from "../../evals/run_evals.ts";
 import { flattenMetrics as flattenAny } from "../../logging/events.ts";
 import { runEvalsRef } from "../../evals/reference.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
-import type { HostTensor } from "../../model/tensor.ts";
+import type { HostTensor } from "../../util/host_tensor.ts";
 import { SAE } from "../../sae/sae.ts";
 import { assert, assertAllClose, assertClose, assertEquals, assertRejects } from "../assert.ts";
 import {

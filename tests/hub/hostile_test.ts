@@ -8,10 +8,10 @@ import {
   HubError,
   hubFileExists,
 } from "../../hub/mod.ts";
-import { loadPretrained } from "../../model/load.ts";
-import { readHfTensors } from "../../model/local.ts";
+import { loadPretrained } from "../../model/load/pretrained.ts";
+import { readHfTensors } from "../../model/load/local.ts";
 import { loadSaeFromPretrained } from "../../sae/load.ts";
-import { ModelError } from "../../model/tensor.ts";
+import { ModelError } from "../../model/errors.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { startMockHub } from "./mock_hub.ts";
 

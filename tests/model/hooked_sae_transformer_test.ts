@@ -4,7 +4,7 @@
 // variants; the error term reproduces the logits; latent edits change the output; hook_z SAEs;
 // blocks.L.mlp.hook_in.
 import { HookedSAETransformer } from "../../model/hooked_sae_transformer.ts";
-import { disposeCache } from "../../model/gpu_hooks.ts";
+import { disposeCache } from "../../model/hooks/gpu.ts";
 import { ModelError } from "../../model/mod.ts";
 import { SAE } from "../../sae/sae.ts";
 import type { Tensor } from "../../gpu/tensor.ts";

@@ -3,7 +3,7 @@
 // kwargs, runWithCache / runWithHooks / loss (tokens as number[][] or an i32 Tensor), tokenizer
 // helpers, option errors.
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
-import { disposeCache } from "../../model/gpu_hooks.ts";
+import { disposeCache } from "../../model/hooks/gpu.ts";
 import {
   lmCrossEntropyLoss,
   loadModelFromDir,

@@ -5,7 +5,7 @@
 import { HookedSAETransformer } from "../../model/hooked_sae_transformer.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { ModelError } from "../../model/mod.ts";
-import { disposeCache } from "../../model/gpu_hooks.ts";
+import { disposeCache } from "../../model/hooks/gpu.ts";
 import { SAE } from "../../sae/sae.ts";
 import { SAEMetadata } from "../../sae/metadata.ts";
 import { getGpu } from "../../gpu/device.ts";

@@ -1,5 +1,5 @@
 /**
- * The language-model kernels (`model/kernels`: embedding, LN/RMS norms, linear epilogues,
+ * The language-model kernels (`model/gpu/kernels`: embedding, LN/RMS norms, linear epilogues,
  * rotary, fused and hooked attention, pointwise, the per-token loss) through the GPU forward of
  * two random 2-layer models at d_model 256 with 4 heads of 64, on 2 × 128 tokens: a GPT-2-like
  * one (LN, learned positions, gelu_new) and a Llama-like one (RMS, rotary, gated SiLU MLP,
@@ -16,11 +16,11 @@ import {
   type ModelConfig,
   referenceForward,
 } from "../../model/mod.ts";
-import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu_forward.ts";
-import { disposeCache, GpuHookContext } from "../../model/gpu_hooks.ts";
-import { lmLossPerToken } from "../../model/kernels/loss.ts";
-import type { ParamMap } from "../../model/tensor.ts";
-import { worstError } from "../model/_gpu_helpers.ts";
+import { gpuForward, GpuModel, uploadTokens } from "../../model/gpu/transformer.ts";
+import { disposeCache, GpuHookContext } from "../../model/hooks/gpu.ts";
+import { lmLossPerToken } from "../../model/gpu/kernels/loss.ts";
+import type { ParamMap } from "../../model/params.ts";
+import { worstError } from "../model/gpu/_helpers.ts";
 import { assertEquals } from "../assert.ts";
 import { type RealisticCheck, uniform } from "./_check.ts";
 

@@ -4,7 +4,7 @@
 import { getGpu } from "../../gpu/device.ts";
 import { Tensor } from "../../gpu/tensor.ts";
 import { fill } from "../../gpu/kernels/elementwise.ts";
-import { HookRegistry } from "../../util/hooks.ts";
+import { HookRegistry } from "../../gpu/hooks.ts";
 import { forwardRef } from "../../sae/reference/mod.ts";
 import { SAE_HOOK_NAMES } from "../../sae/forward.ts";
 import { SaeError } from "../../sae/sae_errors.ts";

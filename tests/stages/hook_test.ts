@@ -6,7 +6,7 @@
 
 import { getGpu } from "../../gpu/device.ts";
 import { readAll } from "../../gpu/tensor.ts";
-import { disposeCache } from "../../model/gpu_hooks.ts";
+import { disposeCache } from "../../model/hooks/gpu.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { harvest, hook, stopAtLayerForAll } from "../../stages/hook.ts";
 import { StageError, startCursor, type TokenBlock } from "../../stages/types.ts";
