@@ -15,20 +15,20 @@
  */
 
 import type { Gpu } from "../gpu/device.ts";
-import { grid1d } from "../gpu/kernel.ts";
-import { Tensor } from "../gpu/tensor.ts";
 import {
   CPU_LOOP_BUDGET,
   dispatchFlat,
+  grid1d,
   packUniform,
   rowKernelVariant,
   spans,
   WGSL_MAIN_ARGS,
   WGSL_NEG_INF,
-  WGSL_WG,
+  WGSL_WG_INDEX,
   wgslWorkgroupReduce,
   windowOf,
-} from "../gpu/kernels/_op_util.ts";
+} from "../gpu/kernel.ts";
+import { Tensor } from "../gpu/tensor.ts";
 import { EvalError } from "./config.ts";
 
 /** Invocations per workgroup (row kernels and the per-feature kernel). */
@@ -76,7 +76,7 @@ function pickVariant(
 function rowHead(perThread: boolean, reducers: string[]): string {
   const shared = perThread ? "" : `var<workgroup> sh: array<f32, ${WG}>;
 ${reducers.join("\n")}`;
-  return `${WGSL_WG}
+  return `${WGSL_WG_INDEX}
 ${shared}`;
 }
 
@@ -207,7 +207,7 @@ export function klDivRows(p: Tensor, q: Tensor, options: RowKernelOptions = {}):
   if (m === 0) return out;
   const perThread = pickVariant(gpu, n, 3, op, options.variant) === "thread";
   const pipeline = gpu.pipeline(`eval_kl_${perThread ? "t" : "wg"}`, klWgsl(perThread));
-  for (const s of spans(gpu, m, n, [1])) {
+  for (const s of spans(gpu, m, n, { aligned: [1] })) {
     gpu.dispatch(pipeline, [
       windowOf(p, s.start * n, s.count * n),
       windowOf(q, s.start * n, s.count * n),
@@ -377,7 +377,7 @@ export function rowStats(
   if (n === 0) return out;
   const perThread = pickVariant(gpu, d, 1, op, options.variant) === "thread";
   const pipeline = gpu.pipeline(`eval_rowstats_${perThread ? "t" : "wg"}`, rowStatsWgsl(perThread));
-  for (const s of spans(gpu, n, d, [ROW_STATS_WIDTH])) {
+  for (const s of spans(gpu, n, d, { aligned: [ROW_STATS_WIDTH] })) {
     gpu.dispatch(pipeline, [
       windowOf(x, s.start * d, s.count * d),
       windowOf(xHat, s.start * d, s.count * d),
@@ -392,7 +392,7 @@ export function rowStats(
 // ---------------------------------------------------------------------------------------------
 // Non-zero indicator
 
-const NONZERO_WGSL = /* wgsl */ `${WGSL_WG}
+const NONZERO_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
@@ -446,7 +446,7 @@ export function nonzeroMask(x: Tensor): Tensor {
 // ---------------------------------------------------------------------------------------------
 // Encoder–decoder dot products
 
-const ENC_DEC_WGSL = /* wgsl */ `${WGSL_WG}
+const ENC_DEC_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { nf: u32, nk: u32, F: u32, d: u32, k0: u32, f0: u32, accumulate: u32 }
 @group(0) @binding(0) var<storage, read> E: array<f32>;
 @group(0) @binding(1) var<storage, read> D: array<f32>;
@@ -525,7 +525,7 @@ export function encDecDot(wEnc: Tensor, wDec: Tensor): Tensor {
   if (F === 0 || d === 0) return out;
   const pipeline = gpu.pipeline("eval_enc_dec_dot", ENC_DEC_WGSL);
   const kWindows = spans(gpu, d, F);
-  const fWindows = spans(gpu, F, d, [1]);
+  const fWindows = spans(gpu, F, d, { aligned: [1] });
   for (const kw of kWindows) {
     if (kw.count > CPU_LOOP_BUDGET / 2 && gpu.info.isFallbackAdapter) {
       throw new EvalError(`${op}: d_in ${d} is too large for a CPU adapter's loop budget`);

@@ -9,8 +9,7 @@
  */
 
 import type { Gpu } from "../gpu/device.ts";
-import { grid1d } from "../gpu/kernel.ts";
-import { WGSL_MAIN_ARGS, WGSL_WG } from "../gpu/kernels/_op_util.ts";
+import { grid1d, WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../gpu/kernel.ts";
 import { gatherRowsWeighted } from "../gpu/kernels/scatter.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { SyntheticError } from "./errors.ts";
@@ -99,7 +98,7 @@ const WG = 256;
 const NOISE_WGSL = /* wgsl */ `
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> p: array<u32>; // count, key, sigma bits, pad
-${WGSL_WG}
+${WGSL_WG_INDEX}
 fn mix32(x0: u32) -> u32 {
   var x = x0;
   x = x ^ (x >> 16u); x = x * 0x7feb352du;

@@ -12,9 +12,8 @@
  */
 
 import type { BufferBinding, Gpu } from "../device.ts";
-import { grid1d } from "../kernel.ts";
+import { grid1d, packUniform, WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { packUniform, WGSL_MAIN_ARGS, WGSL_WG } from "./_op_util.ts";
 
 /** Invocations per workgroup of every sparse kernel. */
 export const WG = 64;
@@ -74,7 +73,7 @@ export interface RadixSource {
 }
 
 function passWgsl(source: RadixSource): string {
-  return /* wgsl */ `${WGSL_WG}${WGSL_COUNT_DIGIT}
+  return /* wgsl */ `${WGSL_WG_INDEX}${WGSL_COUNT_DIGIT}
 struct Q { count: u32, base: u32, chunk: u32, chunks: u32, shift: u32, maskHi: u32, maskLo: u32,
   word: u32, s0: u32, s1: u32, s2: u32, s3: u32 }
 @group(0) @binding(0) var<uniform> q: Q;
@@ -102,7 +101,7 @@ fn main(${WGSL_MAIN_ARGS}) {
 }`;
 }
 
-const FINALIZE_WGSL = /* wgsl */ `${WGSL_WG}${WGSL_PICK_DIGIT}
+const FINALIZE_WGSL = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_PICK_DIGIT}
 struct F { segs: u32, chunks: u32, shift: u32, word: u32, first: u32, last: u32 }
 @group(0) @binding(0) var<uniform> f: F;
 @group(0) @binding(1) var<storage, read_write> state: array<vec4<u32>>;

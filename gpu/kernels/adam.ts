@@ -16,14 +16,14 @@ import type { Gpu } from "../device.ts";
 import { GpuError } from "../device.ts";
 import { Tensor } from "../tensor.ts";
 import {
-  checkF32,
+  checkTensor,
   dispatchFlat,
   FLAT_WG,
   packUniform,
   vec4Ok,
   WGSL_MAIN_ARGS,
-  WGSL_WG,
-} from "./_op_util.ts";
+  WGSL_WG_INDEX,
+} from "../kernel.ts";
 
 /** Hyperparameters of one Adam step. Defaults are torch's (and SAELens'). */
 export interface AdamScalars {
@@ -86,7 +86,7 @@ export function createAdamScalars(gpu: Gpu): Tensor {
 
 /** Writes one step's scalars into `scalars` (one small upload per training step). */
 export function writeAdamScalars(scalars: Tensor, s: AdamScalars): void {
-  checkF32(scalars, "writeAdamScalars", "scalars");
+  checkTensor(scalars, "writeAdamScalars", "scalars", { dtype: "f32" });
   if (scalars.size !== 8) throw new GpuError(`adam: scalars must have 8 elements, got ${scalars}`);
   scalars.gpu.write(scalars.buffer, scalars.offset, adamScalars(s));
 }
@@ -102,7 +102,7 @@ export interface AdamStepOptions<F = Tensor> {
 function adamWgsl(vec4: boolean, clip: boolean, maximize: boolean): string {
   const V = vec4 ? "vec4<f32>" : "f32";
   const g = `G[i]${clip ? " * C[0]" : ""}`;
-  return /* wgsl */ `${WGSL_WG}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32 }
 @group(0) @binding(0) var<storage, read_write> P: array<${V}>;
 @group(0) @binding(1) var<storage, read> G: array<${V}>;
@@ -154,16 +154,16 @@ export function adamStep(
 ): void {
   const named: [string, Tensor][] = [["param", param], ["grad", grad], ["m", m], ["v", v]];
   for (const [name, t] of named) {
-    checkF32(t, "adamStep", name);
+    checkTensor(t, "adamStep", name, { dtype: "f32" });
     if (t.size !== param.size) {
       throw new GpuError(`adamStep: ${name} ${t} has ${t.size} elements, param has ${param.size}`);
     }
   }
-  checkF32(scalars, "adamStep", "scalars");
+  checkTensor(scalars, "adamStep", "scalars", { dtype: "f32" });
   if (scalars.size !== 8) throw new GpuError(`adamStep: scalars must have 8 elements`);
   const clip = options.clipFactor;
   if (clip) {
-    checkF32(clip, "adamStep", "clipFactor");
+    checkTensor(clip, "adamStep", "clipFactor", { dtype: "f32" });
     if (clip.size !== 1) throw new GpuError(`adamStep: clipFactor must have 1 element`);
   }
   const all = [...named, ["scalars", scalars], ...(clip ? [["clipFactor", clip]] : [])] as [

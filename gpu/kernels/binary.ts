@@ -7,21 +7,21 @@
  */
 
 import { GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
-import type { Tensor } from "../tensor.ts";
 import {
   checkAlias,
-  checkF32,
+  checkTensor,
   dispatchFlat,
   FLAT_WG,
+  grid1d,
   packUniform,
   sameStorage,
   spans,
   vec4Ok,
   WGSL_MAIN_ARGS,
-  WGSL_WG,
+  WGSL_WG_INDEX,
   windowOf,
-} from "./_op_util.ts";
+} from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
 import { resolveOut } from "./elementwise.ts";
 import { type BinaryOp, broadcastShape, broadcastStrides } from "./elementwise_ref.ts";
 
@@ -98,7 +98,7 @@ function binaryWgsl(
   let i0 = r / u.d1;
   let ia = u.aBase + i0 * u.sa.x + i1 * u.sa.y + i2 * u.sa.z + i3 * u.sa.w;
   let ib = u.bBase + i0 * u.sb.x + i1 * u.sb.y + i2 * u.sb.z + i3 * u.sb.w;`;
-  return /* wgsl */ `${WGSL_WG}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 ${uniform}
 ${bindingsWgsl(target, bIsA, vec4)}
 @compute @workgroup_size(${FLAT_WG})
@@ -138,8 +138,8 @@ export interface BinaryOptions {
 export function binary(op: BinaryOp, a: Tensor, b: Tensor, options: BinaryOptions = {}): Tensor {
   const name = `binary(${op})`;
   if (!(op in BINARY_WGSL)) throw new GpuError(`unknown binary op "${op}"`);
-  checkF32(a, name, "a");
-  checkF32(b, name, "b");
+  checkTensor(a, name, "a", { dtype: "f32" });
+  checkTensor(b, name, "b", { dtype: "f32" });
   const gpu = a.gpu;
   const shape = broadcastShape(a.shape, b.shape);
   const out = resolveOut(gpu, options.out, shape, name);
@@ -188,7 +188,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor, options: BinaryOption
   const windowA = target === "a" || a.byteLength > limit;
   const windowB = target === "b" || b.byteLength > limit;
   const other = [windowA ? col.sa[0] : 0, windowB ? col.sb[0] : 0];
-  for (const s of spans(gpu, d0, rowElems, other)) {
+  for (const s of spans(gpu, d0, rowElems, { aligned: other })) {
     const bind = (t: Tensor, stride0: number, win: boolean) =>
       win ? windowOf(t, s.start * stride0, s.count * stride0) : t.binding();
     const bindings = [bind(a, col.sa[0], windowA)];

@@ -11,7 +11,7 @@
 import type { Gpu } from "../device.ts";
 import { GpuError } from "../device.ts";
 import { Tensor } from "../tensor.ts";
-import { checkF32, packUniform } from "./_op_util.ts";
+import { checkTensor, packUniform } from "../kernel.ts";
 import { scaleByTensor } from "./elementwise.ts";
 import { reduceAll } from "./reduce.ts";
 
@@ -108,7 +108,7 @@ export class GradNormClipper {
       throw new GpuError(`GradNormClipper: ${grads.length} gradients, expected ${this.count}`);
     }
     grads.forEach((g, k) => {
-      checkF32(g, "GradNormClipper", `grads[${k}]`);
+      checkTensor(g, "GradNormClipper", `grads[${k}]`, { dtype: "f32" });
       reduceAll("l2", g, { out: this.norms, outIndex: k });
     });
     const pipeline = this.gpu.pipeline("clip_finalize", FINALIZE_WGSL);

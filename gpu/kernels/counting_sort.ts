@@ -12,11 +12,17 @@
 
 import type { Gpu } from "../device.ts";
 import { GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
+import {
+  checkInt,
+  checkTensor,
+  CPU_LOOP_BUDGET,
+  grid1d,
+  packUniform,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../kernel.ts";
 import { Tensor } from "../tensor.ts";
-import { CPU_LOOP_BUDGET, packUniform, WGSL_MAIN_ARGS, WGSL_WG } from "./_op_util.ts";
 import { WG } from "./_radix.ts";
-import { checkInt, checkTensor } from "./_sparse_util.ts";
 
 export { type CountingSortRef, countingSortRef } from "./scatter_ref.ts";
 
@@ -26,7 +32,7 @@ struct U { rows: u32, k: u32, dSae: u32, blocks: u32, rowsPerBlock: u32, a: u32,
 `;
 
 /** Per block: H[b, j] += 1 for each valid entry. Bindings: U, IDX, H. */
-const HIST = /* wgsl */ `${WGSL_WG}${WGSL_U}
+const HIST = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_U}
 @group(0) @binding(1) var<storage, read> IDX: array<i32>;
 @group(0) @binding(2) var<storage, read_write> H: array<u32>;
 @compute @workgroup_size(${WG})
@@ -41,7 +47,7 @@ fn main(${WGSL_MAIN_ARGS}) {
 }`;
 
 /** Per latent: H[·, j] → running offsets over blocks; CNT[j] = total. Bindings: U, H, CNT. */
-const COLUMNS = /* wgsl */ `${WGSL_WG}${WGSL_U}
+const COLUMNS = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_U}
 @group(0) @binding(1) var<storage, read_write> H: array<u32>;
 @group(0) @binding(2) var<storage, read_write> CNT: array<u32>;
 @compute @workgroup_size(${WG})
@@ -58,7 +64,7 @@ fn main(${WGSL_MAIN_ARGS}) {
 }`;
 
 /** Per block: ORDER[OFF[j] + H[b, j]++] = p in (row, slot) order. Bindings: U, IDX, H, OFF, ORDER. */
-const PLACE = /* wgsl */ `${WGSL_WG}${WGSL_U}
+const PLACE = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_U}
 @group(0) @binding(1) var<storage, read> IDX: array<i32>;
 @group(0) @binding(2) var<storage, read_write> H: array<u32>;
 @group(0) @binding(3) var<storage, read> OFF: array<u32>;
@@ -85,7 +91,7 @@ const SCAN_CHUNK = 1024;
  * Per chunk: OUT[i] = exclusive prefix within the chunk of IN (IN[i] = 0 for i ≥ a, the input
  * length), SUMS[chunk] = chunk total. a = input length, b = output length. Bindings: U, IN, OUT, SUMS.
  */
-const SCAN_CHUNKS = /* wgsl */ `${WGSL_WG}${WGSL_U}
+const SCAN_CHUNKS = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_U}
 @group(0) @binding(1) var<storage, read> IN: array<u32>;
 @group(0) @binding(2) var<storage, read_write> OUT: array<u32>;
 @group(0) @binding(3) var<storage, read_write> SUMS: array<u32>;
@@ -103,7 +109,7 @@ fn main(${WGSL_MAIN_ARGS}) {
 }`;
 
 /** OUT[i] += BASE[i / chunk] for i < b. Bindings: U, OUT, BASE. */
-const SCAN_ADD = /* wgsl */ `${WGSL_WG}${WGSL_U}
+const SCAN_ADD = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_U}
 @group(0) @binding(1) var<storage, read_write> OUT: array<u32>;
 @group(0) @binding(2) var<storage, read> BASE: array<u32>;
 @compute @workgroup_size(${WG})
@@ -194,7 +200,7 @@ export class CountingSort {
   /** Sorts `idx [rows, k]` (i32) over `dSae` latents. */
   constructor(idx: Tensor, dSae: number, options: CountingSortOptions = {}) {
     const op = "CountingSort";
-    checkTensor(idx, op, "idx", ["i32"], 2);
+    checkTensor(idx, op, "idx", { dtype: "i32", rank: 2 });
     checkInt(dSae, 1, 0x7fffffff, op, "dSae");
     const gpu = idx.gpu;
     const [rows, k] = idx.shape;

@@ -11,16 +11,16 @@ import { GpuError } from "../device.ts";
 import { Tensor } from "../tensor.ts";
 import {
   checkAlias,
-  checkF32,
   checkShape,
+  checkTensor,
   dispatchFlat,
   FLAT_WG,
   packUniform,
   sameStorage,
   vec4Ok,
   WGSL_MAIN_ARGS,
-  WGSL_WG,
-} from "./_op_util.ts";
+  WGSL_WG_INDEX,
+} from "../kernel.ts";
 import type { UnaryOp } from "./elementwise_ref.ts";
 
 export { type UnaryOp, unaryRef } from "./elementwise_ref.ts";
@@ -49,7 +49,7 @@ function prelude(vec4: boolean): string {
   return /* wgsl */ `
 alias V = ${vec4 ? "vec4<f32>" : "f32"};
 fn tanh_(x: V) -> V { return tanh(clamp(x, V(-15.0), V(15.0))); }
-${WGSL_WG}`;
+${WGSL_WG_INDEX}`;
 }
 
 /** Shared by the flat kernels: the element index, returning when past the end. */
@@ -82,8 +82,7 @@ export function resolveOut(
   op: string,
 ): Tensor {
   if (!out) return Tensor.empty(shape, "f32", { gpu });
-  checkF32(out, op, "out");
-  checkShape(out, shape, op, "out");
+  checkTensor(out, op, "out", { dtype: "f32", shape });
   return out;
 }
 
@@ -113,7 +112,7 @@ export interface UnaryOptions {
 export function unary(op: UnaryOp, x: Tensor, options: UnaryOptions = {}): Tensor {
   const name = `unary(${op})`;
   if (!(op in UNARY_WGSL)) throw new GpuError(`unknown unary op "${op}"`);
-  checkF32(x, name, "x");
+  checkTensor(x, name, "x", { dtype: "f32" });
   const gpu = x.gpu;
   const out = resolveOut(gpu, options.out, x.shape, name);
   checkAlias(out, [x], name);
@@ -152,7 +151,7 @@ fn main(${WGSL_MAIN_ARGS}) {
 
 /** Sets every element of the f32 tensor `t` to `value` (in place); returns `t`. */
 export function fill(t: Tensor, value: number): Tensor {
-  checkF32(t, "fill", "t");
+  checkTensor(t, "fill", "t", { dtype: "f32" });
   const vec4 = vec4Ok(t);
   const pipeline = t.gpu.pipeline(`ew_fill_${vec4 ? "v4" : "s"}`, FILL_WGSL(vec4));
   dispatchFlat(t.gpu, pipeline, t.size, [t], [], (u) => packUniform("uf", u, value), vec4);
@@ -188,8 +187,8 @@ fn main(${WGSL_MAIN_ARGS}) {
 
 /** `y += alpha · x` in place (same shapes, `x` and `y` distinct); returns `y`. */
 export function axpy(alpha: number, x: Tensor, y: Tensor): Tensor {
-  checkF32(x, "axpy", "x");
-  checkF32(y, "axpy", "y");
+  checkTensor(x, "axpy", "x", { dtype: "f32" });
+  checkTensor(y, "axpy", "y", { dtype: "f32" });
   checkShape(x, y.shape, "axpy", "x");
   if (x.buffer === y.buffer) {
     throw new GpuError("axpy: x and y must not share a GPU buffer (use scale() for y += a·y)");
@@ -224,8 +223,8 @@ fn main(${WGSL_MAIN_ARGS}) {
  * never read back). `out` may be `x`.
  */
 export function scaleByTensor(x: Tensor, factor: Tensor, out?: Tensor): Tensor {
-  checkF32(x, "scaleByTensor", "x");
-  checkF32(factor, "scaleByTensor", "factor");
+  checkTensor(x, "scaleByTensor", "x", { dtype: "f32" });
+  checkTensor(factor, "scaleByTensor", "factor", { dtype: "f32" });
   if (factor.size !== 1) {
     throw new GpuError(`scaleByTensor: factor must have 1 element, got ${factor}`);
   }

@@ -9,9 +9,8 @@
  */
 
 import { GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
+import { checkTensor, grid1d, packUniform, WGSL_WG_INDEX } from "../kernel.ts";
 import { Tensor } from "../tensor.ts";
-import { checkF32, packUniform, WGSL_WG } from "./_op_util.ts";
 
 const WG = 256;
 
@@ -50,7 +49,7 @@ struct U {
 @group(0) @binding(1) var<storage, read> idx: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
-${WGSL_WG}
+${WGSL_WG_INDEX}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -118,7 +117,7 @@ export function gatherRows(
   options: GatherRowsOptions = {},
 ): Tensor {
   const op = "gatherRows";
-  checkF32(src, op, "src");
+  checkTensor(src, op, "src", { dtype: "f32" });
   if (src.rank !== 2) throw new GpuError(`${op}: src ${src} must be [rows, width]`);
   const [n, w] = src.shape;
   const m = idx instanceof Tensor ? idx.size : idx.length;
@@ -137,7 +136,7 @@ export function gatherRows(
   const outRow = options.outRow ?? 0;
   let out = options.out;
   if (out) {
-    checkF32(out, op, "out");
+    checkTensor(out, op, "out", { dtype: "f32" });
     if (out.rank !== 2 || out.shape[1] !== w || outRow < 0 || outRow + m > out.shape[0]) {
       throw new GpuError(
         `${op}: out ${out} cannot take ${m} rows of width ${w} from row ${outRow}`,

@@ -14,11 +14,17 @@
  */
 
 import { type Gpu, GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
+import {
+  checkInt,
+  checkTensor,
+  grid1d,
+  spans,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+  windowOf,
+} from "../kernel.ts";
 import { Tensor } from "../tensor.ts";
-import { spans, WGSL_MAIN_ARGS, WGSL_WG, windowOf } from "./_op_util.ts";
 import { loDigits, loInit, recordRadix, WG, WGSL_ORDER_KEY } from "./_radix.ts";
-import { checkInt, checkTensor } from "./_sparse_util.ts";
 
 export { batchTopKMaskRef, kthLargestRef } from "./topk_ref.ts";
 
@@ -28,7 +34,7 @@ struct U { a: u32, b: u32, c: u32, d: u32, e: u32, f: u32, g: u32, h: u32 }
 `;
 
 /** Group maxima of one window: a = window length, b = groups in it, c = group offset. */
-const GROUP_MAX = /* wgsl */ `${WGSL_WG}${U}${WGSL_ORDER_KEY}
+const GROUP_MAX = /* wgsl */ `${WGSL_WG_INDEX}${U}${WGSL_ORDER_KEY}
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> GM: array<u32>;
 @compute @workgroup_size(${WG})
@@ -47,7 +53,7 @@ const INIT = /* wgsl */ `${U}
 fn main() { S[0] = vec4<u32>(u.a, u.b, u.c, u.d); }`;
 
 /** Groups whose maximum is ≥ L (from the bound state) → ACT (atomic count in C[0]). a = G, b = capA. */
-const ACTIVE = /* wgsl */ `${WGSL_WG}${U}
+const ACTIVE = /* wgsl */ `${WGSL_WG_INDEX}${U}
 @group(0) @binding(1) var<storage, read> GM: array<u32>;
 @group(0) @binding(2) var<storage, read> SB: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> C: array<atomic<u32>>;
@@ -66,7 +72,7 @@ fn main(${WGSL_MAIN_ARGS}) {
  * Entries ≥ L of the active groups in one window → CAND (count in C[1]). a = window length,
  * b = groups in the window, c = its group offset, d = capA, e = capC, f = window start.
  */
-const COLLECT = /* wgsl */ `${WGSL_WG}${U}${WGSL_ORDER_KEY}
+const COLLECT = /* wgsl */ `${WGSL_WG_INDEX}${U}${WGSL_ORDER_KEY}
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> SB: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> ACT: array<u32>;
@@ -169,13 +175,13 @@ function windowsOf(gpu: Gpu, m: number, maxElems?: number) {
  */
 export function kthLargest(x: Tensor, K: number, options: KthOptions = {}): Tensor<"u32"> {
   const op = "kthLargest";
-  checkTensor(x, op, "x", ["f32"]);
+  checkTensor(x, op, "x", { dtype: "f32" });
   const m = x.size;
   checkInt(m, 1, 0xfffffffe, op, "x.size");
   checkInt(K, 1, m, op, "K");
   const gpu = x.gpu;
   const out = (options.out ?? Tensor.empty([4], "u32", { gpu })) as Tensor<"u32">;
-  checkTensor(out, op, "out", ["u32"]);
+  checkTensor(out, op, "out", { dtype: "u32" });
   const s = options.groupSize ??
     Math.max(1, Math.min(2048, Math.round(Math.sqrt((8 * m) / K)), Math.floor(m / (2 * K))));
   const windows = windowsOf(gpu, m, options.windowElems);
@@ -309,7 +315,7 @@ export function decodeKth(data: Uint32Array): { key: number; index: number; valu
  * Keeps entries ranking at or above T: a = window length, b = window start, c = relu, d = number
  * of invocations (each handles entries t, t + d, …: llvmpipe pays per invocation).
  */
-const MASK = /* wgsl */ `${WGSL_WG}${U}${WGSL_ORDER_KEY}
+const MASK = /* wgsl */ `${WGSL_WG_INDEX}${U}${WGSL_ORDER_KEY}
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> T: array<u32>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
@@ -357,12 +363,12 @@ export interface BatchTopKMaskOptions {
  */
 export function batchTopKMask(x: Tensor, kth: Tensor, options: BatchTopKMaskOptions = {}): Tensor {
   const op = "batchTopKMask";
-  checkTensor(x, op, "x", ["f32"]);
-  checkTensor(kth, op, "kth", ["u32"]);
+  checkTensor(x, op, "x", { dtype: "f32" });
+  checkTensor(kth, op, "kth", { dtype: "u32" });
   checkInt(kth.size, 4, 4, op, "kth.size");
   const gpu = x.gpu;
   const out = options.out ?? Tensor.empty(x.shape, "f32", { gpu });
-  checkTensor(out, op, "out", ["f32"]);
+  checkTensor(out, op, "out", { dtype: "f32" });
   checkInt(out.size, x.size, x.size, op, "out.size");
   if (out.buffer === x.buffer) throw new GpuError(`${op}: out must not share x's buffer`);
   const pipeline = gpu.pipeline("kth_mask", MASK);

@@ -8,23 +8,22 @@
  */
 
 import { GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
-import { Tensor } from "../tensor.ts";
 import {
   asRows,
   checkAlias,
-  checkF32,
-  checkShape,
+  checkTensor,
   CPU_LOOP_BUDGET,
+  grid1d,
   packUniform,
   rowKernelVariant,
   sameStorage,
   spans,
   WGSL_MAIN_ARGS,
-  WGSL_WG,
+  WGSL_WG_INDEX,
   wgslWorkgroupReduce,
   windowOf,
-} from "./_op_util.ts";
+} from "../kernel.ts";
+import { Tensor } from "../tensor.ts";
 import { resolveOut } from "./elementwise.ts";
 
 /** Options of {@link layerNorm}. */
@@ -142,7 +141,7 @@ function layerNormWgsl(f: Flags): string {
       ? "S[u.rowBase + row] = scale;"
       : "if (lid == 0u) { S[u.rowBase + row] = scale; }")
     : "";
-  return /* wgsl */ `${WGSL_WG}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 struct U { m: u32, n: u32, eps: f32, rowBase: u32 }
 ${decls.join("\n")}
 ${
@@ -166,7 +165,7 @@ fn main(${WGSL_MAIN_ARGS}) {
 
 function checkVector(t: Tensor | undefined, n: number, op: string, name: string): void {
   if (!t) return;
-  checkF32(t, op, name);
+  checkTensor(t, op, name, { dtype: "f32" });
   if (t.size !== n) throw new GpuError(`${op}: ${name} has ${t.size} elements, expected ${n}`);
 }
 
@@ -189,7 +188,7 @@ function checkVector(t: Tensor | undefined, n: number, op: string, name: string)
  */
 export function layerNorm(x: Tensor, options: LayerNormOptions = {}): LayerNormResult {
   const name = options.rms ? "rmsNorm" : "layerNorm";
-  checkF32(x, name, "x");
+  checkTensor(x, name, "x", { dtype: "f32" });
   const [m, n] = asRows(x, name, "x");
   const gpu = x.gpu;
   const { weight, bias } = options;
@@ -205,8 +204,7 @@ export function layerNorm(x: Tensor, options: LayerNormOptions = {}): LayerNormR
   const scaleShape = [...x.shape.slice(0, -1), 1];
   if (options.scale instanceof Tensor) {
     scale = options.scale;
-    checkF32(scale, name, "scale");
-    checkShape(scale, scaleShape, name, "scale");
+    checkTensor(scale, name, "scale", { dtype: "f32", shape: scaleShape });
     if ([y, ...readOnly].some((t) => t.buffer === scale!.buffer)) {
       throw new GpuError(`${name}: scale must not share a buffer with x, out, weight or bias`);
     }

@@ -6,7 +6,7 @@
  */
 
 import type { BufferBinding, Gpu } from "../device.ts";
-import { WGSL_LINEAR_WORKGROUP } from "../kernel.ts";
+import { WGSL_WG_INDEX } from "../kernel.ts";
 import { PARAM_WORDS } from "./matmul_common.ts";
 
 /**
@@ -26,7 +26,7 @@ export function packWgsl(trans: boolean, vec4: boolean, tile: number): string {
       }
     }`;
   return /* wgsl */ `
-${WGSL_LINEAR_WORKGROUP}
+${WGSL_WG_INDEX}
 struct PackParams { rows: u32, cols: u32, ld: u32, off: u32, tiles: u32, block: u32 }
 @group(0) @binding(0) var<storage, read> S: array<${vec4 ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(1) var<storage, read_write> D: array<vec4<f32>>;
@@ -34,7 +34,7 @@ struct PackParams { rows: u32, cols: u32, ld: u32, off: u32, tiles: u32, block: 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let v4 = linearWorkgroup(wid, nwg) * 64u + li;
+  let v4 = wgIndex(wid, nwg) * 64u + li;
   if (v4 >= Q.tiles * ${tile * t4}u) { return; }
   let t = v4 / ${tile * t4}u;
   let rem = v4 % ${tile * t4}u;

@@ -7,26 +7,25 @@
  */
 
 import { type Gpu, GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
-import { Tensor } from "../tensor.ts";
 import {
   asRows,
   checkAlias,
-  checkF32,
+  checkTensor,
   CPU_LOOP_BUDGET,
+  grid1d,
   packUniform,
   rowKernelVariant,
   spans,
   WGSL_MAIN_ARGS,
   WGSL_NEG_INF,
-  WGSL_WG,
+  WGSL_WG_INDEX,
   wgslWorkgroupReduce,
   windowOf,
-} from "./_op_util.ts";
+} from "../kernel.ts";
+import { Tensor } from "../tensor.ts";
 import { resolveOut } from "./elementwise.ts";
 import { REDUCE_OPS, type ReduceOp } from "./reduce_ref.ts";
 
-export { CPU_LOOP_BUDGET } from "./_op_util.ts";
 export { reduceAllRef, reduceColsRef, type ReduceOp, reduceRowsRef } from "./reduce_ref.ts";
 
 /** Invocations per workgroup: row kernel, column kernel, full-reduction kernel. */
@@ -121,7 +120,7 @@ function rowWgsl(s: Stage, perThread: boolean, vec4: boolean): string {
   ${total}
   let r = wgReduce(lid, acc);
   if (lid == 0u) { Y[u.outBase + row] = fin(r); }`;
-  return /* wgsl */ `${WGSL_WG}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 struct U { m: u32, n: u32, scale: f32, outBase: u32 }
 ${io}
 ${perThread ? "" : `var<workgroup> sh: array<f32, ${wg}>;`}
@@ -160,7 +159,7 @@ export interface ReduceRowsOptions {
  */
 export function reduceRows(op: ReduceOp, x: Tensor, options: ReduceRowsOptions = {}): Tensor {
   const name = `reduceRows(${op})`;
-  checkF32(x, name, "x");
+  checkTensor(x, name, "x", { dtype: "f32" });
   const [m, n] = asRows(x, name, "x");
   const gpu = x.gpu;
   const out = resolveOut(gpu, options.out, x.shape.slice(0, -1), name);
@@ -193,7 +192,7 @@ export function reduceRows(op: ReduceOp, x: Tensor, options: ReduceRowsOptions =
 }
 
 function colWgsl(s: Stage): string {
-  return /* wgsl */ `${WGSL_WG}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 struct U { m: u32, n: u32, rows: u32, blocks: u32, chunks: u32, outBase: u32, scale: f32 }
 ${IO}
 ${stageWgsl(s)}
@@ -227,7 +226,7 @@ function colPass(
   const pipeline = gpu.pipeline(`red_cols_${stageKey(s)}`, colWgsl(s));
   const blocks = Math.ceil(n / COL_WG);
   let outBase = 0;
-  for (const w of spans(gpu, m, n, [], chunk)) {
+  for (const w of spans(gpu, m, n, { multipleOf: chunk })) {
     const chunks = Math.ceil(w.count / chunk);
     const uni = packUniform("uuuuuuf", w.count, n, chunk, blocks, chunks, outBase, 1 / count);
     gpu.dispatch(
@@ -246,7 +245,7 @@ function colPass(
  */
 export function reduceCols(op: ReduceOp, x: Tensor, options: { out?: Tensor } = {}): Tensor {
   const name = `reduceCols(${op})`;
-  checkF32(x, name, "x");
+  checkTensor(x, name, "x", { dtype: "f32" });
   const [m, n] = asRows(x, name, "x");
   const gpu = x.gpu;
   const out = resolveOut(gpu, options.out, [n], name);
@@ -276,7 +275,7 @@ export function reduceCols(op: ReduceOp, x: Tensor, options: { out?: Tensor } = 
 }
 
 function allWgsl(s: Stage): string {
-  return /* wgsl */ `${WGSL_WG}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, outBase: u32, scale: f32 }
 ${IO}
 var<workgroup> sh: array<f32, ${ALL_WG}>;
@@ -303,7 +302,9 @@ function allPass(x: Tensor, y: Tensor, outBase: number, s: Stage, count: number)
   const pipeline = gpu.pipeline(`red_all_${stageKey(s)}`, allWgsl(s));
   let written = 0;
   // An empty x still gets one workgroup, which writes the op's value for no elements.
-  const windows = x.size === 0 ? [{ start: 0, count: 0 }] : spans(gpu, x.size, 1, [], ALL_BLOCK);
+  const windows = x.size === 0
+    ? [{ start: 0, count: 0 }]
+    : spans(gpu, x.size, 1, { multipleOf: ALL_BLOCK });
   for (const w of windows) {
     const blocks = Math.max(1, Math.ceil(w.count / ALL_BLOCK));
     const uni = packUniform("uuf", w.count, outBase + written, 1 / count);
@@ -331,10 +332,10 @@ export interface ReduceAllOptions {
  */
 export function reduceAll(op: ReduceOp, x: Tensor, options: ReduceAllOptions = {}): Tensor {
   const name = `reduceAll(${op})`;
-  checkF32(x, name, "x");
+  checkTensor(x, name, "x", { dtype: "f32" });
   const gpu = x.gpu;
   const out = options.out ?? Tensor.empty([1], "f32", { gpu });
-  checkF32(out, name, "out");
+  checkTensor(out, name, "out", { dtype: "f32" });
   const outIndex = options.outIndex ?? 0;
   if (!Number.isInteger(outIndex) || outIndex < 0 || outIndex >= out.size) {
     throw new GpuError(`${name}: outIndex ${outIndex} is outside out ${out}`);

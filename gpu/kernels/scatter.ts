@@ -10,11 +10,17 @@
  */
 
 import { GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
+import {
+  checkShape,
+  checkTensor,
+  CPU_LOOP_BUDGET,
+  grid1d,
+  spans,
+  vec4Ok,
+  windowOf,
+} from "../kernel.ts";
 import { Tensor } from "../tensor.ts";
-import { CPU_LOOP_BUDGET, vec4Ok, windowOf } from "./_op_util.ts";
 import { WG } from "./_radix.ts";
-import { checkDims, checkTensor, sparseWindows } from "./_sparse_util.ts";
 import type { CountingSort } from "./counting_sort.ts";
 import {
   DOT_SLOTS,
@@ -43,16 +49,14 @@ function uni(t: Tensor, ...v: number[]): GPUBuffer {
 
 function resolveOut(out: Tensor | undefined, shape: number[], like: Tensor, op: string): Tensor {
   if (!out) return Tensor.empty(shape, "f32", { gpu: like.gpu });
-  checkTensor(out, op, "out", ["f32"]);
-  checkDims(out, shape, op, "out");
+  checkTensor(out, op, "out", { dtype: "f32", shape });
   return out;
 }
 
 function checkIdx(idx: Tensor, vals: Tensor | null, op: string): [number, number] {
-  checkTensor(idx, op, "idx", ["i32"], 2);
+  checkTensor(idx, op, "idx", { dtype: "i32", rank: 2 });
   if (vals) {
-    checkTensor(vals, op, "vals", ["f32"]);
-    checkDims(vals, idx.shape, op, "vals");
+    checkTensor(vals, op, "vals", { dtype: "f32", shape: idx.shape });
   }
   return [idx.shape[0], idx.shape[1]];
 }
@@ -94,12 +98,11 @@ export function gatherRowsWeighted(
   options: GatherOptions = {},
 ): Tensor {
   const op = "gatherRowsWeighted";
-  checkTensor(W, op, "W", ["f32"], 2);
+  checkTensor(W, op, "W", { dtype: "f32", rank: 2 });
   const [dSae, d] = W.shape;
   const [rows, k] = checkIdx(idx, vals, op);
   if (options.bias) {
-    checkTensor(options.bias, op, "bias", ["f32"]);
-    checkDims(options.bias, [d], op, "bias");
+    checkTensor(options.bias, op, "bias", { dtype: "f32", shape: [d] });
   }
   const out = resolveOut(options.out, [rows, d], W, op);
   if (rows === 0 || d === 0) return out;
@@ -108,8 +111,10 @@ export function gatherRowsWeighted(
   const bias = !!options.bias;
   const pipeline = gpu.pipeline(`sparse_gather_${lay.key}_${bias}`, gatherWgsl(lay, bias));
   const nb = lay.units / lay.upi;
-  for (const rw of sparseWindows(gpu, rows, [d, k], [], options.windowRows)) {
-    const wins = sparseWindows(gpu, dSae, [d], [], options.windowRows);
+  for (
+    const rw of spans(gpu, rows, Math.max(d, k), { aligned: [d, k], maxCount: options.windowRows })
+  ) {
+    const wins = spans(gpu, dSae, d, { maxCount: options.windowRows });
     wins.forEach((ww, wi) => {
       const flags = (options.accumulate || wi > 0 ? 1 : 0) | (bias && wi === 0 ? 2 : 0);
       gpu.dispatch(pipeline, [
@@ -144,19 +149,21 @@ export function sparseDot(
   options: SparseDotOptions = {},
 ): Tensor {
   const op = "sparseDot";
-  checkTensor(G, op, "G", ["f32"], 2);
-  checkTensor(W, op, "W", ["f32"], 2);
+  checkTensor(G, op, "G", { dtype: "f32", rank: 2 });
+  checkTensor(W, op, "W", { dtype: "f32", rank: 2 });
   const [dSae, d] = W.shape;
   const [rows, k] = checkIdx(idx, null, op);
-  checkDims(G, [rows, d], op, "G");
+  checkShape(G, [rows, d], op, "G");
   const out = resolveOut(options.out, [rows, k], W, op);
   if (rows === 0 || k === 0) return out;
   const gpu = W.gpu;
   const lay = layoutFor(d, [W, G], vec4Ok);
   const pipeline = gpu.pipeline(`sparse_dot_${lay.key}`, sparseDotWgsl(lay));
   const groups = Math.ceil(k / DOT_SLOTS);
-  for (const rw of sparseWindows(gpu, rows, [d, k], [], options.windowRows)) {
-    sparseWindows(gpu, dSae, [d], [], options.windowRows).forEach((ww, wi) => {
+  for (
+    const rw of spans(gpu, rows, Math.max(d, k), { aligned: [d, k], maxCount: options.windowRows })
+  ) {
+    spans(gpu, dSae, d, { maxCount: options.windowRows }).forEach((ww, wi) => {
       gpu.dispatch(pipeline, [
         uni(W, rw.count, k, lay.units, ww.start, ww.count, wi === 0 ? 1 : 0, dSae, groups),
         windowOf(G, rw.start * d, rw.count * d),
@@ -191,8 +198,7 @@ function rounds(sort: CountingSort): { starts: number[]; per: number } {
 }
 
 function checkSort(sort: CountingSort, coeff: Tensor, op: string, name: string): void {
-  checkTensor(coeff, op, name, ["f32"]);
-  checkDims(coeff, [sort.rows, sort.k], op, name);
+  checkTensor(coeff, op, name, { dtype: "f32", shape: [sort.rows, sort.k] });
   if (coeff.size * 4 > coeff.gpu.maxBindingSize) {
     throw new GpuError(`${op}: ${name} ${coeff} exceeds maxStorageBufferBindingSize`);
   }
@@ -211,18 +217,18 @@ export function scatterAddRows(
 ): Tensor {
   const op = "scatterAddRows";
   checkSort(sort, coeff, op, "coeff");
-  checkTensor(X, op, "X", ["f32"], 2);
+  checkTensor(X, op, "X", { dtype: "f32", rank: 2 });
   const d = X.shape[1];
-  checkDims(X, [sort.rows, d], op, "X");
+  checkShape(X, [sort.rows, d], op, "X");
   const out = resolveOut(options.out, [sort.dSae, d], X, op);
   if (d === 0) return out;
   const gpu = X.gpu;
   const lay = layoutFor(d, [X, out], vec4Ok);
   const pipeline = gpu.pipeline(`sparse_scatter_rows_${lay.key}`, scatterRowsWgsl(lay));
   const nb = lay.units / lay.upi;
-  const xWins = sparseWindows(gpu, sort.rows, [d], [], options.windowRows);
+  const xWins = spans(gpu, sort.rows, d, { maxCount: options.windowRows });
   const { starts, per } = rounds(sort);
-  for (const jw of sparseWindows(gpu, sort.dSae, [d], [], options.windowRows)) {
+  for (const jw of spans(gpu, sort.dSae, d, { maxCount: options.windowRows })) {
     xWins.forEach((xw, xi) => {
       starts.forEach((e0, ri) => {
         const add = options.accumulate || xi > 0 || ri > 0 ? 1 : 0;

@@ -7,7 +7,7 @@
  */
 
 import type { Tensor } from "../tensor.ts";
-import { WGSL_MAIN_ARGS, WGSL_WG } from "./_op_util.ts";
+import { WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../kernel.ts";
 import { WG } from "./_radix.ts";
 
 /** How rows of width d are cut into units and invocations. */
@@ -35,7 +35,7 @@ export function layoutFor(
 }
 
 function prelude(lay: Layout): string {
-  return `${WGSL_WG}
+  return `${WGSL_WG_INDEX}
 alias V = ${lay.vec4 ? "vec4<f32>" : "f32"};
 const UPI = ${lay.upi}u;
 `;
@@ -173,7 +173,7 @@ fn main(${WGSL_MAIN_ARGS}) {
 
 /** Bindings: U, OFF, ORDER, VALS, OUT (rw). One invocation per latent; entries [e0, e0 + en). */
 export function scatterValuesWgsl(): string {
-  return /* wgsl */ `${WGSL_WG}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 struct U { dSae: u32, add: u32, e0: u32, en: u32 }
 @group(0) @binding(0) var<uniform> u: U;
 @group(0) @binding(1) var<storage, read> OFF: array<u32>;

@@ -8,23 +8,23 @@
  */
 
 import { GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
-import type { Tensor } from "../tensor.ts";
 import {
   asRows,
   checkAlias,
-  checkF32,
+  checkTensor,
   CPU_LOOP_BUDGET,
+  grid1d,
   packUniform,
   rowKernelVariant,
   sameStorage,
   spans,
   WGSL_MAIN_ARGS,
   WGSL_NEG_INF,
-  WGSL_WG,
+  WGSL_WG_INDEX,
   wgslWorkgroupReduce,
   windowOf,
-} from "./_op_util.ts";
+} from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
 import { resolveOut } from "./elementwise.ts";
 
 /** Options of {@link softmax} and {@link softmaxRef}. */
@@ -104,7 +104,7 @@ function softmaxWgsl(opts: {
   const reduceMax = perThread ? "" : "mx = wgMax(lid, mx);";
   const reduceSum = perThread ? "" : "sum = wgSum(lid, sum);";
   const write = log ? "s - mx - lsum" : "exp(s - mx) * inv";
-  return /* wgsl */ `${WGSL_WG}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 struct U { m: u32, n: u32, scale: f32, rowBase: u32, maskRows: u32 }
 ${decls}
 ${
@@ -149,7 +149,7 @@ fn main(${WGSL_MAIN_ARGS}) {
  */
 export function softmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
   const name = options.log ? "logSoftmax" : "softmax";
-  checkF32(x, name, "x");
+  checkTensor(x, name, "x", { dtype: "f32" });
   const [m, n] = asRows(x, name, "x");
   const gpu = x.gpu;
   const out = resolveOut(gpu, options.out, x.shape, name);
@@ -157,7 +157,7 @@ export function softmax(x: Tensor, options: SoftmaxOptions = {}): Tensor {
   checkAlias(out, mask ? [x, mask] : [x], name);
   let maskRows = 1;
   if (mask) {
-    checkF32(mask, name, "mask");
+    checkTensor(mask, name, "mask", { dtype: "f32" });
     const mn = mask.rank === 0 ? 1 : mask.shape[mask.rank - 1];
     if (mn !== n || mask.size === 0) {
       throw new GpuError(

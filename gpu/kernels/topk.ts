@@ -10,19 +10,21 @@
  * @module
  */
 
-import { type BufferBinding, GpuError } from "../device.ts";
-import { grid1d } from "../kernel.ts";
-import { Tensor } from "../tensor.ts";
-import { CPU_LOOP_BUDGET, packUniform, windowOf } from "./_op_util.ts";
-import { loDigits, loInit, type RadixSource, recordRadix, WG } from "./_radix.ts";
+import type { BufferBinding } from "../device.ts";
 import {
-  checkDims,
+  asRows,
   checkInt,
   checkTensor,
+  CPU_LOOP_BUDGET,
+  grid1d,
   nextPow2,
+  packUniform,
   prevPow2,
-  sparseWindows,
-} from "./_sparse_util.ts";
+  spans,
+  windowOf,
+} from "../kernel.ts";
+import { Tensor } from "../tensor.ts";
+import { loDigits, loInit, type RadixSource, recordRadix, WG } from "./_radix.ts";
 import {
   BOUND_WGSL,
   collectWgsl,
@@ -100,29 +102,23 @@ export interface TopkResult {
  */
 export function topkRows(x: Tensor, k: number, options: TopkOptions = {}): TopkResult {
   const op = "topkRows";
-  checkTensor(x, op, "x", ["f32"]);
-  if (x.rank < 1) throw new GpuError(`${op}: x must have rank ≥ 1, got a scalar`);
-  const n = x.shape[x.rank - 1];
-  const rows = n === 0 ? 0 : x.size / n;
+  checkTensor(x, op, "x", { dtype: "f32" });
+  const [rows, n] = asRows(x, op, "x");
   checkInt(k, 1, Math.min(n, TOPK_MAX_K), op, "k");
   const gpu = x.gpu;
   const outShape = [...x.shape.slice(0, -1), k];
   const variant: TopkVariant = { mask: !!options.mask, threshold: !!options.threshold };
   if (options.mask) {
-    checkTensor(options.mask, op, "mask", ["u32", "i32"]);
-    checkDims(options.mask, [n], op, "mask");
+    checkTensor(options.mask, op, "mask", { dtype: ["u32", "i32"], shape: [n] });
   }
   if (options.threshold) {
-    checkTensor(options.threshold, op, "threshold", ["u32"]);
-    checkDims(options.threshold, [4], op, "threshold");
+    checkTensor(options.threshold, op, "threshold", { dtype: "u32", shape: [4] });
   }
   let values: Tensor, indices: Tensor;
   if (options.out) {
     ({ values, indices } = options.out);
-    checkTensor(values, op, "out.values", ["f32"]);
-    checkTensor(indices, op, "out.indices", ["i32"]);
-    checkDims(values, outShape, op, "out.values");
-    checkDims(indices, outShape, op, "out.indices");
+    checkTensor(values, op, "out.values", { dtype: "f32", shape: outShape });
+    checkTensor(indices, op, "out.indices", { dtype: "i32", shape: outShape });
   } else {
     values = Tensor.empty(outShape, "f32", { gpu });
     indices = Tensor.empty(outShape, "i32", { gpu });
@@ -143,7 +139,10 @@ export function topkRows(x: Tensor, k: number, options: TopkOptions = {}): TopkR
   const lanes = Math.min(g, 256);
   const chunk = Math.min(n, CPU_LOOP_BUDGET >> 2);
   const chunks = Math.ceil(n / chunk);
-  const windows = sparseWindows(gpu, rows, [n, k], [g, 2 * p2, 16 * chunks], options.windowRows);
+  const windows = spans(gpu, rows, Math.max(n, k, g, 2 * p2, 16 * chunks), {
+    aligned: [n, k],
+    maxCount: options.windowRows,
+  });
   const wr = Math.max(...windows.map((w) => w.count));
   const gm = Tensor.empty([wr * g], "u32", { gpu });
   const rs = Tensor.empty([wr, 4], "u32", { gpu });

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { WGSL_MAIN_ARGS, WGSL_WG } from "./_op_util.ts";
+import { WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../kernel.ts";
 import { WG, WGSL_ORDER_KEY, WGSL_PICK_DIGIT } from "./_radix.ts";
 
 /** Uniform of the per-row kernels. `rowBase`: first row of the window (batch threshold mode). */
@@ -73,7 +73,7 @@ fn keyAt(row: u32, j: u32) -> u32 {
  * each handling groups t, t + lanes, … (llvmpipe pays per invocation, so not one per group).
  */
 export function groupMaxWgsl(v: TopkVariant): string {
-  return /* wgsl */ `${WGSL_WG}${WGSL_P}
+  return /* wgsl */ `${WGSL_WG_INDEX}${WGSL_P}
 @group(0) @binding(1) var<storage, read_write> GM: array<u32>;
 ${keySource(v, 2, "p.n", "p.rowBase")}
 @compute @workgroup_size(${WG})
@@ -99,7 +99,7 @@ fn main(${WGSL_MAIN_ARGS}) {
  * Bindings: P, GM (rw: group maxima in, active group list out), RS (w: row state
  * (L, 0, active count, 0)), CNT (w: candidate counters, reset). One invocation per row.
  */
-export const BOUND_WGSL = /* wgsl */ `${WGSL_WG}${WGSL_P}${WGSL_PICK_DIGIT}
+export const BOUND_WGSL = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_P}${WGSL_PICK_DIGIT}
 @group(0) @binding(1) var<storage, read_write> GM: array<u32>;
 @group(0) @binding(2) var<storage, read_write> RS: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> CNT: array<u32>;
@@ -161,7 +161,7 @@ export function collectWgsl(v: TopkVariant, again: boolean): string {
   for (var t = lid; t < rs.z; t += ${WG}u) {
     for (var j = GM[row * p.g + t]; j < p.n; j += p.g) { visit(row, j, rs.x, 0u); }
   }`;
-  return /* wgsl */ `${WGSL_WG}${WGSL_P}
+  return /* wgsl */ `${WGSL_WG_INDEX}${WGSL_P}
 ${head}
 @group(0) @binding(${first}) var<storage, read_write> CNT: array<atomic<u32>>;
 @group(0) @binding(${first + 1}) var<storage, read_write> CAND: array<vec2<u32>>;
@@ -185,7 +185,7 @@ fn main(${WGSL_MAIN_ARGS}) {
  * Bindings: P, CNT (rw), ST (w: radix state). Rows whose candidates overflowed start a radix
  * select for the exact k-th entry (counter reset); the others are marked idle.
  */
-export const OVERFLOW_WGSL = /* wgsl */ `${WGSL_WG}${WGSL_P}
+export const OVERFLOW_WGSL = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_P}
 @group(0) @binding(1) var<storage, read_write> CNT: array<u32>;
 @group(0) @binding(2) var<storage, read_write> ST: array<vec4<u32>>;
 @compute @workgroup_size(${WG})
@@ -204,7 +204,7 @@ fn main(${WGSL_MAIN_ARGS}) {
  * Bindings: P, CNT, CAND, OV (w, values), OI (w, i32 indices), X. One workgroup per row; each
  * candidate's rank among the row's candidates is its output slot.
  */
-export const RANK_WGSL = /* wgsl */ `${WGSL_WG}${WGSL_P}
+export const RANK_WGSL = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_P}
 @group(0) @binding(1) var<storage, read> CNT: array<u32>;
 @group(0) @binding(2) var<storage, read> CAND: array<vec2<u32>>;
 @group(0) @binding(3) var<storage, read_write> OV: array<f32>;
@@ -247,7 +247,7 @@ fn before(a: vec2<u32>, b: vec2<u32>) -> bool { return a.x > b.x || (a.x == b.x 
  * blocks of 16 into B. `SORT_MERGE_WGSL` — bindings: P, CNT, SRC, DST: merges sorted blocks of
  * `p.w` pairwise (binary search in the sibling block). One workgroup per row.
  */
-export const SORT_BLOCK_WGSL = /* wgsl */ `${WGSL_WG}${WGSL_P}${WGSL_BEFORE}
+export const SORT_BLOCK_WGSL = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_P}${WGSL_BEFORE}
 @group(0) @binding(1) var<storage, read> CNT: array<u32>;
 @group(0) @binding(2) var<storage, read_write> A: array<vec2<u32>>;
 @group(0) @binding(3) var<storage, read_write> B: array<vec2<u32>>;
@@ -281,7 +281,7 @@ fn main(${WGSL_MAIN_ARGS}) {
  * half by one binary search, then merges sequentially (S + 64·log w steps per level instead of
  * S·log w).
  */
-export const SORT_MERGE_WGSL = /* wgsl */ `${WGSL_WG}${WGSL_P}${WGSL_BEFORE}
+export const SORT_MERGE_WGSL = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_P}${WGSL_BEFORE}
 @group(0) @binding(1) var<storage, read> CNT: array<u32>;
 @group(0) @binding(2) var<storage, read> SRC: array<vec2<u32>>;
 @group(0) @binding(3) var<storage, read_write> DST: array<vec2<u32>>;
@@ -318,7 +318,7 @@ fn main(${WGSL_MAIN_ARGS}) {
 }`;
 
 /** Bindings: P, CNT, F (sorted candidates), OV (w), OI (w), X. Writes the first k slots. */
-export const SORT_OUT_WGSL = /* wgsl */ `${WGSL_WG}${WGSL_P}
+export const SORT_OUT_WGSL = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_P}
 @group(0) @binding(1) var<storage, read> CNT: array<u32>;
 @group(0) @binding(2) var<storage, read> F: array<vec2<u32>>;
 @group(0) @binding(3) var<storage, read_write> OV: array<f32>;

@@ -1,6 +1,6 @@
 import { getGpu, GpuError } from "../../gpu/device.ts";
 import { readAll, Tensor } from "../../gpu/tensor.ts";
-import { grid1d, rowWindows, WGSL_LINEAR_WORKGROUP } from "../../gpu/kernel.ts";
+import { grid1d, spans, WGSL_WG_INDEX } from "../../gpu/kernel.ts";
 import { assert, assertAllClose, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 
 const gpu = await getGpu();
@@ -73,13 +73,13 @@ Deno.test("pool: a disposed buffer is reused by the next tensor of that size", (
 });
 
 const ADD_ONE = /* wgsl */ `
-${WGSL_LINEAR_WORKGROUP}
+${WGSL_WG_INDEX}
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<uniform> n: vec4<u32>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let i = linearWorkgroup(wid, nwg) * 64u + lid;
+  let i = wgIndex(wid, nwg) * 64u + lid;
   if (i < n.x) { x[i] = x[i] + 1.0; }
 }`;
 
@@ -106,7 +106,7 @@ Deno.test("kernel helpers: grid folding and row windows respect device limits", 
   const [x, y] = grid1d(gpu, 200000);
   assert(x <= gpu.maxWorkgroupsPerDimension && x * y >= 200000, "grid covers the count");
   const rowBytes = 24576 * 4;
-  const windows = rowWindows(gpu, 4096, rowBytes);
+  const windows = spans(gpu, 4096, rowBytes / 4);
   let covered = 0;
   for (const w of windows) {
     assertEquals(w.start, covered);
@@ -115,7 +115,7 @@ Deno.test("kernel helpers: grid folding and row windows respect device limits", 
     covered += w.count;
   }
   assertEquals(covered, 4096);
-  assertThrows(() => rowWindows(gpu, 2, gpu.maxBindingSize + 4), GpuError, "exceeds");
+  assertThrows(() => spans(gpu, 2, gpu.maxBindingSize / 4 + 1), GpuError, "exceeds");
 });
 
 Deno.test("errors: oversize binding names the limit", () => {

@@ -13,15 +13,15 @@
 import { Tensor } from "../../../gpu/tensor.ts";
 import { ModelError } from "../../errors.ts";
 import {
-  dispatchN,
-  expectBindable,
-  expectTensor,
+  checkBindable,
+  checkTensor,
+  dispatch1d,
   packUniform,
-  WGSL_ACT_FNS,
-  WGSL_ARGS,
-  WGSL_HEAD,
+  WGSL_MAIN_ARGS,
   WGSL_NEG_INF,
-} from "./_util.ts";
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
+import { WGSL_ACT_FNS } from "./activation_wgsl.ts";
 
 /** Shape and masking parameters of one attention layer. */
 export interface AttnDims {
@@ -66,19 +66,19 @@ const U_STRUCT = `struct U { B: u32, P: u32, H: u32, Hkv: u32, d: u32, scale: f3
 
 function checkQkv(a: AttnDims, q: Tensor, k: Tensor, v: Tensor | null, op: string) {
   if (a.H % a.Hkv !== 0) throw new ModelError(`${op}: H ${a.H} not divisible by Hkv ${a.Hkv}`);
-  expectTensor(q, [a.B, a.P, a.H, a.d], op, "q");
-  expectTensor(k, [a.B, a.P, a.Hkv, a.d], op, "k");
-  if (v) expectTensor(v, [a.B, a.P, a.Hkv, a.d], op, "v");
+  checkTensor(q, op, "q", { dtype: "f32", shape: [a.B, a.P, a.H, a.d] }, ModelError);
+  checkTensor(k, op, "k", { dtype: "f32", shape: [a.B, a.P, a.Hkv, a.d] }, ModelError);
+  if (v) checkTensor(v, op, "v", { dtype: "f32", shape: [a.B, a.P, a.Hkv, a.d] }, ModelError);
 }
 
-const SCORES_WGSL = /* wgsl */ `${WGSL_HEAD}${WGSL_ACT_FNS}
+const SCORES_WGSL = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_ACT_FNS}
 ${U_STRUCT}
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
 @group(0) @binding(1) var<storage, read> K: array<f32>;
 @group(0) @binding(2) var<storage, read_write> S: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.B * u.H * u.P * u.P) { return; }
   let j = i % u.P;
@@ -101,20 +101,20 @@ export function attnScores(q: Tensor, k: Tensor, a: AttnDims): Tensor {
   checkQkv(a, q, k, null, "attnScores");
   const gpu = q.gpu;
   const out = Tensor.empty([a.B, a.H, a.P, a.P], "f32", { gpu });
-  expectBindable(gpu, out, "attnScores", "scores");
+  checkBindable(gpu, out, "attnScores", "scores", ModelError);
   const pipeline = gpu.pipeline("lm_attn_scores", SCORES_WGSL);
-  dispatchN(gpu, pipeline, [q, k, out, gpu.uniform(uniformOf(a))], out.size);
+  dispatch1d(gpu, pipeline, [q, k, out, gpu.uniform(uniformOf(a))], out.size);
   return out;
 }
 
-const SOFTMAX_WGSL = /* wgsl */ `${WGSL_HEAD}
+const SOFTMAX_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { rows: u32, n: u32, p0: u32, p1: u32 }
 @group(0) @binding(0) var<storage, read> S: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
 fn masked(x: f32) -> bool { return bitcast<u32>(x) == 0xff800000u; }
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let r = wgIndex(wid, nwg) * 64u + lid;
   if (r >= u.rows) { return; }
   let o = r * u.n;
@@ -141,23 +141,23 @@ export function softmaxMasked(scores: Tensor): Tensor {
     throw new ModelError(`softmaxMasked: scores ${scores} must be a live f32 tensor`);
   }
   const gpu = scores.gpu;
-  expectBindable(gpu, scores, "softmaxMasked", "scores");
+  checkBindable(gpu, scores, "softmaxMasked", "scores", ModelError);
   const n = scores.shape[scores.rank - 1];
   const out = Tensor.empty(scores.shape, "f32", { gpu });
   const pipeline = gpu.pipeline("lm_softmax_masked", SOFTMAX_WGSL);
   const rows = scores.size / n;
-  dispatchN(gpu, pipeline, [scores, out, gpu.uniform([rows, n, 0, 0])], rows);
+  dispatch1d(gpu, pipeline, [scores, out, gpu.uniform([rows, n, 0, 0])], rows);
   return out;
 }
 
-const Z_WGSL = /* wgsl */ `${WGSL_HEAD}
+const Z_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 ${U_STRUCT}
 @group(0) @binding(0) var<storage, read> Pt: array<f32>;
 @group(0) @binding(1) var<storage, read> V: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Z: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.B * u.P * u.H * u.d) { return; }
   let c = i % u.d;
@@ -176,12 +176,18 @@ fn main(${WGSL_ARGS}) {
 
 /** z `[B,P,H,d]` = pattern `[B,H,P,P]` · v (every key, so hook edits of the pattern count). */
 export function attnZ(pattern: Tensor, v: Tensor, a: AttnDims): Tensor {
-  expectTensor(pattern, [a.B, a.H, a.P, a.P], "attnZ", "pattern");
-  expectTensor(v, [a.B, a.P, a.Hkv, a.d], "attnZ", "v");
+  checkTensor(
+    pattern,
+    "attnZ",
+    "pattern",
+    { dtype: "f32", shape: [a.B, a.H, a.P, a.P] },
+    ModelError,
+  );
+  checkTensor(v, "attnZ", "v", { dtype: "f32", shape: [a.B, a.P, a.Hkv, a.d] }, ModelError);
   const gpu = v.gpu;
   const out = Tensor.empty([a.B, a.P, a.H, a.d], "f32", { gpu });
   const pipeline = gpu.pipeline("lm_attn_z", Z_WGSL);
-  dispatchN(gpu, pipeline, [pattern, v, out, gpu.uniform(uniformOf(a))], out.size);
+  dispatch1d(gpu, pipeline, [pattern, v, out, gpu.uniform(uniformOf(a))], out.size);
   return out;
 }
 
@@ -197,7 +203,7 @@ function fusedWgsl(d: number, qb: number): string {
   const dot = (a: string, b: string) => (v4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
   const R = Array.from({ length: qb }, (_, r) => r);
   const per = (f: (r: number) => string) => R.map(f).join("\n    ");
-  return /* wgsl */ `${WGSL_HEAD}${WGSL_ACT_FNS}
+  return /* wgsl */ `${WGSL_WG_INDEX}${WGSL_ACT_FNS}
 ${U_STRUCT}
 @group(0) @binding(0) var<storage, read> Q: array<${T}>;
 @group(0) @binding(1) var<storage, read> K: array<${T}>;
@@ -205,7 +211,7 @@ ${U_STRUCT}
 @group(0) @binding(3) var<storage, read_write> Z: array<${T}>;
 @group(0) @binding(4) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let nb = (u.P + ${qb - 1}u) / ${qb}u;
   let t = wgIndex(wid, nwg) * 64u + lid;
   if (t >= u.B * u.H * nb) { return; }
@@ -290,6 +296,6 @@ export function attnFused(q: Tensor, k: Tensor, v: Tensor, a: AttnDims): Tensor 
   const qb = fusedQueriesOverride ?? (gpu.info.isFallbackAdapter ? 4 : 1);
   const pipeline = gpu.pipeline(`lm_attn_fused_${a.d}_${qb}`, fusedWgsl(a.d, qb));
   const blocks = Math.ceil(a.P / qb);
-  dispatchN(gpu, pipeline, [q, k, v, out, gpu.uniform(uniformOf(a))], a.B * a.H * blocks);
+  dispatch1d(gpu, pipeline, [q, k, v, out, gpu.uniform(uniformOf(a))], a.B * a.H * blocks);
   return out;
 }

@@ -10,7 +10,7 @@
 import type { Gpu } from "../../../gpu/device.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
 import { ModelError } from "../../errors.ts";
-import { dispatchN, packUniform, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
+import { dispatch1d, packUniform, WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../../../gpu/kernel.ts";
 
 /** `W_E [V, D]` on the GPU as row windows `[v0, v0 + rows)` that each fit one binding. */
 export interface EmbedTable {
@@ -44,7 +44,7 @@ export function disposeEmbed(t: EmbedTable): void {
 }
 
 const GATHER_WGSL = (pos: boolean) =>
-  /* wgsl */ `${WGSL_HEAD}
+  /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, D: u32, P: u32, v0: u32, rows: u32, first: u32, V: u32, p1: u32 }
 @group(0) @binding(0) var<storage, read> T: array<i32>;
 @group(0) @binding(1) var<storage, read> WE: array<f32>;
@@ -52,7 +52,7 @@ ${pos ? "@group(0) @binding(2) var<storage, read> WP: array<f32>;" : ""}
 @group(0) @binding(${pos ? 3 : 2}) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(${pos ? 4 : 3}) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   let r = i / u.D;
@@ -93,18 +93,18 @@ export function embedGather(tokens: Tensor, table: EmbedTable, Wpos: Tensor | nu
       0,
     );
     const bind = [tokens, win.w, ...(Wpos ? [Wpos] : []), out, gpu.uniform(uni)];
-    dispatchN(gpu, pipeline, bind, out.size);
+    dispatch1d(gpu, pipeline, bind, out.size);
   });
   return out;
 }
 
-const RANGE_WGSL = /* wgsl */ `${WGSL_HEAD}
+const RANGE_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, V: u32, p0: u32, p1: u32 }
 @group(0) @binding(0) var<storage, read> T: array<i32>;
 @group(0) @binding(1) var<storage, read_write> F: array<atomic<u32>, 2>;
 @group(0) @binding(2) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   let tok = T[i];
@@ -126,7 +126,7 @@ export function tokenRangeFlags(tokens: Tensor, V: number): Tensor {
   const gpu = tokens.gpu;
   const flags = Tensor.zeros([2], "u32", { gpu });
   const pipeline = gpu.pipeline("lm_token_range", RANGE_WGSL);
-  dispatchN(gpu, pipeline, [tokens, flags, gpu.uniform([tokens.size, V, 0, 0])], tokens.size);
+  dispatch1d(gpu, pipeline, [tokens, flags, gpu.uniform([tokens.size, V, 0, 0])], tokens.size);
   return flags;
 }
 
@@ -168,13 +168,13 @@ export function checkTokenRange(tokens: Tensor, V: number, op = "forward"): void
   }
 }
 
-const POS_WGSL = /* wgsl */ `${WGSL_HEAD}
+const POS_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, PD: u32, p0: u32, p1: u32 }
 @group(0) @binding(0) var<storage, read> WP: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   Y[i] = WP[i % u.PD];
@@ -189,7 +189,7 @@ export function posBroadcast(Wpos: Tensor, B: number, P: number): Tensor {
   const gpu = Wpos.gpu;
   const out = Tensor.empty([B, P, D], "f32", { gpu });
   const pipeline = gpu.pipeline("lm_pos_broadcast", POS_WGSL);
-  dispatchN(gpu, pipeline, [Wpos, out, gpu.uniform([out.size, P * D, 0, 0])], out.size);
+  dispatch1d(gpu, pipeline, [Wpos, out, gpu.uniform([out.size, P * D, 0, 0])], out.size);
   return out;
 }
 

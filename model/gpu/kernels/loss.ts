@@ -6,14 +6,21 @@
  * @module
  */
 
-import { grid1d } from "../../../gpu/kernel.ts";
+import {
+  checkTensor,
+  grid1d,
+  packUniform,
+  spans,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+  windowOf,
+} from "../../../gpu/kernel.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
 import { ModelError } from "../../errors.ts";
-import { expectTensor, packUniform, rowSpans, WGSL_ARGS, WGSL_HEAD, windowOf } from "./_util.ts";
 
 const WGN = 64;
 
-const LOSS_WGSL = /* wgsl */ `${WGSL_HEAD}
+const LOSS_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { rows: u32, V: u32, P: u32, rowStart: u32 }
 @group(0) @binding(0) var<storage, read> L: array<f32>;
 @group(0) @binding(1) var<storage, read> T: array<i32>;
@@ -43,7 +50,7 @@ fn reduceSum(lid: u32, v: f32) -> f32 {
   return r;
 }
 @compute @workgroup_size(${WGN})
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let lr = wgIndex(wid, nwg);
   if (lr >= u.rows) { return; }
   let row = u.rowStart + lr;           // global row b·P + p
@@ -66,11 +73,11 @@ fn main(${WGSL_ARGS}) {
 export function lmLossPerToken(logits: Tensor, tokens: Tensor): Tensor {
   if (logits.rank !== 3) throw new ModelError(`lmLossPerToken: logits ${logits} must be [B,P,V]`);
   const [B, P, V] = logits.shape;
-  expectTensor(tokens, [B, P], "lmLossPerToken", "tokens", "i32");
+  checkTensor(tokens, "lmLossPerToken", "tokens", { dtype: "i32", shape: [B, P] }, ModelError);
   const gpu = logits.gpu;
   const out = Tensor.zeros([B, Math.max(P - 1, 0)], "f32", { gpu });
   const pipeline = gpu.pipeline("lm_loss_per_token", LOSS_WGSL);
-  for (const s of rowSpans(gpu, B * P, [V])) {
+  for (const s of spans(gpu, B * P, V, { error: ModelError })) {
     gpu.dispatch(pipeline, [
       windowOf(logits, s.start * V, s.count * V),
       tokens,

@@ -10,8 +10,14 @@
 import { Tensor } from "../../../gpu/tensor.ts";
 import type { NormalizationType } from "../../config.ts";
 import { ModelError } from "../../errors.ts";
-import { packUniform, rowSpans, WGSL_ARGS, WGSL_HEAD, windowOf } from "./_util.ts";
-import { grid1d } from "../../../gpu/kernel.ts";
+import {
+  grid1d,
+  packUniform,
+  spans,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+  windowOf,
+} from "../../../gpu/kernel.ts";
 
 /** What {@link norm} computes and returns. */
 export interface NormOptions {
@@ -76,7 +82,7 @@ function normWgsl(
   let scale = sqrt(reduce(lid, ss) / f32(u.n) + u.eps);
   ${scaleMode === "out" ? "if (lid == 0u) { S[row] = scale; }" : ""}`;
   const needMean = centered && scaleMode === "in";
-  return /* wgsl */ `${WGSL_HEAD}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 alias V = ${vec ? "vec4<f32>" : "f32"};
 fn hsum(v: V) -> f32 { return ${vec ? "v.x + v.y + v.z + v.w" : "v"}; }
 struct U { rows: u32, n: u32, eps: f32, pad: u32 }
@@ -94,7 +100,7 @@ fn reduce(lid: u32, v: f32) -> f32 {
   return r;
 }
 @compute @workgroup_size(${NWG})
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let row = wgIndex(wid, nwg);
   if (row >= u.rows) { return; }
   let nv = u.n${vec ? " / 4u" : ""};
@@ -154,7 +160,7 @@ export function norm(
   const wg = gpu.info.isFallbackAdapter ? 8 : 64;
   const key = `lm_norm_${centered}_${affine}_${scaleMode}_${vec}_${wg}`;
   const pipeline = gpu.pipeline(key, normWgsl(centered, affine, scaleMode, vec, wg));
-  for (const s of rowSpans(gpu, rows, [n, 1])) {
+  for (const s of spans(gpu, rows, n, { aligned: [1], error: ModelError })) {
     const bind = [windowOf(x, s.start * n, s.count * n), windowOf(out, s.start * n, s.count * n)];
     if (affine !== "none") bind.push(opts.w!.binding());
     if (affine === "wb") bind.push(opts.b!.binding());

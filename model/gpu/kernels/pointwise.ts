@@ -12,29 +12,28 @@ import { Tensor } from "../../../gpu/tensor.ts";
 import type { ActFn } from "../../config.ts";
 import { ModelError } from "../../errors.ts";
 import {
-  dispatchN,
-  expectTensor,
+  checkTensor,
+  dispatch1d,
   packUniform,
-  rowSpans,
-  WGSL_ACT_FNS,
-  WGSL_ARGS,
-  WGSL_HEAD,
-  wgslAct,
+  spans,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
   windowOf,
-} from "./_util.ts";
+} from "../../../gpu/kernel.ts";
+import { WGSL_ACT_FNS, wgslAct } from "./activation_wgsl.ts";
 
 function live(t: Tensor, op: string, name: string) {
   if (t.disposed || t.dtype !== "f32") throw new ModelError(`${op}: ${name} ${t} must be live f32`);
 }
 
 const actWgsl = (act: ActFn) =>
-  /* wgsl */ `${WGSL_HEAD}${WGSL_ACT_FNS}
+  /* wgsl */ `${WGSL_WG_INDEX}${WGSL_ACT_FNS}
 struct U { n: u32, p0: u32, p1: u32, p2: u32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   let x = X[i];
@@ -47,8 +46,8 @@ export function applyAct(x: Tensor, act: ActFn): Tensor {
   const gpu = x.gpu;
   const out = Tensor.empty(x.shape, "f32", { gpu });
   const pipeline = gpu.pipeline(`lm_act_${act}`, actWgsl(act));
-  for (const s of rowSpans(gpu, x.size, [1])) {
-    dispatchN(gpu, pipeline, [
+  for (const s of spans(gpu, x.size, 1, { error: ModelError })) {
+    dispatch1d(gpu, pipeline, [
       windowOf(x, s.start, s.count),
       windowOf(out, s.start, s.count),
       gpu.uniform([s.count, 0, 0, 0]),
@@ -61,12 +60,12 @@ export function applyAct(x: Tensor, act: ActFn): Tensor {
 export type InPlaceOp = ActFn | { softcap: number };
 
 const mapWgsl = (expr: string) =>
-  /* wgsl */ `${WGSL_HEAD}${WGSL_ACT_FNS}
+  /* wgsl */ `${WGSL_WG_INDEX}${WGSL_ACT_FNS}
 struct U { n: u32, c: f32, p1: u32, p2: u32 }
 @group(0) @binding(0) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(1) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   let x = Y[i];
@@ -81,8 +80,8 @@ export function mapInPlace(x: Tensor, op: InPlaceOp): Tensor {
   const key = typeof op === "object" ? "softcap" : op;
   const expr = typeof op === "object" ? "u.c * tanh_(x / u.c)" : wgslAct(op, "x");
   const pipeline = gpu.pipeline(`lm_map_${key}`, mapWgsl(expr));
-  for (const s of rowSpans(gpu, x.size, [1])) {
-    dispatchN(gpu, pipeline, [
+  for (const s of spans(gpu, x.size, 1, { error: ModelError })) {
+    dispatch1d(gpu, pipeline, [
       windowOf(x, s.start, s.count),
       gpu.uniform(packUniform("ufuu", s.count, cap, 0, 0)),
     ], s.count);
@@ -91,7 +90,7 @@ export function mapInPlace(x: Tensor, op: InPlaceOp): Tensor {
 }
 
 const gatedWgsl = (act: ActFn) =>
-  /* wgsl */ `${WGSL_HEAD}${WGSL_ACT_FNS}
+  /* wgsl */ `${WGSL_WG_INDEX}${WGSL_ACT_FNS}
 struct U { n: u32, m: u32, p1: u32, p2: u32 }
 @group(0) @binding(0) var<storage, read> G: array<f32>;
 @group(0) @binding(1) var<storage, read> Up: array<f32>;
@@ -99,7 +98,7 @@ struct U { n: u32, m: u32, p1: u32, p2: u32 }
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   let g = G[i];
@@ -109,15 +108,15 @@ fn main(${WGSL_ARGS}) {
 /** `act(gate) · up + bias` (TL gated MLP hook_post); gate/up `[..., M]`, bias `[M]`. */
 export function gatedCombine(gate: Tensor, up: Tensor, bias: Tensor, act: ActFn): Tensor {
   live(gate, "gatedCombine", "gate");
-  expectTensor(up, gate.shape, "gatedCombine", "up");
+  checkTensor(up, "gatedCombine", "up", { dtype: "f32", shape: gate.shape }, ModelError);
   const M = gate.shape[gate.rank - 1];
-  expectTensor(bias, [M], "gatedCombine", "bias");
+  checkTensor(bias, "gatedCombine", "bias", { dtype: "f32", shape: [M] }, ModelError);
   const gpu = gate.gpu;
   const out = Tensor.empty(gate.shape, "f32", { gpu });
   const pipeline = gpu.pipeline(`lm_gated_${act}`, gatedWgsl(act));
-  for (const s of rowSpans(gpu, gate.size / M, [M])) {
+  for (const s of spans(gpu, gate.size / M, M, { error: ModelError })) {
     const w = (t: Tensor) => windowOf(t, s.start * M, s.count * M);
-    dispatchN(gpu, pipeline, [
+    dispatch1d(gpu, pipeline, [
       w(gate),
       w(up),
       bias,
@@ -128,14 +127,14 @@ export function gatedCombine(gate: Tensor, up: Tensor, bias: Tensor, act: ActFn)
   return out;
 }
 
-const RESULT_WGSL = /* wgsl */ `${WGSL_HEAD}
+const RESULT_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, H: u32, d: u32, D: u32 }
 @group(0) @binding(0) var<storage, read> Z: array<f32>;
 @group(0) @binding(1) var<storage, read> WO: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   let c = i % u.D;
@@ -152,22 +151,22 @@ export function headResult(z: Tensor, WO: Tensor): Tensor {
   if (z.rank !== 4) throw new ModelError(`headResult: z ${z} must be [B, P, H, d]`);
   const [B, P, H, d] = z.shape;
   const D = WO.size / (H * d);
-  expectTensor(WO, [H, d, D], "headResult", "W_O");
+  checkTensor(WO, "headResult", "W_O", { dtype: "f32", shape: [H, d, D] }, ModelError);
   const gpu = z.gpu;
   const out = Tensor.empty([B, P, H, D], "f32", { gpu });
   const pipeline = gpu.pipeline("lm_head_result", RESULT_WGSL);
-  dispatchN(gpu, pipeline, [z, WO, out, gpu.uniform([out.size, H, d, D])], out.size);
+  dispatch1d(gpu, pipeline, [z, WO, out, gpu.uniform([out.size, H, d, D])], out.size);
   return out;
 }
 
-const SUM_WGSL = /* wgsl */ `${WGSL_HEAD}
+const SUM_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, H: u32, D: u32, p0: u32 }
 @group(0) @binding(0) var<storage, read> R: array<f32>;
 @group(0) @binding(1) var<storage, read> Bs: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   let c = i % u.D;
@@ -181,11 +180,11 @@ fn main(${WGSL_ARGS}) {
 export function sumHeads(result: Tensor, bO: Tensor): Tensor {
   if (result.rank !== 4) throw new ModelError(`sumHeads: result ${result} must be [B, P, H, D]`);
   const [B, P, H, D] = result.shape;
-  expectTensor(bO, [D], "sumHeads", "b_O");
+  checkTensor(bO, "sumHeads", "b_O", { dtype: "f32", shape: [D] }, ModelError);
   const gpu = result.gpu;
   const out = Tensor.empty([B, P, D], "f32", { gpu });
   const pipeline = gpu.pipeline("lm_sum_heads", SUM_WGSL);
-  dispatchN(
+  dispatch1d(
     gpu,
     pipeline,
     [result, bO, out, gpu.uniform(packUniform("uuuu", out.size, H, D, 0))],

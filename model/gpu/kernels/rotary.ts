@@ -9,9 +9,9 @@
 
 import { Tensor } from "../../../gpu/tensor.ts";
 import { ModelError } from "../../errors.ts";
-import { dispatchN, packUniform, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
+import { dispatch1d, packUniform, WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../../../gpu/kernel.ts";
 
-const ROTARY_WGSL = /* wgsl */ `${WGSL_HEAD}
+const ROTARY_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, P: u32, nH: u32, d: u32, rd: u32, adjacent: u32, p0: u32, p1: u32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> SIN: array<f32>;
@@ -19,7 +19,7 @@ struct U { n: u32, P: u32, nH: u32, d: u32, rd: u32, adjacent: u32, p0: u32, p1:
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
 @compute @workgroup_size(64)
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i >= u.n) { return; }
   let j = i % u.d;
@@ -59,6 +59,6 @@ export function rotary(
   const out = Tensor.empty(x.shape, "f32", { gpu });
   const pipeline = gpu.pipeline("lm_rotary", ROTARY_WGSL);
   const uni = packUniform("uuuuuuuu", x.size, P, nH, d, rotaryDim, adjacentPairs ? 1 : 0, 0, 0);
-  dispatchN(gpu, pipeline, [x, sin, cos, out, gpu.uniform(uni)], x.size);
+  dispatch1d(gpu, pipeline, [x, sin, cos, out, gpu.uniform(uni)], x.size);
   return out;
 }
