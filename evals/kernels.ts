@@ -18,6 +18,7 @@ import type { Gpu } from "../gpu/device.ts";
 import {
   CPU_LOOP_BUDGET,
   dispatchFlat,
+  FLAT_WG,
   grid1d,
   packUniform,
   rowKernelVariant,
@@ -33,8 +34,6 @@ import { EvalError } from "./config.ts";
 
 /** Invocations per workgroup (row kernels and the per-feature kernel). */
 const WG = 64;
-/** Invocations per workgroup of the flat kernel (as `dispatchFlat` expects). */
-const FLAT_WG = 256;
 
 /** Per-row kernel layout: one workgroup per row, or one invocation per row. */
 export type RowVariant = "workgroup" | "thread";

@@ -326,6 +326,12 @@ export interface SpanOptions {
    * alignment but never below one aligned group.
    */
   maxCount?: number;
+  /**
+   * The windows are bound with {@link shiftedWindow} (from the aligned offset at or below their
+   * start): starts need no alignment (`aligned` is ignored), and each binding may hold up to one
+   * offset alignment more than its units.
+   */
+  shifted?: boolean;
   /** The error class thrown when one aligned group of units is already too large. */
   error?: KernelErrorClass;
 }
@@ -356,10 +362,12 @@ export function spans(
   opts: SpanOptions = {},
 ): Span[] {
   if (count === 0) return [];
-  const limitElems = Math.floor(gpu.maxBindingSize / 4);
+  const shifted = opts.shifted ?? false;
+  const limitBytes = gpu.maxBindingSize - (shifted ? gpu.bindingOffsetAlignment : 0);
+  const limitElems = Math.floor(limitBytes / 4);
   const alignElems = Math.max(1, gpu.bindingOffsetAlignment / 4);
   let alignUnits = opts.multipleOf ?? 1;
-  for (const e of [unitElems, ...(opts.aligned ?? [])]) {
+  for (const e of shifted ? [] : [unitElems, ...(opts.aligned ?? [])]) {
     if (e > 0) alignUnits = lcm(alignUnits, alignElems / gcd(alignElems, e));
   }
   let per: number;
@@ -384,6 +392,31 @@ export function spans(
     out.push({ start, count: Math.min(per, count - start) });
   }
   return out;
+}
+
+/** A binding from an aligned offset at or below the first element wanted; see {@link shiftedWindow}. */
+export interface ShiftedWindow {
+  /** The binding. */
+  binding: BufferBinding;
+  /** Elements of the binding before the first one wanted: the kernel adds it to its indices. */
+  shift: number;
+}
+
+/**
+ * A binding of elements `[start, start + count)` of `t` that starts at the aligned offset at or
+ * below the first element, for windows whose starts are not aligned (the kernel adds `shift` to
+ * its indices). The size is rounded up to 16 bytes within the buffer, so `vec4` views see every
+ * element; the whole buffer is bound when the window covers it.
+ */
+export function shiftedWindow(t: Tensor, start: number, count: number): ShiftedWindow {
+  const align = t.gpu.bindingOffsetAlignment;
+  const byteStart = t.offset + start * 4;
+  const base = byteStart - (byteStart % align);
+  const end = byteStart + Math.max(1, count) * 4;
+  const size = Math.min(Math.ceil((end - base) / 16) * 16, t.buffer.size - base);
+  const shift = (byteStart - base) / 4;
+  if (base === 0 && size === t.buffer.size) return { binding: { buffer: t.buffer }, shift };
+  return { binding: { buffer: t.buffer, offset: base, size }, shift };
 }
 
 // ---------------------------------------------------------------------------------- grids

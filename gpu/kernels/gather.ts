@@ -9,7 +9,14 @@
  */
 
 import { GpuError } from "../device.ts";
-import { checkTensor, grid1d, packUniform, WGSL_WG_INDEX } from "../kernel.ts";
+import {
+  checkTensor,
+  grid1d,
+  packUniform,
+  shiftedWindow,
+  spans,
+  WGSL_WG_INDEX,
+} from "../kernel.ts";
 import { Tensor } from "../tensor.ts";
 
 const WG = 256;
@@ -61,38 +68,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (s < i32(u.srcStart) || s >= i32(u.srcStart + u.srcCount)) { return; }
   out[u.outShift + rl * u.w + c] = src[u.srcShift + (u32(s) - u.srcStart) * u.w + c];
 }`;
-
-/**
- * A binding of elements `[elemStart, elemStart + elemCount)` of `t` that starts at the nearest
- * aligned offset below; `shift` is the number of elements before the first one wanted.
- */
-function alignedWindow(t: Tensor, elemStart: number, elemCount: number) {
-  const align = t.gpu.bindingOffsetAlignment;
-  const byteStart = t.offset + elemStart * 4;
-  const base = byteStart - (byteStart % align);
-  const shift = (byteStart - base) / 4;
-  return {
-    binding: { buffer: t.buffer, offset: base, size: Math.max(4, (shift + elemCount) * 4) },
-    shift,
-  };
-}
-
-/** Row windows of `rows` rows of `rowElems` f32 that fit one binding even after alignment. */
-function windows(t: Tensor, rows: number, rowElems: number, limitRows: number) {
-  const room = Math.floor((t.gpu.maxBindingSize - t.gpu.bindingOffsetAlignment) / 4);
-  const per = Math.min(limitRows, Math.floor(room / Math.max(1, rowElems)));
-  if (per < 1) {
-    throw new GpuError(
-      `gatherRows: one row of ${rowElems} f32 exceeds this device's maxStorageBufferBindingSize ` +
-        `of ${t.gpu.maxBindingSize} bytes`,
-    );
-  }
-  const out: { start: number; count: number }[] = [];
-  for (let start = 0; start < rows; start += per) {
-    out.push({ start, count: Math.min(per, rows - start) });
-  }
-  return out;
-}
 
 /**
  * Gathers rows of `src [n, w]` (f32) by `idx` (host `Int32Array` of row indices in `[0, n)`, or
@@ -154,12 +129,12 @@ export function gatherRows(
   const idxT = idx instanceof Tensor ? idx : Tensor.from(idx, [m], { gpu });
   try {
     const pipeline = gpu.pipeline("gather_rows", GATHER_WGSL);
-    const limitRows = options.windowRows ?? Infinity;
-    for (const ow of windows(out, m, w, limitRows)) {
-      const o = alignedWindow(out, (outRow + ow.start) * w, ow.count * w);
-      const ix = alignedWindow(idxT, ow.start, ow.count);
-      for (const sw of windows(src, n, w, limitRows)) {
-        const sr = alignedWindow(src, sw.start * w, sw.count * w);
+    const split = { shifted: true, maxCount: options.windowRows };
+    for (const ow of spans(gpu, m, w, split)) {
+      const o = shiftedWindow(out, (outRow + ow.start) * w, ow.count * w);
+      const ix = shiftedWindow(idxT, ow.start, ow.count);
+      for (const sw of spans(gpu, n, w, split)) {
+        const sr = shiftedWindow(src, sw.start * w, sw.count * w);
         const uni = gpu.uniform(
           packUniform("uuuuuuuu", w, sw.start, sw.count, ow.count, sr.shift, ix.shift, o.shift, 0),
         );

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { type BufferBinding, type Gpu, GpuError } from "../device.ts";
+import { type Gpu, GpuError } from "../device.ts";
+import { type ShiftedWindow, shiftedWindow } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import {
   ACT_SHIFT,
@@ -136,20 +137,8 @@ function splitAxis(total: number, rowBytes: number[], limit: number, align: numb
 }
 
 /** The binding of rows `[start, start + count)` of a row-major tensor and its element offset. */
-function window(
-  t: Tensor,
-  start: number,
-  count: number,
-  rowElems: number,
-  align: number,
-): { binding: BufferBinding; off: number } {
-  const byteStart = t.offset + start * rowElems * 4;
-  const base = Math.floor(byteStart / align) * align;
-  const end = byteStart + Math.max(1, count * rowElems) * 4;
-  // Sizes rounded to 16 bytes (within the buffer) so vec4 views see every element.
-  const size = Math.min(Math.ceil((end - base) / 16) * 16, t.buffer.size - base);
-  if (base === 0 && size === t.buffer.size) return { binding: { buffer: t.buffer }, off: 0 };
-  return { binding: { buffer: t.buffer, offset: base, size }, off: (byteStart - base) / 4 };
+function window(t: Tensor, start: number, count: number, rowElems: number): ShiftedWindow {
+  return shiftedWindow(t, start * rowElems, count * rowElems);
 }
 
 /** Splits the product into sub-problems that each fit the binding limit, in recording order. */
@@ -173,15 +162,11 @@ export function planMatmul(gpu: Gpu, p: PlanInput): MatmulCall[] {
   const bias = p.bias ? p.bias.binding() : dummyBinding(gpu);
   const calls: MatmulCall[] = [];
   for (const mw of mAxis) {
-    const c = window(p.out, mw.start, mw.count, n, align);
+    const c = window(p.out, mw.start, mw.count, n);
     for (const nw of nAxis) {
       kAxis.forEach((kw, ki) => {
-        const a = transA
-          ? window(p.a, kw.start, kw.count, m, align)
-          : window(p.a, mw.start, mw.count, k, align);
-        const b = transB
-          ? window(p.b, nw.start, nw.count, k, align)
-          : window(p.b, kw.start, kw.count, n, align);
+        const a = transA ? window(p.a, kw.start, kw.count, m) : window(p.a, mw.start, mw.count, k);
+        const b = transB ? window(p.b, nw.start, nw.count, k) : window(p.b, kw.start, kw.count, n);
         calls.push({
           m: mw.count,
           n: nw.count,
@@ -190,13 +175,13 @@ export function planMatmul(gpu: Gpu, p: PlanInput): MatmulCall[] {
           transB,
           a: a.binding,
           lda: transA ? m : k,
-          aOff: a.off + (transA ? mw.start : kw.start),
+          aOff: a.shift + (transA ? mw.start : kw.start),
           b: b.binding,
           ldb: transB ? k : n,
-          bOff: b.off + (transB ? kw.start : nw.start),
+          bOff: b.shift + (transB ? kw.start : nw.start),
           c: c.binding,
           ldc: n,
-          cOff: c.off + nw.start,
+          cOff: c.shift + nw.start,
           bias,
           biasOff: nw.start,
           flags: kFlags[ki],

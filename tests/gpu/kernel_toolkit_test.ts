@@ -14,6 +14,7 @@ import {
   nextPow2,
   packUniform,
   prevPow2,
+  shiftedWindow,
   spans,
   uniformStruct,
   WGSL_MAIN_ARGS,
@@ -138,6 +139,26 @@ Deno.test("toolkit: spans fit the binding limit with aligned offsets for every b
   // One aligned group that does not fit names the limit, in the family's class.
   assertThrows(() => spans(small, 4, 1025), GpuError, "maxStorageBufferBindingSize of 4096");
   assertThrows(() => spans(small, 4, 1025, { error: ModelError }), ModelError, "exceeds");
+});
+
+Deno.test("toolkit: shifted windows start at the aligned offset below and name the shift", () => {
+  const align = gpu.bindingOffsetAlignment;
+  using whole = Tensor.zeros([align]); // align·4 bytes
+  // A view 3 elements into the buffer: the window of its elements [5, 12) starts at byte 0.
+  const view = new Tensor(gpu, whole.buffer, [align - 3], "f32", whole.offset + 12, false);
+  const w = shiftedWindow(view, 5, 7);
+  const base = w.binding.offset ?? 0;
+  assertEquals(base % align, 0);
+  assertEquals(base + w.shift * 4, whole.offset + 12 + 5 * 4, "shift reaches the first element");
+  const size = w.binding.size ?? whole.buffer.size - base;
+  assert(size % 16 === 0 || base + size === whole.buffer.size, "size rounded to 16 bytes");
+  assert(base + size >= whole.offset + 12 + 12 * 4, "the last element is inside");
+  // Shifted spans: starts need no alignment; each binding still fits with the shift.
+  const small = smallBindingGpu(gpu, 2 * align);
+  const s = spans(small, 100, 3, { shifted: true });
+  assert(s.length > 1 && s.some((x) => (x.start * 12) % align !== 0), "unaligned starts");
+  for (const x of s) assert(x.count * 12 + align <= 2 * align, "fits with the shift");
+  assertEquals(s.reduce((a, x) => a + x.count, 0), 100);
 });
 
 const SCALE_WGSL = /* wgsl */ `

@@ -13,6 +13,7 @@ import {
   spans,
   WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
+  wgslWorkgroupReduce,
   windowOf,
 } from "../../../gpu/kernel.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
@@ -27,28 +28,8 @@ struct U { rows: u32, V: u32, P: u32, rowStart: u32 }
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
 var<workgroup> sh: array<f32, ${WGN}>;
-fn reduceMax(lid: u32, v: f32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WGN / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { sh[lid] = max(sh[lid], sh[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}
-fn reduceSum(lid: u32, v: f32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WGN / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}
+${wgslWorkgroupReduce("reduceMax", WGN, "max(a, b)")}
+${wgslWorkgroupReduce("reduceSum", WGN, "a + b")}
 @compute @workgroup_size(${WGN})
 fn main(${WGSL_MAIN_ARGS}) {
   let lr = wgIndex(wid, nwg);

@@ -16,6 +16,7 @@ import {
   spans,
   WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
+  wgslWorkgroupReduce,
   windowOf,
 } from "../../../gpu/kernel.ts";
 
@@ -88,17 +89,7 @@ fn hsum(v: V) -> f32 { return ${vec ? "v.x + v.y + v.z + v.w" : "v"}; }
 struct U { rows: u32, n: u32, eps: f32, pad: u32 }
 ${decl.join("\n")}
 var<workgroup> sh: array<f32, ${NWG}>;
-fn reduce(lid: u32, v: f32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${NWG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}
+${wgslWorkgroupReduce("reduce", NWG, "a + b")}
 @compute @workgroup_size(${NWG})
 fn main(${WGSL_MAIN_ARGS}) {
   let row = wgIndex(wid, nwg);
