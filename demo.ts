@@ -17,7 +17,12 @@
 
 import { getGpu } from "./gpu/device.ts";
 import { Tensor } from "./gpu/tensor.ts";
-import { defaultMatmulTuningPath, matmul, matmulRef, tuneMatmul } from "./gpu/kernels/matmul.ts";
+import {
+  defaultMatmulTuningPath,
+  matmul,
+  matmulRef,
+  tuneMatmul,
+} from "./gpu/kernels/matmul/mod.ts";
 import { writeJsonAtomic } from "./io/atomic.ts";
 import { HookedSAETransformer } from "./model/hooked_sae_transformer.ts";
 import { evalConfig } from "./evals/config.ts";

@@ -11,7 +11,7 @@
 
 import process from "node:process";
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { tuneMatmul } from "../gpu/kernels/matmul.ts";
+import { tuneMatmul } from "../gpu/kernels/matmul/mod.ts";
 
 /** One benchmark case. */
 export interface BenchCase {

@@ -25,7 +25,7 @@
  */
 
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { tuneMatmul } from "../gpu/kernels/matmul.ts";
+import { tuneMatmul } from "../gpu/kernels/matmul/mod.ts";
 import { REALISTIC_CHECKS } from "../tests/realistic/mod.ts";
 import { benchMatmulShape } from "./matmul_bench.ts";
 import { benchSaeStep, SAE_BENCH_ARCHS, SAE_BENCH_SIZES, saeBenchIters } from "./sae_bench.ts";

@@ -13,7 +13,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import { Tensor } from "../gpu/tensor.ts";
-import { matmul, MATMUL_VARIANTS, type MatmulLayout } from "../gpu/kernels/matmul.ts";
+import { matmul, MATMUL_VARIANTS, type MatmulLayout } from "../gpu/kernels/matmul/mod.ts";
 import { type BenchCase, timeGpuDetailed } from "./bench.ts";
 
 /** The benchmarked products `[m, k, n]`. */

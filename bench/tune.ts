@@ -7,7 +7,7 @@
  */
 
 import { getGpu } from "../gpu/device.ts";
-import { defaultMatmulTuningPath, tuneMatmul } from "../gpu/kernels/matmul.ts";
+import { defaultMatmulTuningPath, tuneMatmul } from "../gpu/kernels/matmul/mod.ts";
 
 if (import.meta.main) {
   const gpu = await getGpu();

@@ -32,7 +32,7 @@
 import { binary } from "../gpu/kernels/binary.ts";
 import { scale, unary } from "../gpu/kernels/elementwise.ts";
 import { gatherRows } from "../gpu/kernels/gather.ts";
-import { matmul } from "../gpu/kernels/matmul.ts";
+import { matmul } from "../gpu/kernels/matmul/mod.ts";
 import { reduceAll, reduceCols, reduceRows } from "../gpu/kernels/reduce.ts";
 import { readAll, Tensor } from "../gpu/tensor.ts";
 import { disposeCache, type FwdHook } from "../model/hooks/gpu.ts";

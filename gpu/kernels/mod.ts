@@ -11,7 +11,7 @@ export * from "./softmax.ts";
 export * from "./layernorm.ts";
 export * from "./adam.ts";
 export * from "./clip.ts";
-export * from "./matmul.ts";
+export * from "./matmul/mod.ts";
 export * from "./topk.ts";
 export * from "./kth_largest.ts";
 export * from "./counting_sort.ts";

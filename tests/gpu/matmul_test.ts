@@ -14,7 +14,7 @@ import {
   SMALL_MATMUL_MACS,
   tuneMatmul,
   writeMatmulTuning,
-} from "../../gpu/kernels/matmul.ts";
+} from "../../gpu/kernels/matmul/mod.ts";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../assert.ts";
 
 const gpu = await getGpu();

@@ -57,8 +57,7 @@ import {
 } from "../../gpu/kernels/elementwise_ref.ts";
 import { clipGradNorm, clipGradNormRef } from "../../gpu/kernels/clip.ts";
 import { adamRef, adamStep, createAdamScalars, writeAdamScalars } from "../../gpu/kernels/adam.ts";
-import { matmul, MATMUL_VARIANTS } from "../../gpu/kernels/matmul.ts";
-import { matmulRef } from "../../gpu/kernels/matmul_ref.ts";
+import { matmul, MATMUL_VARIANTS, matmulRef } from "../../gpu/kernels/matmul/mod.ts";
 import { close, exact, type RealisticCheck, uniform } from "./_check.ts";
 
 /** Reads tensors back and disposes them. */

@@ -1,7 +1,7 @@
 /**
  * `y = epilogue(x · W + b)` for the language model: x `[..., K]`, W `[K, N]` (TL's
  * right-multiplying layout) uploaded once ({@link prepareLinear}). The product runs on the shared
- * tuned `matmul` (gpu/kernels/matmul.ts: per-adapter variants, operands larger than one binding
+ * tuned `matmul` (gpu/kernels/matmul/mod.ts: per-adapter variants, operands larger than one binding
  * split into windows) with its fused bias + ReLU / tanh-GELU epilogue; other activations, the
  * gated pair `act(x·W_gate) · (x·W_in) + b` and the soft cap `c·tanh(y/c)` follow as element-wise
  * passes. The plain-TS reference is {@link linearRef}.
@@ -9,7 +9,7 @@
  */
 
 import type { Gpu } from "../../../gpu/device.ts";
-import { matmul, type MatmulActivation } from "../../../gpu/kernels/matmul.ts";
+import { matmul, type MatmulActivation } from "../../../gpu/kernels/matmul/mod.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
 import type { ActFn } from "../../config.ts";
 import { activation } from "../../reference/ops.ts";

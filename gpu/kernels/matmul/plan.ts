@@ -8,9 +8,9 @@
  * @module
  */
 
-import { type Gpu, GpuError } from "../device.ts";
-import { type ShiftedWindow, shiftedWindow } from "../kernel.ts";
-import type { Tensor } from "../tensor.ts";
+import { type Gpu, GpuError } from "../../device.ts";
+import { type ShiftedWindow, shiftedWindow } from "../../kernel.ts";
+import type { Tensor } from "../../tensor.ts";
 import {
   ACT_SHIFT,
   activationCode,
@@ -21,8 +21,8 @@ import {
   type MatmulCall,
   type MatmulLayout,
   splitKFlags,
-} from "./matmul_common.ts";
-import type { MatmulActivation } from "./matmul_ref.ts";
+} from "./common.ts";
+import type { MatmulActivation } from "./ref.ts";
 
 /** Resolved dimensions of a matmul. */
 export interface MatmulShape {

@@ -15,7 +15,7 @@ export const GELU_TANH_C = Math.sqrt(2 / Math.PI);
  *
  * @example
  * ```ts
- * import { geluTanh } from "./matmul_ref.ts";
+ * import { geluTanh } from "./ref.ts";
  * if (geluTanh(0) !== 0) throw new Error("gelu(0) must be 0");
  * ```
  */
@@ -53,7 +53,7 @@ export interface MatmulRefOptions {
  *
  * @example
  * ```ts
- * import { matmulRef } from "./matmul_ref.ts";
+ * import { matmulRef } from "./ref.ts";
  * const c = matmulRef(new Float32Array([1, 2, 3, 4]), new Float32Array([1, 0, 0, 1]), 2, 2, 2);
  * if (c[1] !== 2 || c[2] !== 3) throw new Error("identity product");
  * ```

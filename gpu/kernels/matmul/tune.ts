@@ -4,27 +4,22 @@
  * @module
  */
 
-import type { Gpu } from "../device.ts";
-import { Tensor } from "../tensor.ts";
-import {
-  dummyBinding,
-  type MatmulCall,
-  type MatmulLayout,
-  type MatmulVariant,
-} from "./matmul_common.ts";
+import type { Gpu } from "../../device.ts";
+import { Tensor } from "../../tensor.ts";
+import { dummyBinding, type MatmulCall, type MatmulLayout, type MatmulVariant } from "./common.ts";
+import { matmul } from "./matmul.ts";
 import {
   findMatmulVariant,
   getMatmulVariant,
-  matmul,
   setTunedMatmulVariant,
   tunedMatmulVariant,
-} from "./matmul.ts";
+} from "./variants.ts";
 import {
   defaultMatmulTuningPath,
   type MatmulTuningEntry,
   readMatmulTuning,
   writeMatmulTuning,
-} from "./matmul_tune_cache.ts";
+} from "./tune_cache.ts";
 
 /** Options of {@link selectMatmulVariant}. */
 export interface TuneOptions {

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { Gpu } from "../device.ts";
-import { ceilDiv } from "../kernel.ts";
+import type { Gpu } from "../../device.ts";
+import { ceilDiv } from "../../kernel.ts";
 import {
   layoutOf,
   type MatmulCall,
@@ -17,7 +17,7 @@ import {
   rowSlices,
   WGSL_MATMUL_EPILOGUE,
   WGSL_MATMUL_PARAMS,
-} from "./matmul_common.ts";
+} from "./common.ts";
 
 interface TileShape {
   /** Output tile rows and columns per workgroup (multiples of 64). */

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { BufferBinding, Gpu } from "../device.ts";
-import type { MatmulActivation } from "./matmul_ref.ts";
+import type { BufferBinding, Gpu } from "../../device.ts";
+import type { MatmulActivation } from "./ref.ts";
 
 /** Storage layout of the operands: `n` = as stored, `t` = transposed ("nt" is A·Bᵀ). */
 export type MatmulLayout = "nn" | "nt" | "tn" | "tt";

@@ -11,8 +11,8 @@
  * @module
  */
 
-import type { Gpu } from "../device.ts";
-import { grid1d } from "../kernel.ts";
+import type { Gpu } from "../../device.ts";
+import { grid1d } from "../../kernel.ts";
 import {
   type MatmulCall,
   type MatmulRun,
@@ -22,8 +22,8 @@ import {
   splitKFlags,
   WGSL_MATMUL_EPILOGUE,
   WGSL_MATMUL_PARAMS,
-} from "./matmul_common.ts";
-import { packedScratch, packPipeline, tileTable } from "./matmul_ubo_pack.ts";
+} from "./common.ts";
+import { packedScratch, packPipeline, tileTable } from "./ubo_pack.ts";
 
 /** Tile edge (rows, columns and depth of every packed tile). */
 export const UBO_TILE = 128;

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { BufferBinding, Gpu } from "../device.ts";
-import { WGSL_WG_INDEX } from "../kernel.ts";
-import { PARAM_WORDS } from "./matmul_common.ts";
+import type { BufferBinding, Gpu } from "../../device.ts";
+import { WGSL_WG_INDEX } from "../../kernel.ts";
+import { PARAM_WORDS } from "./common.ts";
 
 /**
  * WGSL of the pack kernel. It reads a logical matrix X[rows, cols] stored as

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Gpu } from "../device.ts";
-import { ceilDiv } from "../kernel.ts";
+import type { Gpu } from "../../device.ts";
+import { ceilDiv } from "../../kernel.ts";
 import {
   layoutOf,
   type MatmulCall,
@@ -16,7 +16,7 @@ import {
   rowSlices,
   WGSL_MATMUL_EPILOGUE,
   WGSL_MATMUL_PARAMS,
-} from "./matmul_common.ts";
+} from "./common.ts";
 
 function bindingsWgsl(elem: "f32" | "vec4<f32>"): string {
   return /* wgsl */ `
@@ -198,5 +198,3 @@ export const matmulVec4: MatmulVariant = {
     c.bOff % 4 === 0 && (c.a.offset ?? 0) % 16 === 0 && (c.b.offset ?? 0) % 16 === 0,
   record: (gpu, call) => dispatch(gpu, call, "3_vec4_8x8", vec4Wgsl, 64, 64, [0, 0, 16]),
 };
-
-export { matmulTiled128, matmulTiled64 } from "./matmul_tiled.ts";

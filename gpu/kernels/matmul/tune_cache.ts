@@ -9,12 +9,12 @@
  * @module
  */
 
-import type { Gpu } from "../device.ts";
-import { writeJsonAtomic } from "../../io/atomic.ts";
-import { readEnv, userCacheDir } from "../../util/env.ts";
-import { join } from "../../util/path.ts";
-import type { MatmulLayout } from "./matmul_common.ts";
-import { regularFileSizeSync } from "../../util/files.ts";
+import type { Gpu } from "../../device.ts";
+import { writeJsonAtomic } from "../../../io/atomic.ts";
+import { readEnv, userCacheDir } from "../../../util/env.ts";
+import { join } from "../../../util/path.ts";
+import type { MatmulLayout } from "./common.ts";
+import { regularFileSizeSync } from "../../../util/files.ts";
 
 /** File name of the tuning record inside the saeflow cache directory. */
 export const MATMUL_TUNING_FILENAME = "matmul_tuning.json";
