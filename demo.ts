@@ -33,7 +33,7 @@ import { formatTopFeatures, topFeatures } from "./pipeline/features.ts";
 import { parseArgs } from "./pipeline/cli_args.ts";
 import { trainConfig } from "./pipeline/commands.ts";
 import { SAE } from "./sae/sae.ts";
-import { createRng } from "./sae/reference/rng.ts";
+import { createRng } from "./util/rng.ts";
 import { join } from "./util/path.ts";
 import { quietMesaRuntimeDir } from "./util/env.ts";
 

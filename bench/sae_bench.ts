@@ -14,7 +14,7 @@ import { getGpu, type Gpu } from "../gpu/device.ts";
 import { Adam } from "../gpu/kernels/adam.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { createTrainingConfig } from "../sae/config.ts";
-import { createRng } from "../sae/reference/rng.ts";
+import { createRng } from "../util/rng.ts";
 import { TrainingSAE } from "../sae/training/train_sae.ts";
 
 /** Architectures the step supports, in bench order. */

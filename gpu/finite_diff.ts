@@ -1,7 +1,7 @@
 /**
  * Finite-difference helpers for gradient tests (SAE and LM backward passes): central
  * differences of a scalar function and a comparison that reports the worst mismatch. Work in
- * float64 on the host; a seeded PRNG for test data is `createRng` in `sae/reference/rng.ts`.
+ * float64 on the host; a seeded PRNG for test data is `createRng` in `util/rng.ts`.
  * @module
  */
 

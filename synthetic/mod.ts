@@ -42,9 +42,9 @@ export {
   zipfProbabilities,
 } from "./model.ts";
 export { buildHierarchy, compensatedProbabilities } from "./hierarchy.ts";
+export { GaussianSource } from "../util/rng.ts";
 export {
   fastUpperTail,
-  GaussianSource,
   normalUpperTail,
   normalUpperTailInverse,
   upperTailTable,

@@ -25,8 +25,8 @@
  * @module
  */
 
-import { fastUpperTail, GaussianSource, normalUpperTailInverse, upperTailTable } from "./normal.ts";
-import { Mulberry32 } from "../util/rng.ts";
+import { fastUpperTail, normalUpperTailInverse, upperTailTable } from "./normal.ts";
+import { GaussianSource, Mulberry32 } from "../util/rng.ts";
 import { SyntheticError } from "./errors.ts";
 import {
   buildHierarchy,

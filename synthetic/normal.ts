@@ -1,12 +1,10 @@
 /**
  * Standard-normal helpers of the synthetic generator, on the host in f64: the upper tail
  * Φ̄(z) = P(Z > z) (a rational erfc approximation, relative error below 1.2e-7), its inverse, a
- * fast tabulated Φ̄ for the per-feature inner loop, and Gaussian draws from a seeded
- * {@link Rng}.
+ * fast tabulated Φ̄ for the per-feature inner loop (Gaussian draws: `GaussianSource` of
+ * `util/rng.ts`).
  * @module
  */
-
-import type { Rng } from "../util/rng.ts";
 
 /**
  * erfc(x) by the Chebyshev-fitted rational approximation of Numerical Recipes (`erfcc`):
@@ -142,39 +140,4 @@ export function fastUpperTail(t: Float64Array, z: number): number {
   const i = x | 0;
   const f = x - i;
   return t[i] + (t[i + 1] - t[i]) * f;
-}
-
-/**
- * Standard-normal draws (Box–Muller; the second value of each pair is kept for the next call),
- * reproducible from the state of `rng`.
- *
- * @example
- * ```ts
- * import { Mulberry32 } from "../util/rng.ts";
- * import { GaussianSource } from "./normal.ts";
- * const g = new GaussianSource(new Mulberry32(1));
- * let s = 0, s2 = 0;
- * for (let i = 0; i < 20000; i++) { const z = g.next(); s += z; s2 += z * z; }
- * if (Math.abs(s / 20000) > 0.05 || Math.abs(s2 / 20000 - 1) > 0.05) throw new Error();
- * ```
- */
-export class GaussianSource {
-  #spare = 0;
-  #hasSpare = false;
-  /** Draws from `rng` (which the caller may also use directly). */
-  constructor(readonly rng: Rng) {}
-
-  /** One N(0, 1) value. */
-  next(): number {
-    if (this.#hasSpare) {
-      this.#hasSpare = false;
-      return this.#spare;
-    }
-    const u = 1 - this.rng.nextFloat(); // (0, 1]
-    const v = this.rng.nextFloat();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.#spare = r * Math.sin(2 * Math.PI * v);
-    this.#hasSpare = true;
-    return r * Math.cos(2 * Math.PI * v);
-  }
 }

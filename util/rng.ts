@@ -1,7 +1,9 @@
 /**
- * Seeded pseudo-random numbers for everything in training that shuffles (the mixing buffer,
- * activation-buffer permutations). SAELens draws these from torch's global RNG and never applies
- * the runner's `seed` (spec §11); saeflow uses an explicit, checkpointable generator instead.
+ * saeflow's one seeded pseudo-random generator, Mulberry32, and what is drawn from it: shuffles
+ * and permutations (the mixing buffer, activation-buffer permutations), Gaussian draws (the
+ * synthetic generator), and the float64 uniform/normal draws of reference initialisations and
+ * test problems (`createRng`). SAELens draws from torch's global RNG and never applies the
+ * runner's `seed` (spec §11); saeflow uses an explicit, checkpointable generator instead.
  * @module
  */
 
@@ -134,4 +136,123 @@ export function shuffleInPlace(
     values[i] = values[j];
     values[j] = tmp;
   }
+}
+
+/**
+ * The uniform floats in [0, 1) of a {@link Mulberry32} stream seeded with `seed`, as a function
+ * (`nextFloat` of a fresh generator): the shorthand of tests and fixtures.
+ *
+ * @example
+ * ```ts
+ * import { Mulberry32, mulberry32 } from "./rng.ts";
+ * const f = mulberry32(9), g = new Mulberry32(9);
+ * if (f() !== g.nextFloat() || f() !== g.nextFloat()) throw new Error("not the same stream");
+ * ```
+ */
+export function mulberry32(seed: number): () => number {
+  const rng = new Mulberry32(seed);
+  return () => rng.nextFloat();
+}
+
+/**
+ * Standard-normal draws (Box–Muller; the second value of each pair is kept for the next call),
+ * reproducible from the state of `rng`.
+ *
+ * @example
+ * ```ts
+ * import { GaussianSource, Mulberry32 } from "./rng.ts";
+ * const g = new GaussianSource(new Mulberry32(1));
+ * let s = 0, s2 = 0;
+ * for (let i = 0; i < 20000; i++) { const z = g.next(); s += z; s2 += z * z; }
+ * if (Math.abs(s / 20000) > 0.05 || Math.abs(s2 / 20000 - 1) > 0.05) throw new Error();
+ * ```
+ */
+export class GaussianSource {
+  #spare = 0;
+  #hasSpare = false;
+  /** Draws from `rng` (which the caller may also use directly). */
+  constructor(readonly rng: Rng) {}
+
+  /** One N(0, 1) value. */
+  next(): number {
+    if (this.#hasSpare) {
+      this.#hasSpare = false;
+      return this.#spare;
+    }
+    const u = 1 - this.rng.nextFloat(); // (0, 1]
+    const v = this.rng.nextFloat();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.#spare = r * Math.sin(2 * Math.PI * v);
+    this.#hasSpare = true;
+    return r * Math.cos(2 * Math.PI * v);
+  }
+}
+
+/** Float64 draws: what reference initialisations and test problems take. */
+export interface RefRng {
+  /** Uniform float in [0, 1) with 53 random bits. */
+  next(): number;
+  /** Uniform float in [lo, hi). */
+  uniform(lo: number, hi: number): number;
+  /** Standard normal N(0, 1) sample (Box–Muller). */
+  normal(): number;
+}
+
+/**
+ * {@link RefRng} on a {@link Mulberry32} stream: a uniform takes two 32-bit draws (the top 27 + 26
+ * bits make a 53-bit mantissa); normals are Box–Muller over two uniforms (u = 0 redrawn), the
+ * second value of each pair kept for the next call.
+ *
+ * @example
+ * ```ts
+ * import { Mulberry32Float64 } from "./rng.ts";
+ * const a = new Mulberry32Float64(42), b = new Mulberry32Float64(42);
+ * if (a.normal() !== b.normal() || a.next() !== b.next()) throw new Error("not reproducible");
+ * ```
+ */
+export class Mulberry32Float64 implements RefRng {
+  #bits: Mulberry32;
+  #spare: number | null = null;
+
+  /** Seeds the stream (reduced to uint32, as {@link Mulberry32}). */
+  constructor(seed: number) {
+    this.#bits = new Mulberry32(seed);
+  }
+
+  next(): number {
+    const hi = this.#bits.nextUint32() >>> 5, lo = this.#bits.nextUint32() >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+
+  normal(): number {
+    if (this.#spare !== null) {
+      const s = this.#spare;
+      this.#spare = null;
+      return s;
+    }
+    let u = 0;
+    while (u === 0) u = this.next();
+    const v = this.next();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.#spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+}
+
+/**
+ * A {@link RefRng} seeded with the 32-bit integer `seed` (a {@link Mulberry32Float64}).
+ *
+ * @example
+ * ```ts
+ * import { createRng } from "./rng.ts";
+ * const a = createRng(42), b = createRng(42);
+ * if (a.next() !== b.next()) throw new Error("not reproducible");
+ * ```
+ */
+export function createRng(seed: number): RefRng {
+  return new Mulberry32Float64(seed);
 }

@@ -7,7 +7,7 @@ import type { RefEvalModel, RefEvalSae } from "../../evals/reference.ts";
 import { loadModelFromDir } from "../../model/load/local.ts";
 import { referenceForward } from "../../model/reference/forward.ts";
 import { decodeRef, encodeRef, type RefSaeConfig } from "../../sae/reference/mod.ts";
-import { createRng } from "../../sae/reference/rng.ts";
+import { createRng } from "../../util/rng.ts";
 import { SAE } from "../../sae/sae.ts";
 
 /** The shipped model's folder. */

@@ -1,7 +1,7 @@
 /** Helpers shared by the kernel tests (elementwise, reductions, softmax, layer norm, Adam, clip). */
 
 import type { Gpu } from "../../gpu/device.ts";
-import { createRng, type RefRng } from "../../sae/reference/rng.ts";
+import { createRng, type RefRng } from "../../util/rng.ts";
 
 export { createRng, type RefRng };
 

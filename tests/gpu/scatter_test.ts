@@ -24,19 +24,10 @@ import {
   sparseDotRef,
 } from "../../gpu/kernels/scatter.ts";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../assert.ts";
+import { mulberry32 as rng } from "../../util/rng.ts";
 
 await getGpu();
 const ATOL = 1e-4, RTOL = 1e-4;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   name: string;

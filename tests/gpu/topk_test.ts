@@ -18,19 +18,9 @@ import {
   type KthOptions,
 } from "../../gpu/kernels/kth_largest.ts";
 import { assertEquals, assertThrows } from "../assert.ts";
+import { mulberry32 as rng } from "../../util/rng.ts";
 
 await getGpu();
-
-/** Deterministic uniform [0, 1) numbers. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Naive oracle: k times, the best unused allowed entry (NaN lowest, then lower index). */
 function oracle(

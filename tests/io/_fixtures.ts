@@ -47,15 +47,3 @@ export function sampleTensors(): Map<string, StTensor> {
   m.set("empty_bool", { dtype: "BOOL", shape: [0, 4], data: new Uint8Array(0) });
   return m;
 }
-
-/** Deterministic PRNG (mulberry32) returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

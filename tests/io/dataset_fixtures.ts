@@ -6,6 +6,7 @@
 
 import zlib from "node:zlib";
 import { ByteWriter, parquetWrite } from "hyparquet-writer";
+import { mulberry32 as rng } from "../../util/rng.ts";
 
 const enc = new TextEncoder();
 
@@ -93,18 +94,6 @@ export function parquetBytes(
     rowGroupSize: opts.rowGroupSize ?? Math.max(1, rows),
   });
   return new Uint8Array(writer.getBuffer());
-}
-
-/** Deterministic pseudo-random generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = [

@@ -4,7 +4,8 @@ import { jsonRows } from "../../io/jsonl.ts";
 import { ParquetFile } from "../../io/parquet.ts";
 import { textRows, type TextSampleBy } from "../../io/text_lines.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { gzip, parquetBytes, rng, sampleTexts, sampleTokens, zstd } from "./dataset_fixtures.ts";
+import { gzip, parquetBytes, sampleTexts, sampleTokens, zstd } from "./dataset_fixtures.ts";
+import { mulberry32 as rng } from "../../util/rng.ts";
 
 const enc = new TextEncoder();
 

@@ -9,7 +9,8 @@ import {
   type StTensor,
 } from "../../io/mod.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
-import { mulberry32, rawFile, sampleTensors } from "./_fixtures.ts";
+import { rawFile, sampleTensors } from "./_fixtures.ts";
+import { mulberry32 } from "../../util/rng.ts";
 
 /** Asserts that parsing `bytes` throws one SafetensorsError naming `<bytes>` and `fragment`. */
 function rejects(bytes: Uint8Array, fragment: string): void {

@@ -5,6 +5,7 @@
  */
 
 import { join } from "../../util/path.ts";
+import { mulberry32 } from "../../util/rng.ts";
 import { assert } from "../assert.ts";
 
 /** Absolute path of `pipeline.ts`. */
@@ -184,17 +185,7 @@ export async function assertSameBytes(a: string, b: string, what: string): Promi
 export function testRandom(): { seed: number; next: () => number } {
   const env = Deno.env.get("SAEFLOW_TEST_SEED");
   const seed = env !== undefined ? Number(env) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
-  let a = seed;
-  return {
-    seed,
-    next: () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    },
-  };
+  return { seed, next: mulberry32(seed) };
 }
 
 /** The only subfolder of `dir` (a run folder under a checkpoint path). */

@@ -8,6 +8,7 @@ import { getGpu } from "../../gpu/device.ts";
 import { SAE } from "../../sae/sae.ts";
 import { readCheckpointFolder } from "../../sae/training/checkpoint.ts";
 import { assert, assertEquals } from "../assert.ts";
+import { mulberry32 } from "../../util/rng.ts";
 
 const gpu = await getGpu();
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -70,15 +71,6 @@ async function waitReady(proc: Deno.ChildProcess): Promise<void> {
   (async () => {
     while (!(await reader.read()).done) { /* drain */ }
   })().catch(() => {});
-}
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 Deno.test(`SIGKILL at ${KILLS} random points of saveModel and checkpoint rewrites: every folder is one whole save`, async () => {

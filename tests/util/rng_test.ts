@@ -1,5 +1,13 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { Mulberry32, randomPermutation, RngError, shuffleInPlace } from "../../util/rng.ts";
+import {
+  createRng,
+  GaussianSource,
+  Mulberry32,
+  mulberry32,
+  randomPermutation,
+  RngError,
+  shuffleInPlace,
+} from "../../util/rng.ts";
 
 /** The widely published JS formulation of mulberry32, as an independent oracle. */
 function canonical(seed: number): () => number {
@@ -50,4 +58,29 @@ Deno.test("rng: permutations are permutations, reuse buffers, and shuffle", () =
   shuffleInPlace(v, rng, 4);
   assertEquals(v.slice(4), [5, 6, 7, 8]); // only the first n are touched
   assertEquals([...v.slice(0, 4)].sort(), [1, 2, 3, 4]);
+});
+
+Deno.test("rng: the float64 draws of createRng are two canonical mulberry32 words, Box–Muller pairs", () => {
+  for (const seed of [0, 7, 123456789]) {
+    const words = canonical(seed), ours = createRng(seed);
+    const u53 = () => {
+      const hi = (words() * 4294967296) >>> 5, lo = (words() * 4294967296) >>> 6;
+      return (hi * 67108864 + lo) / 9007199254740992;
+    };
+    for (let i = 0; i < 200; i++) assertEquals(ours.next(), u53(), `seed ${seed} uniform #${i}`);
+    // A pair of normals from the next two uniforms (u = 0 is redrawn; it does not occur here).
+    const u = u53(), v = u53(), r = Math.sqrt(-2 * Math.log(u));
+    assertEquals(ours.normal(), r * Math.cos(2 * Math.PI * v));
+    assertEquals(ours.normal(), r * Math.sin(2 * Math.PI * v));
+    assertEquals(ours.uniform(2, 4), 2 + 2 * u53());
+  }
+});
+
+Deno.test("rng: mulberry32(seed) and GaussianSource draw from the same stream as Mulberry32", () => {
+  const f = mulberry32(5), ref = canonical(5);
+  for (let i = 0; i < 100; i++) assertEquals(f(), ref());
+  const g = new GaussianSource(new Mulberry32(3)), w = canonical(3);
+  const u = 1 - w(), v = w(), r = Math.sqrt(-2 * Math.log(u));
+  assertEquals(g.next(), r * Math.cos(2 * Math.PI * v));
+  assertEquals(g.next(), r * Math.sin(2 * Math.PI * v));
 });

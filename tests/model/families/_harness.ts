@@ -4,18 +4,7 @@
 import { writeSafetensors } from "../../../io/safetensors.ts";
 import { f32ToBf16, f32ToF16 } from "../../../io/dtypes.ts";
 import type { StTensor } from "../../../io/safetensors_write.ts";
-
-/** Seeded uniform PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from "../../../util/rng.ts";
 
 /** An HF tensor in float32. */
 export interface HfT {

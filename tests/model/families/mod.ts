@@ -16,7 +16,7 @@ import { LLAMA_FIXTURE } from "./llama.ts";
 import { NEO_FIXTURE } from "./neo.ts";
 import { NEOX_FIXTURE } from "./neox.ts";
 
-export { type HfT, type Json, rng, writeHfModel, type WriteHfOptions } from "./_harness.ts";
+export { type HfT, type Json, writeHfModel, type WriteHfOptions } from "./_harness.ts";
 
 /** Every family fixture (the order of {@link CONFIGS}). */
 export const FIXTURES: readonly FamilyFixture[] = [

@@ -30,7 +30,7 @@ import {
 } from "../../../model/gpu/kernels/pointwise.ts";
 import { lmLossPerToken } from "../../../model/gpu/kernels/loss.ts";
 import { assertAllClose, assertClose, assertEquals } from "../../assert.ts";
-import { rng } from "../families/mod.ts";
+import { mulberry32 as rng } from "../../../util/rng.ts";
 import { gpu } from "./_helpers.ts";
 
 const TOL: [number, number] = [1e-5, 1e-5];
