@@ -9,26 +9,13 @@ import { readSafetensors } from "../../io/safetensors.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { pipelineConfigFromDict } from "../../pipeline/config.ts";
 import { SAETrainingRunner } from "../../pipeline/runner.ts";
-import { Mulberry32 } from "../../util/rng.ts";
 import { join } from "../../util/path.ts";
+import { textDataset, TINY_MODEL } from "./_fixtures.ts";
 import { assert, assertEquals } from "../assert.ts";
 
 const gpu = await getGpu();
-const MODEL = new URL("../../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+const MODEL = TINY_MODEL;
 const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL, { gpu });
-
-async function dataset(dir: string): Promise<string> {
-  const rng = new Mulberry32(4);
-  const words = ["the", "king", "and", "queen", "of", "rome", "shall", "speak", "now", "night"];
-  const lines = Array.from({ length: 200 }, () =>
-    JSON.stringify({
-      text: Array.from({ length: 5 + rng.nextInt(30) }, () => words[rng.nextInt(words.length)])
-        .join(" "),
-    }));
-  const path = join(dir, "train.jsonl");
-  await Deno.writeTextFile(path, lines.join("\n") + "\n");
-  return path;
-}
 
 function base(dir: string, data: string): Record<string, unknown> {
   return {
@@ -58,7 +45,7 @@ async function weights(dir: string): Promise<Map<string, Uint8Array>> {
 Deno.test("runner: one SAE on the tiny model writes SAELens's output folder with its metadata", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 200, seed: 4 });
     const cfg = pipelineConfigFromDict({
       ...base(dir, data),
       hook_name: "blocks.1.hook_resid_post",
@@ -113,7 +100,7 @@ Deno.test("runner: one SAE on the tiny model writes SAELens's output folder with
 Deno.test("runner: several SAEs from one forward end with the weights each gets alone", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 200, seed: 4 });
     const a = { architecture: "topk", d_in: 128, d_sae: 256, k: 8 };
     const b = { architecture: "standard", d_in: 128, d_sae: 192, l1_coefficient: 2 };
     const hooks = { a: "blocks.0.hook_resid_post", b: "blocks.2.hook_resid_pre" };
