@@ -10,6 +10,15 @@
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { FieldSpec } from "../../config/fields.ts";
 import type { SAEConfig, TrainingSAEConfig } from "../config.ts";
+import type {
+  ArchTrainResult,
+  ParamsLike,
+  RefSaeConfig,
+  SaeParams,
+  TrainCtx,
+} from "../reference/common.ts";
+import type { NormStateRef } from "../reference/normalization.ts";
+import type { RefRng } from "../reference/rng.ts";
 
 /** What an architecture adds to the base SAE config. */
 export interface ArchitectureSpec {
@@ -75,6 +84,43 @@ export interface SaeArchitectureImpl {
   foldWDecNorm?(cfg: SAEConfig): readonly string[];
 }
 
+/** What a reference encode returns (float64). */
+export interface RefEncoded {
+  /** The `hook_sae_acts_pre` value. */
+  hiddenPre: Float64Array;
+  /** The `hook_sae_acts_post` value. */
+  featureActs: Float64Array;
+  /** Run-time normalisation state for the decode. */
+  norm: NormStateRef;
+}
+
+/**
+ * The plain-TS reference of one architecture (float64 inside): the ground truth its GPU
+ * inference and training are tested against. Every function checks its inputs and throws a
+ * `SaeReferenceError` naming what is wrong.
+ */
+export interface ReferenceArchitecture {
+  /** Inference encode of raw rows `x [n, dIn]` (input processing included). */
+  encode(cfg: RefSaeConfig, p: ParamsLike, x: ArrayLike<number>, n: number): RefEncoded;
+  /** acts → reconstruction before run-time denormalisation; default `f·W_dec + b_dec`. */
+  decode?(cfg: RefSaeConfig, p: ParamsLike, f: ArrayLike<number>, n: number): Float64Array;
+  /** Transcoder semantics: output `dOut` wide, never denormalised, no error term. */
+  transcoder?: boolean;
+  /** A term of the raw input added to the output (skip transcoders: x·W_skipᵀ). */
+  skip?(cfg: RefSaeConfig, p: ParamsLike, x: ArrayLike<number>, n: number): Float64Array;
+  /** Training forward pass (losses under SAELens names) with its hand-derived backward. */
+  train?(ctx: TrainCtx): ArchTrainResult;
+  /** Training initialisation (spec §3.0), reproducible through `rng`. */
+  init?(cfg: RefSaeConfig, rng: RefRng): SaeParams;
+  /**
+   * Per-latent tensors `fold_W_dec_norm` scales besides W_enc columns and W_dec rows; throws
+   * where SAELens refuses. Omitted: folding is not supported.
+   */
+  foldWDecNorm?(cfg: RefSaeConfig): string[];
+  /** Trained tensors → the inference architecture's (default: unchanged). */
+  exportInference?(cfg: RefSaeConfig, params: ParamsLike): SaeParams;
+}
+
 /**
  * One architecture: its config fields and whichever of inference, training and reference it
  * has. A training-only architecture (BatchTopK) has no `inference` and names the architecture it
@@ -85,4 +131,6 @@ export interface SaeArchitectureUnit {
   config: ArchitectureSpec;
   /** The GPU inference implementation (what `SAE` runs). */
   inference?: SaeArchitectureImpl;
+  /** The plain-TS reference. */
+  reference?: ReferenceArchitecture;
 }

@@ -4,10 +4,9 @@
  * accumulates in float64, so passing Float64Array parameters gives a float64-exact loss
  * (used by the finite-difference tests).
  */
-import { SaeflowError } from "../../util/errors.ts";
+import { SaeReferenceError } from "./errors.ts";
 
-/** Error thrown by the reference implementation (bad shapes, unknown modes, …). */
-export class SaeReferenceError extends SaeflowError {}
+export { SaeReferenceError };
 
 /** SAE parameters keyed by SAELens tensor name, row-major (`W_enc [dIn, dSae]`, …). */
 export type SaeParams = Record<string, Float32Array>;

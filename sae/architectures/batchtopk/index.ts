@@ -8,6 +8,7 @@ import type { FieldSpec } from "../../../config/fields.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, POSITIVE } from "../shared.ts";
 import { checkK, TOPK_TRAINING_FIELDS } from "../topk/index.ts";
+import { batchtopkReference } from "./reference.ts";
 
 /** BatchTopK training fields: k becomes a float (an average per token), plus the EMA rate. */
 export const BATCHTOPK_TRAINING_FIELDS: readonly FieldSpec[] = [
@@ -24,4 +25,5 @@ export const batchtopk: SaeArchitectureUnit = {
     exportsAs: "jumprelu",
     validate: checkK,
   },
+  reference: batchtopkReference,
 };

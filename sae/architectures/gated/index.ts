@@ -7,6 +7,7 @@
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, STEPS } from "../shared.ts";
 import { gatedInference } from "./inference.ts";
+import { gatedReference } from "./reference.ts";
 
 /** The gated SAE. */
 export const gated: SaeArchitectureUnit = {
@@ -18,4 +19,5 @@ export const gated: SaeArchitectureUnit = {
     ],
   },
   inference: gatedInference,
+  reference: gatedReference,
 };

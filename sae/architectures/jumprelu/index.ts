@@ -8,6 +8,7 @@ import type { FieldSpec } from "../../../config/fields.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, POSITIVE, STEPS } from "../shared.ts";
 import { jumpreluInference } from "./inference.ts";
+import { jumpreluReference } from "./reference.ts";
 
 /** The JumpReLU training fields (SAELens `JumpReLUTrainingSAEConfig`). */
 export const JUMPRELU_TRAINING_FIELDS: readonly FieldSpec[] = [
@@ -28,4 +29,5 @@ export const JUMPRELU_TRAINING_FIELDS: readonly FieldSpec[] = [
 export const jumprelu: SaeArchitectureUnit = {
   config: { inferenceFields: [], trainingFields: JUMPRELU_TRAINING_FIELDS },
   inference: jumpreluInference,
+  reference: jumpreluReference,
 };

@@ -9,6 +9,7 @@ import type { TrainingSAEConfig } from "../../config.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { checkK } from "../topk/index.ts";
 import { BATCHTOPK_TRAINING_FIELDS } from "../batchtopk/index.ts";
+import { matryoshkaReference } from "./reference.ts";
 
 /**
  * Matryoshka level widths, as SAELens checks them when the SAE is built: `d_sae` is appended
@@ -58,4 +59,5 @@ export const matryoshkaBatchtopk: SaeArchitectureUnit = {
       validateMatryoshkaWidths(cfg as TrainingSAEConfig);
     },
   },
+  reference: matryoshkaReference,
 };

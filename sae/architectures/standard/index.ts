@@ -8,6 +8,7 @@ import type { FieldSpec } from "../../../config/fields.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, POSITIVE, STEPS } from "../shared.ts";
 import { standardInference } from "./inference.ts";
+import { standardReference } from "./reference.ts";
 
 /** The standard SAE's training fields (SAELens `StandardTrainingSAEConfig`). */
 export const STANDARD_TRAINING_FIELDS: readonly FieldSpec[] = [
@@ -20,4 +21,5 @@ export const STANDARD_TRAINING_FIELDS: readonly FieldSpec[] = [
 export const standard: SaeArchitectureUnit = {
   config: { inferenceFields: [], trainingFields: STANDARD_TRAINING_FIELDS },
   inference: standardInference,
+  reference: standardReference,
 };

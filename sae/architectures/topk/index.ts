@@ -10,6 +10,7 @@ import type { SAEConfig } from "../../config.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, SIZE } from "../shared.ts";
 import { topkInference } from "./inference.ts";
+import { topkReference } from "./reference.ts";
 
 /** TopK inference fields (SAELens `TopKSAEConfig`). */
 export const TOPK_INFERENCE_FIELDS: readonly FieldSpec[] = [
@@ -43,4 +44,5 @@ export const topk: SaeArchitectureUnit = {
     validate: checkK,
   },
   inference: topkInference,
+  reference: topkReference,
 };

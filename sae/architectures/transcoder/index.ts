@@ -17,6 +17,12 @@ import {
   skipTranscoderInference,
   transcoderInference,
 } from "./inference.ts";
+import {
+  jumpreluSkipTranscoderReference,
+  jumpreluTranscoderReference,
+  skipTranscoderReference,
+  transcoderReference,
+} from "./reference.ts";
 
 /** The field every transcoder adds: its output width. */
 export const TRANSCODER_FIELDS: readonly FieldSpec[] = [{
@@ -42,16 +48,26 @@ const config = {
 };
 
 /** ReLU transcoder. */
-export const transcoder: SaeArchitectureUnit = { config, inference: transcoderInference };
+export const transcoder: SaeArchitectureUnit = {
+  config,
+  inference: transcoderInference,
+  reference: transcoderReference,
+};
 /** ReLU transcoder with a skip connection. */
-export const skipTranscoder: SaeArchitectureUnit = { config, inference: skipTranscoderInference };
+export const skipTranscoder: SaeArchitectureUnit = {
+  config,
+  inference: skipTranscoderInference,
+  reference: skipTranscoderReference,
+};
 /** JumpReLU transcoder. */
 export const jumpreluTranscoder: SaeArchitectureUnit = {
   config,
   inference: jumpreluTranscoderInference,
+  reference: jumpreluTranscoderReference,
 };
 /** JumpReLU transcoder with a skip connection (Gemma Scope 2; newest SAELens). */
 export const jumpreluSkipTranscoder: SaeArchitectureUnit = {
   config,
   inference: jumpreluSkipTranscoderInference,
+  reference: jumpreluSkipTranscoderReference,
 };

@@ -1,13 +1,13 @@
-import { assertAllClose, assertClose, assertEquals, assertThrows } from "../../assert.ts";
-import { SaeReferenceError } from "../../../sae/reference/common.ts";
-import { foldWDecNormRef } from "../../../sae/reference/fold.ts";
-import { createRng } from "../../../sae/reference/rng.ts";
+import { assertAllClose, assertClose, assertEquals, assertThrows } from "../../../assert.ts";
+import { SaeReferenceError } from "../../../../sae/reference/common.ts";
+import { foldWDecNormRef } from "../../../../sae/reference/fold.ts";
+import { createRng } from "../../../../sae/reference/rng.ts";
 import {
   decodeRef,
   encodeRef,
   forwardRef,
   trainingForwardRef,
-} from "../../../sae/reference/sae.ts";
+} from "../../../../sae/reference/sae.ts";
 
 const dIn = 3, dSae = 4, dOut = 2, n = 2;
 

@@ -10,11 +10,15 @@ import {
   type ParamsLike,
   type RefSaeConfig,
   SaeReferenceError,
-} from "./common.ts";
-import { decodeAffine64, encodeAffine64 } from "./linear.ts";
-import { normIn64, type NormStateRef } from "./normalization.ts";
-import { jumpreluActs64 } from "./jumprelu.ts";
-import { relu64 } from "./standard.ts";
+} from "../../reference/common.ts";
+import { decodeAffine64, encodeAffine64 } from "../../reference/linear.ts";
+import { normIn64, type NormStateRef } from "../../reference/normalization.ts";
+import { jumpreluActs64 } from "../jumprelu/reference.ts";
+import { relu64 } from "../standard/reference.ts";
+import { kaimingUniform } from "../../reference/weights.ts";
+import type { RefRng } from "../../reference/rng.ts";
+import type { SaeParams } from "../../reference/common.ts";
+import type { ReferenceArchitecture } from "../unit.ts";
 
 /** True for the transcoder architectures. */
 export function isTranscoder(arch: string): boolean {
@@ -94,3 +98,48 @@ export function transcoderSkip64(
   const dOut = requireDOut(cfg);
   return matmulTransB(x, param(p, "W_skip", dOut * cfg.dIn, cfg.architecture), n, cfg.dIn, dOut);
 }
+
+/**
+ * Transcoder init (inference classes): W_dec [dSae, dOut] Kaiming-uniform (fan_in dOut), an
+ * independent W_enc [dIn, dSae] (fan_in dSae), zero b_enc/b_dec, W_skip = 0, threshold = 0.
+ */
+function initTranscoder(cfg: RefSaeConfig, rng: RefRng): SaeParams {
+  const { dIn, dSae, architecture: arch } = cfg;
+  const dOut = requireDOut(cfg);
+  const out: SaeParams = {
+    W_dec: Float32Array.from(kaimingUniform(rng, dSae, dOut)),
+    W_enc: Float32Array.from(kaimingUniform(rng, dIn, dSae)),
+    b_enc: new Float32Array(dSae),
+    b_dec: new Float32Array(dOut),
+  };
+  if (hasSkip(arch)) out.W_skip = new Float32Array(dOut * dIn);
+  if (arch.startsWith("jumprelu")) out.threshold = new Float32Array(dSae);
+  return out;
+}
+
+/** The ReLU transcoder's reference. */
+export const transcoderReference: ReferenceArchitecture = {
+  encode: transcoderEncode64,
+  decode: transcoderDecode64,
+  transcoder: true,
+  init: initTranscoder,
+  foldWDecNorm: () => ["b_enc"],
+};
+
+/** The skip transcoder's reference. */
+export const skipTranscoderReference: ReferenceArchitecture = {
+  ...transcoderReference,
+  skip: transcoderSkip64,
+};
+
+/** The JumpReLU transcoder's reference. */
+export const jumpreluTranscoderReference: ReferenceArchitecture = {
+  ...transcoderReference,
+  foldWDecNorm: () => ["b_enc", "threshold"],
+};
+
+/** The JumpReLU skip transcoder's reference. */
+export const jumpreluSkipTranscoderReference: ReferenceArchitecture = {
+  ...jumpreluTranscoderReference,
+  skip: transcoderSkip64,
+};

@@ -14,15 +14,18 @@ import {
   sumSquaredMean,
   type TrainCtx,
   zeroGrads,
-} from "./common.ts";
+} from "../../reference/common.ts";
 import {
+  affineHidden64,
   decodeAffine64,
   decoderBackward,
   encodeAffine64,
   encoderBackward,
   processInput64,
-} from "./linear.ts";
-import { normOut64, normOutBackward } from "./normalization.ts";
+} from "../../reference/linear.ts";
+import { initTiedParams } from "../../reference/weights.ts";
+import type { ReferenceArchitecture } from "../unit.ts";
+import { normOut64, normOutBackward } from "../../reference/normalization.ts";
 
 /** Trainable parameters of the JumpReLU SAE. */
 export const JUMPRELU_PARAMS = ["W_enc", "b_enc", "W_dec", "b_dec", "threshold"] as const;
@@ -50,7 +53,7 @@ export function jumpreluActs64(
  *
  * @example
  * ```ts
- * import { calculatePreActLossRef } from "./jumprelu.ts";
+ * import { calculatePreActLossRef } from "./reference.ts";
  * const loss = calculatePreActLossRef(1, [1, 2, 1.5, 0.5],
  *   [0.5, 1.5, 1.0, 0.8, 0.8, 2.5, 1.2, 0.2], new Uint8Array([1, 0, 1, 0]), [2, 1, 1.5, 3], 2, 4);
  * if (Math.abs(loss - 1.3) > 1e-9) throw new Error(String(loss));
@@ -178,3 +181,20 @@ export function jumpreluTrain(ctx: TrainCtx): ArchTrainResult {
   };
   return { saeOut, featureActs: f, hiddenPre: h, losses, metrics: {}, backward };
 }
+
+/** The JumpReLU SAE's reference. */
+export const jumpreluReference: ReferenceArchitecture = {
+  encode(cfg, p, x, n) {
+    const { h, norm } = affineHidden64(cfg, p, x, n);
+    const raw = param(p, "threshold", cfg.dSae, cfg.architecture);
+    const theta = Float64Array.from(raw, (t) => (t > 0 ? t : 0));
+    return { hiddenPre: h, featureActs: jumpreluActs64(h, theta, n, cfg.dSae), norm };
+  },
+  train: jumpreluTrain,
+  init: (cfg, rng) => ({
+    ...initTiedParams(cfg, rng),
+    b_enc: new Float32Array(cfg.dSae),
+    threshold: new Float32Array(cfg.dSae).fill(cfg.jumpreluInitThreshold ?? 0.01),
+  }),
+  foldWDecNorm: () => ["b_enc", "threshold"],
+};

@@ -19,15 +19,20 @@ import {
   toF32,
   type TrainCtx,
   zeroGrads,
-} from "./common.ts";
+} from "../../reference/common.ts";
 import {
+  affineHidden64,
   decodeAffine64,
   decoderBackward,
   encodeAffine64,
   encoderBackward,
   processInput64,
-} from "./linear.ts";
-import { normOut64, normOutBackward, type NormStateRef } from "./normalization.ts";
+} from "../../reference/linear.ts";
+import { initTiedParams } from "../../reference/weights.ts";
+import { copyParams, foldNorms } from "../../reference/weights.ts";
+import type { ParamsLike, SaeParams } from "../../reference/common.ts";
+import type { RefEncoded, ReferenceArchitecture } from "../unit.ts";
+import { normOut64, normOutBackward, type NormStateRef } from "../../reference/normalization.ts";
 
 /** Trainable parameters of the TopK family (topk_threshold is a buffer, not trained). */
 export const TOPK_PARAMS = ["W_enc", "b_enc", "W_dec", "b_dec"] as const;
@@ -70,7 +75,7 @@ export function topKMask64(h: ArrayLike<number>, n: number, dSae: number, k: num
  *
  * @example
  * ```ts
- * import { topKRef } from "./topk.ts";
+ * import { topKRef } from "./reference.ts";
  * const f = topKRef([3, -1, 2, 5], 1, 4, 2); // [3, 0, 0, 5]
  * if (f[0] !== 3 || f[2] !== 0 || f[3] !== 5) throw new Error("wrong");
  * ```
@@ -272,3 +277,73 @@ export function topkTrain(ctx: TrainCtx): ArchTrainResult {
   const k = requireK(ctx.cfg, true);
   return topkLikeTrain(ctx, (h) => topKMask64(h, ctx.n, ctx.dSae, k));
 }
+
+/**
+ * Inference encode of the TopK family: h = x̃·W_enc + b_enc, scaled by the decoder row norms
+ * when rescaling, then the entries `select` marks (ReLU'd); `hiddenPre` is h before the rescale.
+ */
+export function topkFamilyEncode64(
+  cfg: RefSaeConfig,
+  p: ParamsLike,
+  x: ArrayLike<number>,
+  n: number,
+  select: (hs: Float64Array) => Uint8Array,
+): RefEncoded {
+  const { dIn, dSae, architecture: arch } = cfg;
+  const { h, norm } = affineHidden64(cfg, p, x, n);
+  const norms = rowNorms(param(p, "W_dec", dSae * dIn, arch), dSae, dIn);
+  const hs = requireRescale(cfg) ? Float64Array.from(h, (v, k) => v * norms[k % dSae]) : h;
+  const sel = select(hs);
+  return {
+    hiddenPre: h,
+    featureActs: Float64Array.from(hs, (v, k) => (sel[k] && v > 0 ? v : 0)),
+    norm,
+  };
+}
+
+/** Decode of the TopK family: (f/n)·W_dec + b_dec when rescaling, else f·W_dec + b_dec. */
+export function topkFamilyDecode64(
+  cfg: RefSaeConfig,
+  p: ParamsLike,
+  f: ArrayLike<number>,
+  n: number,
+): Float64Array {
+  const { dIn, dSae, architecture: arch } = cfg;
+  const wDec = param(p, "W_dec", dSae * dIn, arch);
+  let acts: ArrayLike<number> = f;
+  if (requireRescale(cfg)) {
+    const norms = rowNorms(wDec, dSae, dIn);
+    acts = Float64Array.from(f, (v, k) => v / norms[k % dSae]);
+  }
+  return decodeAffine64(acts, wDec, param(p, "b_dec", dIn, arch), n, dSae, dIn);
+}
+
+/** What `fold_W_dec_norm` scales in the TopK family: b_enc, and only with the rescale. */
+export function topkFamilyFold(cfg: RefSaeConfig): string[] {
+  if (!requireRescale(cfg)) {
+    throw new SaeReferenceError(
+      `foldWDecNormRef: not safe for ${cfg.architecture} when rescaleActsByDecoderNorm is false (it may change the top-k set)`,
+    );
+  }
+  return ["b_enc"];
+}
+
+/**
+ * Export of a TopK-family training SAE as an inference model: with rescaling on, b_enc ← b_enc·n,
+ * W_enc ← W_enc·n, W_dec ← W_dec/n (n clamped at 1e-8); the config keeps
+ * rescaleActsByDecoderNorm (harmless since n = 1 afterwards). Without rescaling: a copy.
+ */
+export function exportTopKRef(cfg: RefSaeConfig, params: ParamsLike): SaeParams {
+  return requireRescale(cfg) ? foldNorms(cfg, params, ["b_enc"]) : copyParams(params);
+}
+
+/** The TopK SAE's reference. */
+export const topkReference: ReferenceArchitecture = {
+  encode: (cfg, p, x, n) =>
+    topkFamilyEncode64(cfg, p, x, n, (hs) => topKMask64(hs, n, cfg.dSae, requireK(cfg, true))),
+  decode: topkFamilyDecode64,
+  train: topkTrain,
+  init: (cfg, rng) => ({ ...initTiedParams(cfg, rng), b_enc: new Float32Array(cfg.dSae) }),
+  foldWDecNorm: topkFamilyFold,
+  exportInference: exportTopKRef,
+};

@@ -1,6 +1,6 @@
-import { assert, assertAllClose, assertClose, assertEquals } from "../../assert.ts";
-import { encodeRef, forwardRef, trainingForwardRef } from "../../../sae/reference/sae.ts";
-import { checkGradients, l1, randomProblem, smallCfg } from "./_helpers.ts";
+import { assert, assertAllClose, assertClose, assertEquals } from "../../../assert.ts";
+import { encodeRef, forwardRef, trainingForwardRef } from "../../../../sae/reference/sae.ts";
+import { checkGradients, l1, randomProblem, smallCfg } from "../../reference/_helpers.ts";
 
 const PARAMS = ["W_enc", "b_gate", "r_mag", "b_mag", "W_dec", "b_dec"];
 

@@ -1,13 +1,16 @@
-import { assert, assertAllClose, assertClose, assertEquals } from "../../assert.ts";
-import { batchTopKRef, updateTopkThresholdRef } from "../../../sae/reference/batchtopk.ts";
-import { exportBatchTopKRef } from "../../../sae/reference/fold.ts";
+import { assert, assertAllClose, assertClose, assertEquals } from "../../../assert.ts";
+import {
+  batchTopKRef,
+  updateTopkThresholdRef,
+} from "../../../../sae/architectures/batchtopk/reference.ts";
+import { exportBatchTopKRef } from "../../../../sae/reference/fold.ts";
 import {
   decodeRef,
   encodeRef,
   trainingBackwardRef,
   trainingForwardRef,
-} from "../../../sae/reference/sae.ts";
-import { createRng } from "../../../sae/reference/rng.ts";
+} from "../../../../sae/reference/sae.ts";
+import { createRng } from "../../../../sae/reference/rng.ts";
 import {
   auxKSurrogate,
   checkGradients,
@@ -15,7 +18,7 @@ import {
   l1,
   randomProblem,
   smallCfg,
-} from "./_helpers.ts";
+} from "../../reference/_helpers.ts";
 
 const PARAMS = ["W_enc", "b_enc", "W_dec", "b_dec"];
 

@@ -12,15 +12,18 @@ import {
   sumSquaredMean,
   type TrainCtx,
   zeroGrads,
-} from "./common.ts";
+} from "../../reference/common.ts";
 import {
+  affineHidden64,
   decodeAffine64,
   decoderBackward,
   encodeAffine64,
   encoderBackward,
   processInput64,
-} from "./linear.ts";
-import { normOut64, normOutBackward } from "./normalization.ts";
+} from "../../reference/linear.ts";
+import { initTiedParams } from "../../reference/weights.ts";
+import type { ReferenceArchitecture } from "../unit.ts";
+import { normOut64, normOutBackward } from "../../reference/normalization.ts";
 
 /** Trainable parameters of the standard SAE. */
 export const STANDARD_PARAMS = ["W_enc", "b_enc", "W_dec", "b_dec"] as const;
@@ -160,3 +163,14 @@ function ghostGradTerm(
   };
   return { loss: loss / (n * dIn), backward };
 }
+
+/** The standard SAE's reference. */
+export const standardReference: ReferenceArchitecture = {
+  encode(cfg, p, x, n) {
+    const { h, norm } = affineHidden64(cfg, p, x, n);
+    return { hiddenPre: h, featureActs: relu64(h), norm };
+  },
+  train: standardTrain,
+  init: (cfg, rng) => ({ ...initTiedParams(cfg, rng), b_enc: new Float32Array(cfg.dSae) }),
+  foldWDecNorm: () => ["b_enc"],
+};

@@ -17,9 +17,16 @@ import {
   sumSquaredMean,
   type TrainCtx,
   zeroGrads,
-} from "./common.ts";
-import { decodeAffine64, decoderBackward, encoderBackward, processInput64 } from "./linear.ts";
-import { normOut64, normOutBackward } from "./normalization.ts";
+} from "../../reference/common.ts";
+import {
+  decodeAffine64,
+  decoderBackward,
+  encoderBackward,
+  processInput64,
+} from "../../reference/linear.ts";
+import { normOut64, normOutBackward } from "../../reference/normalization.ts";
+import { initTiedParams } from "../../reference/weights.ts";
+import type { ReferenceArchitecture } from "../unit.ts";
 
 /** Trainable parameters of the gated SAE (no b_enc). */
 export const GATED_PARAMS = ["W_enc", "b_gate", "r_mag", "b_mag", "W_dec", "b_dec"] as const;
@@ -119,3 +126,18 @@ export function gatedTrain(ctx: TrainCtx): ArchTrainResult {
   };
   return { saeOut, featureActs: f, hiddenPre: piMag, losses, metrics: {}, backward };
 }
+
+/** The gated SAE's reference. */
+export const gatedReference: ReferenceArchitecture = {
+  encode(cfg, p, x, n) {
+    const { xTilde, norm } = processInput64(cfg, p, x, n);
+    const g = gatedEncode64(cfg, p, xTilde, n);
+    return { hiddenPre: g.piMag, featureActs: g.f, norm };
+  },
+  train: gatedTrain,
+  init: (cfg, rng) => {
+    const zeros = () => new Float32Array(cfg.dSae);
+    return { ...initTiedParams(cfg, rng), b_gate: zeros(), r_mag: zeros(), b_mag: zeros() };
+  },
+  foldWDecNorm: () => ["b_gate", "b_mag"],
+};

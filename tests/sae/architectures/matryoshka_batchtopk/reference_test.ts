@@ -1,7 +1,13 @@
-import { assert, assertAllClose, assertClose, assertEquals, assertThrows } from "../../assert.ts";
-import { SaeReferenceError } from "../../../sae/reference/common.ts";
-import { matryoshkaWidthsRef } from "../../../sae/reference/matryoshka.ts";
-import { trainingBackwardRef, trainingForwardRef } from "../../../sae/reference/sae.ts";
+import {
+  assert,
+  assertAllClose,
+  assertClose,
+  assertEquals,
+  assertThrows,
+} from "../../../assert.ts";
+import { SaeReferenceError } from "../../../../sae/reference/common.ts";
+import { matryoshkaWidthsRef } from "../../../../sae/architectures/matryoshka_batchtopk/reference.ts";
+import { trainingBackwardRef, trainingForwardRef } from "../../../../sae/reference/sae.ts";
 import {
   auxKSurrogate,
   checkGradients,
@@ -10,7 +16,7 @@ import {
   type Params64,
   randomProblem,
   smallCfg,
-} from "./_helpers.ts";
+} from "../../reference/_helpers.ts";
 
 const PARAMS = ["W_enc", "b_enc", "W_dec", "b_dec"];
 

@@ -1,12 +1,12 @@
-import { assert, assertAllClose, assertClose, assertThrows } from "../../assert.ts";
-import { SaeReferenceError } from "../../../sae/reference/common.ts";
+import { assert, assertAllClose, assertClose, assertThrows } from "../../../assert.ts";
+import { SaeReferenceError } from "../../../../sae/reference/common.ts";
 import {
   encodeRef,
   forwardRef,
   trainingBackwardRef,
   trainingForwardRef,
-} from "../../../sae/reference/sae.ts";
-import { checkGradients, l1, randomProblem, smallCfg } from "./_helpers.ts";
+} from "../../../../sae/reference/sae.ts";
+import { checkGradients, l1, randomProblem, smallCfg } from "../../reference/_helpers.ts";
 
 const PARAMS = ["W_enc", "b_enc", "W_dec", "b_dec"];
 

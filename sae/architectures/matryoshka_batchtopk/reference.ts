@@ -15,10 +15,17 @@ import {
   sumSquaredMean,
   type TrainCtx,
   zeroGrads,
-} from "./common.ts";
-import { decoderBackward } from "./linear.ts";
-import { normOut64, normOutBackward } from "./normalization.ts";
-import { batchTopKMask64, currentTopkThreshold, updateTopkThresholdRef } from "./batchtopk.ts";
+} from "../../reference/common.ts";
+import { decoderBackward } from "../../reference/linear.ts";
+import { normOut64, normOutBackward } from "../../reference/normalization.ts";
+import {
+  batchTopKMask64,
+  currentTopkThreshold,
+  exportBatchTopKRef,
+  initBatchTopK,
+  updateTopkThresholdRef,
+} from "../batchtopk/reference.ts";
+import type { ReferenceArchitecture } from "../unit.ts";
 import {
   type AuxKTerm,
   auxKTerm,
@@ -26,8 +33,11 @@ import {
   requireK,
   TOPK_PARAMS,
   topkFamilyBackward,
+  topkFamilyDecode64,
+  topkFamilyEncode64,
+  topkFamilyFold,
   topkFamilyForward,
-} from "./topk.ts";
+} from "../topk/reference.ts";
 
 /**
  * Resolves `matryoshkaWidths` like SAELens: empty → error; d_sae appended if the last width
@@ -35,7 +45,7 @@ import {
  *
  * @example
  * ```ts
- * import { matryoshkaWidthsRef } from "./matryoshka.ts";
+ * import { matryoshkaWidthsRef } from "./reference.ts";
  * const w = matryoshkaWidthsRef({ architecture: "matryoshka_batchtopk", dIn: 4, dSae: 8,
  *   applyBDecToInput: true, normalizeActivations: "none", matryoshkaWidths: [2, 4] });
  * if (w.join() !== "2,4,8") throw new Error(w.join());
@@ -152,3 +162,18 @@ export function matryoshkaTrain(ctx: TrainCtx): ArchTrainResult {
     backward,
   };
 }
+
+/** The Matryoshka BatchTopK SAE's reference. */
+export const matryoshkaReference: ReferenceArchitecture = {
+  encode(cfg, p, x, n) {
+    return topkFamilyEncode64(cfg, p, x, n, (hs) => {
+      matryoshkaWidthsRef(cfg);
+      return batchTopKMask64(hs, n, cfg.dSae, requireK(cfg, false));
+    });
+  },
+  decode: topkFamilyDecode64,
+  train: matryoshkaTrain,
+  init: initBatchTopK,
+  foldWDecNorm: topkFamilyFold,
+  exportInference: exportBatchTopKRef,
+};

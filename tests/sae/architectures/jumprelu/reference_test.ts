@@ -1,13 +1,19 @@
-import { assert, assertAllClose, assertClose, assertThrows } from "../../assert.ts";
-import { SaeReferenceError } from "../../../sae/reference/common.ts";
-import { calculatePreActLossRef } from "../../../sae/reference/jumprelu.ts";
+import { assert, assertAllClose, assertClose, assertThrows } from "../../../assert.ts";
+import { SaeReferenceError } from "../../../../sae/reference/common.ts";
+import { calculatePreActLossRef } from "../../../../sae/architectures/jumprelu/reference.ts";
 import {
   encodeRef,
   forwardRef,
   trainingBackwardRef,
   trainingForwardRef,
-} from "../../../sae/reference/sae.ts";
-import { checkGradients, l1, type Params64, randomProblem, smallCfg } from "./_helpers.ts";
+} from "../../../../sae/reference/sae.ts";
+import {
+  checkGradients,
+  l1,
+  type Params64,
+  randomProblem,
+  smallCfg,
+} from "../../reference/_helpers.ts";
 
 const NON_THETA = ["W_enc", "b_enc", "W_dec", "b_dec"];
 

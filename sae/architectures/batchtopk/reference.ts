@@ -11,8 +11,19 @@ import {
   sortedDescending,
   toF32,
   type TrainCtx,
-} from "./common.ts";
-import { requireK, topkLikeTrain } from "./topk.ts";
+} from "../../reference/common.ts";
+import {
+  exportTopKRef,
+  requireK,
+  topkFamilyDecode64,
+  topkFamilyEncode64,
+  topkFamilyFold,
+  topkLikeTrain,
+} from "../topk/reference.ts";
+import { initTiedParams } from "../../reference/weights.ts";
+import type { ParamsLike, RefSaeConfig, SaeParams } from "../../reference/common.ts";
+import type { ReferenceArchitecture } from "../unit.ts";
+import type { RefRng } from "../../reference/rng.ts";
 
 /** Marks the top ⌊k·n⌋ entries of ReLU(h) over the whole batch (ties → lower flat index). */
 export function batchTopKMask64(
@@ -39,7 +50,7 @@ export function batchTopKMask64(
  *
  * @example
  * ```ts
- * import { batchTopKRef } from "./batchtopk.ts";
+ * import { batchTopKRef } from "./reference.ts";
  * const f = batchTopKRef([1, -2, 3, -4, -5, 6, -7, 8], 2, 4, 2);
  * // [[1, 0, 3, 0], [0, 6, 0, 8]]
  * if (f[0] !== 1 || f[2] !== 3 || f[5] !== 6 || f[7] !== 8) throw new Error("wrong");
@@ -87,3 +98,42 @@ export function batchtopkTrain(ctx: TrainCtx): ArchTrainResult {
   const next = updateTopkThresholdRef(theta, r.featureActs, ctx.cfg.topkThresholdLr ?? 0.01);
   return { ...r, metrics: { topk_threshold: next }, topkThreshold: next };
 }
+
+/**
+ * Export of a (Matryoshka) BatchTopK training SAE as a JumpReLU SAE: TopK norm folding (if
+ * rescaling), `topk_threshold` removed and `threshold = θ·ones(dSae)` added. The exported
+ * config has architecture "jumprelu" and no topkThresholdLr.
+ */
+export function exportBatchTopKRef(cfg: RefSaeConfig, params: ParamsLike): SaeParams {
+  const theta = param(params, "topk_threshold", 1, `${cfg.architecture} export`)[0];
+  const out = exportTopKRef(cfg, params);
+  delete out.topk_threshold;
+  out.threshold = new Float32Array(cfg.dSae).fill(theta);
+  return out;
+}
+
+/** Training init of the BatchTopK family: tied weights, b_enc = 0, topk_threshold = [0]. */
+export function initBatchTopK(cfg: RefSaeConfig, rng: RefRng): SaeParams {
+  return {
+    ...initTiedParams(cfg, rng),
+    b_enc: new Float32Array(cfg.dSae),
+    topk_threshold: new Float32Array(1),
+  };
+}
+
+/** The BatchTopK SAE's reference. */
+export const batchtopkReference: ReferenceArchitecture = {
+  encode: (cfg, p, x, n) =>
+    topkFamilyEncode64(
+      cfg,
+      p,
+      x,
+      n,
+      (hs) => batchTopKMask64(hs, n, cfg.dSae, requireK(cfg, false)),
+    ),
+  decode: topkFamilyDecode64,
+  train: batchtopkTrain,
+  init: initBatchTopK,
+  foldWDecNorm: topkFamilyFold,
+  exportInference: exportBatchTopKRef,
+};

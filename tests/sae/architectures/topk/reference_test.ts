@@ -1,14 +1,20 @@
-import { assert, assertAllClose, assertClose, assertEquals, assertThrows } from "../../assert.ts";
-import { SaeReferenceError } from "../../../sae/reference/common.ts";
-import { exportTopKRef, foldWDecNormRef } from "../../../sae/reference/fold.ts";
-import { topKRef } from "../../../sae/reference/topk.ts";
+import {
+  assert,
+  assertAllClose,
+  assertClose,
+  assertEquals,
+  assertThrows,
+} from "../../../assert.ts";
+import { SaeReferenceError } from "../../../../sae/reference/common.ts";
+import { exportTopKRef, foldWDecNormRef } from "../../../../sae/reference/fold.ts";
+import { topKRef } from "../../../../sae/architectures/topk/reference.ts";
 import {
   decodeRef,
   encodeRef,
   forwardRef,
   trainingBackwardRef,
   trainingForwardRef,
-} from "../../../sae/reference/sae.ts";
+} from "../../../../sae/reference/sae.ts";
 import {
   checkGradients,
   fdSurrogate,
@@ -16,7 +22,7 @@ import {
   type Params64,
   randomProblem,
   smallCfg,
-} from "./_helpers.ts";
+} from "../../reference/_helpers.ts";
 
 const PARAMS = ["W_enc", "b_enc", "W_dec", "b_dec"];
 
