@@ -14,8 +14,11 @@ export type {
   ArchitectureSpec,
   EncodeContext,
   EncodeHookName,
+  RefEncoded,
+  ReferenceArchitecture,
   SaeArchitectureImpl,
   SaeArchitectureUnit,
+  TrainingArchitecture,
 } from "./unit.ts";
 export {
   findArchitectureUnit,

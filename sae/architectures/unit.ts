@@ -18,6 +18,12 @@ import type {
   TrainCtx,
 } from "../reference/common.ts";
 import type { NormStateRef } from "../reference/normalization.ts";
+import type {
+  ArchStep,
+  CoefficientSpec,
+  StepContext,
+  TrainingExtras,
+} from "../training/train_sae_common.ts";
 import type { RefRng } from "../reference/rng.ts";
 
 /** What an architecture adds to the base SAE config. */
@@ -122,6 +128,38 @@ export interface ReferenceArchitecture {
 }
 
 /**
+ * The GPU training of one architecture: what `TrainingSAE` allocates and reports, and the
+ * recorded step — usually a family driver (`DenseStep` of `sae/training/train_sae_dense.ts`,
+ * `SparseStep` of `train_sae_sparse.ts`) with the architecture plugged in. Initial parameters
+ * come from the reference's `init`, the inference export from its `exportInference`.
+ */
+export interface TrainingArchitecture {
+  /** Trainable parameters (SAELens names) and their shapes, in optimiser order. */
+  params(cfg: TrainingSAEConfig): Record<string, number[]>;
+  /** Non-trainable state saved in checkpoints, name → shape (BatchTopK: `topk_threshold`). */
+  buffers?(cfg: TrainingSAEConfig): Record<string, number[]>;
+  /** SAELens `get_coefficients()`: the coefficients the trainer schedules. */
+  coefficients(cfg: TrainingSAEConfig): CoefficientSpec[];
+  /** SAELens loss names, in `StepOutputs.losses[1..]` order. */
+  lossKeys(cfg: TrainingSAEConfig, extras: TrainingExtras): string[];
+  /** Names of `StepOutputs.metrics` (default none). */
+  metricKeys?(cfg: TrainingSAEConfig): string[];
+  /** The {@link TrainingExtras} options it trains with (others are refused). */
+  extras?: readonly (keyof TrainingExtras)[];
+  /** Transcoders: each step reconstructs a target `[rows, d_out]` read at `hook_name_out`. */
+  transcoder?: boolean;
+  /** Skip transcoders: the output adds x·W_skipᵀ, and `W_skip` is trained. */
+  skip?: boolean;
+  /**
+   * Throws a `TrainSaeError` naming an option it cannot train with; runs before anything is
+   * allocated.
+   */
+  validate?(cfg: TrainingSAEConfig, extras: TrainingExtras): void;
+  /** The recorded step over the SAE of `ctx`. */
+  createStep(ctx: StepContext): ArchStep;
+}
+
+/**
  * One architecture: its config fields and whichever of inference, training and reference it
  * has. A training-only architecture (BatchTopK) has no `inference` and names the architecture it
  * is saved as in `config.exportsAs`.
@@ -131,6 +169,8 @@ export interface SaeArchitectureUnit {
   config: ArchitectureSpec;
   /** The GPU inference implementation (what `SAE` runs). */
   inference?: SaeArchitectureImpl;
+  /** The GPU training step (its reference must then have `train` and `init`). */
+  training?: TrainingArchitecture;
   /** The plain-TS reference. */
   reference?: ReferenceArchitecture;
 }

@@ -6,8 +6,8 @@
  */
 
 export {
+  listTrainableArchitectures,
   refConfigOf,
-  TRAINABLE_PARAMS,
   TrainingSAE,
   type TrainingSAEOptions,
   TrainSaeError,

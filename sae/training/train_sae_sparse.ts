@@ -53,14 +53,14 @@ import {
 const COL_AUX = 4, COL_INNER = 5;
 
 /** Level widths: Matryoshka widths (validated, d_sae appended), else `[d_sae]`. */
-function levelsOf(ctx: StepContext): number[] {
+function levelsOf(ctx: Pick<StepContext, "cfg">): number[] {
   const { cfg } = ctx;
   if (cfg.architecture !== "matryoshka_batchtopk") return [cfg.dSae];
   return matryoshkaWidthsRef({ ...cfg, matryoshkaWidths: cfg.matryoshkaWidths ?? [] });
 }
 
 /** Loss keys of a TopK-family architecture. */
-export function sparseLossKeys(ctx: StepContext): string[] {
+export function sparseLossKeys(ctx: Pick<StepContext, "cfg">): string[] {
   const inner = levelsOf(ctx).slice(0, -1).map((w) => `inner_mse_loss_${w}`);
   return ["mse_loss", "auxiliary_reconstruction_loss", ...inner];
 }

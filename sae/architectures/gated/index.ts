@@ -8,6 +8,7 @@ import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, STEPS } from "../shared.ts";
 import { gatedInference } from "./inference.ts";
 import { gatedReference } from "./reference.ts";
+import { gatedTraining } from "./training.ts";
 
 /** The gated SAE. */
 export const gated: SaeArchitectureUnit = {
@@ -19,5 +20,6 @@ export const gated: SaeArchitectureUnit = {
     ],
   },
   inference: gatedInference,
+  training: gatedTraining,
   reference: gatedReference,
 };

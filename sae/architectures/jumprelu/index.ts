@@ -9,6 +9,7 @@ import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, POSITIVE, STEPS } from "../shared.ts";
 import { jumpreluInference } from "./inference.ts";
 import { jumpreluReference } from "./reference.ts";
+import { jumpreluTraining } from "./training.ts";
 
 /** The JumpReLU training fields (SAELens `JumpReLUTrainingSAEConfig`). */
 export const JUMPRELU_TRAINING_FIELDS: readonly FieldSpec[] = [
@@ -29,5 +30,6 @@ export const JUMPRELU_TRAINING_FIELDS: readonly FieldSpec[] = [
 export const jumprelu: SaeArchitectureUnit = {
   config: { inferenceFields: [], trainingFields: JUMPRELU_TRAINING_FIELDS },
   inference: jumpreluInference,
+  training: jumpreluTraining,
   reference: jumpreluReference,
 };

@@ -9,6 +9,7 @@ import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, POSITIVE, STEPS } from "../shared.ts";
 import { standardInference } from "./inference.ts";
 import { standardReference } from "./reference.ts";
+import { standardTraining } from "./training.ts";
 
 /** The standard SAE's training fields (SAELens `StandardTrainingSAEConfig`). */
 export const STANDARD_TRAINING_FIELDS: readonly FieldSpec[] = [
@@ -21,5 +22,6 @@ export const STANDARD_TRAINING_FIELDS: readonly FieldSpec[] = [
 export const standard: SaeArchitectureUnit = {
   config: { inferenceFields: [], trainingFields: STANDARD_TRAINING_FIELDS },
   inference: standardInference,
+  training: standardTraining,
   reference: standardReference,
 };

@@ -11,6 +11,7 @@ import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, SIZE } from "../shared.ts";
 import { topkInference } from "./inference.ts";
 import { topkReference } from "./reference.ts";
+import { topkTraining } from "./training.ts";
 
 /** TopK inference fields (SAELens `TopKSAEConfig`). */
 export const TOPK_INFERENCE_FIELDS: readonly FieldSpec[] = [
@@ -44,5 +45,6 @@ export const topk: SaeArchitectureUnit = {
     validate: checkK,
   },
   inference: topkInference,
+  training: topkTraining,
   reference: topkReference,
 };

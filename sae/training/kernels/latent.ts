@@ -4,7 +4,8 @@
  * - `stepScalars`: the dead count N_dead and the aux-k weight coef·min(N_dead / k_aux, 1) from a
  *   u32 dead mask (integer sum: exact), into `scalars [4]`.
  * - `latentFinalize`: per latent, turns the column sums of the fused backward into loss terms,
- *   firing counts and bias / θ / decoder-norm gradients, as rows of `LO [L, n]`.
+ *   firing counts and bias / θ / decoder-norm gradients, as rows of `LO [L, n]` (the rows are
+ *   the architecture's {@link LatentSpec}).
  * - `decoderNormGrad`: ∂W_dec[i] += gN_i · W_dec[i] / ‖W_dec[i]‖ (chain rule through the norms).
  * - `bDecGrad`: ∂b_dec = Σ_t G_t − apply · W_enc · v (v = Σ_t ∂L/∂h_t; the vector-matrix product
  *   of the x̃ = x − b_dec path), one workgroup per output with a fixed-order tree.
@@ -23,11 +24,14 @@ export {
   assembleRef,
   bDecGradRef,
   decoderNormGradRef,
-  FINALIZE,
+  finalizeRows,
+  type FinCtx,
+  type FinRow,
   latentFinalizeRef,
+  type LatentSpec,
   stepScalarsRef,
 } from "./latent_ref.ts";
-import { FINALIZE } from "./latent_ref.ts";
+import type { LatentSpec } from "./latent_ref.ts";
 
 /** Index of the dead count and of the aux-k weight in the step scalars. */
 export const SC_NDEAD = 0, SC_AUXW = 1;
@@ -77,12 +81,11 @@ export function stepScalars(
 }
 
 const FIN_SPEC = "ufffuu";
-function finalizeWgsl(arch: keyof typeof FINALIZE): string {
-  const spec = FINALIZE[arch];
+function finalizeWgsl(spec: LatentSpec): string {
   const reads = Array.from({ length: spec.q }, (_, k) => `let a${k} = CS[${k}u * u.n + i];`).join(
     " ",
   );
-  const writes = spec.wgsl.map((e, k) => `LO[${k}u * u.n + i] = ${e};`).join("\n  ");
+  const writes = spec.rows.map((r, k) => `LO[${k}u * u.n + i] = ${r.wgsl};`).join("\n  ");
   return /* wgsl */ `${WGSL_HEAD}
 ${uniformStruct(FIN_SPEC, ["n", "invB", "p0", "p1", "flags", "x0"])}
 @group(0) @binding(0) var<storage, read> CS: array<f32>;
@@ -105,13 +108,13 @@ fn main(${WGSL_ARGS}) {
 }
 
 /**
- * Records the per-latent finalisation of `arch` (see {@link FINALIZE} for the rows of `lo`).
+ * Records the per-latent finalisation of `spec` (see {@link LatentSpec} for the rows of `lo`).
  * `p0`: standard lp (1 → l1 from column sums), jumprelu pre-act coefficient; `flags` bit 0:
  * jumprelu pre-act active; `x0`: index of N_dead in `scalars`; `extra`: jumprelu threshold.
  */
 export function latentFinalize(
   gpu: Gpu,
-  arch: keyof typeof FINALIZE,
+  spec: LatentSpec,
   colSums: Tensor,
   norms: Tensor,
   coef: Tensor,
@@ -123,7 +126,7 @@ export function latentFinalize(
   flags = 0,
 ): void {
   const n = norms.size;
-  const p = gpu.pipeline(`tsae_fin_${arch}`, finalizeWgsl(arch));
+  const p = gpu.pipeline(`tsae_fin_${spec.name}`, finalizeWgsl(spec));
   dispatchUnits(gpu, p, n, [
     colSums,
     norms,

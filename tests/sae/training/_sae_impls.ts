@@ -7,14 +7,16 @@
 
 import type { Gpu } from "../../../gpu/device.ts";
 import type { TrainingSAEConfig } from "../../../sae/config.ts";
-import { TRAINABLE_PARAMS, TrainingSAE } from "../../../sae/training/train_sae.ts";
+import { listTrainableArchitectures, TrainingSAE } from "../../../sae/training/train_sae.ts";
 import type { TrainableSAE } from "../../../sae/training/trainer_types.ts";
 
 /** A disposable training SAE. */
 export type TestSAE = TrainableSAE & { dispose(): void };
 
-/** Every architecture the GPU `TrainingSAE` trains (the keys of `TRAINABLE_PARAMS`). */
-export const TRAINABLE_ARCHITECTURES: readonly string[] = Object.keys(TRAINABLE_PARAMS);
+/** Every built-in architecture the GPU `TrainingSAE` trains. */
+export const TRAINABLE_ARCHITECTURES: readonly string[] = listTrainableArchitectures().filter(
+  (a) => !a.startsWith("test_"),
+);
 
 /** The GPU TrainingSAE of `cfg` (throws, failing the test, when it cannot be created). */
 export function createTestSAE(cfg: TrainingSAEConfig, gpu: Gpu, seed: number): TestSAE {

@@ -13,11 +13,10 @@ import {
   bDecGradRef,
   decoderNormGrad,
   decoderNormGradRef,
-  DENSE_Q,
-  denseBackward,
-  denseBackwardRef,
-  denseForward,
-  denseForwardRef,
+  type DenseBackwardArgs,
+  type DenseBackwardRefArgs,
+  type DenseForwardArgs,
+  type DenseForwardRefParams,
   ghostRows,
   ghostRowsRef,
   latentFinalize,
@@ -33,6 +32,28 @@ import {
 } from "../../../sae/training/kernels/mod.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
 import { closeScaled } from "./_train_sae_helpers.ts";
+import { standardKernels, standardLatent } from "../../../sae/architectures/standard/training.ts";
+import { jumpreluKernels, jumpreluLatent } from "../../../sae/architectures/jumprelu/training.ts";
+import { gatedKernels, gatedLatent } from "../../../sae/architectures/gated/training.ts";
+
+// Each dense architecture's fused kernels and finalisation live in its folder; these helpers
+// reach them by name, as the tests did when one module held all three.
+type DenseArch = "standard" | "jumprelu" | "gated";
+const KERNELS = { standard: standardKernels, jumprelu: jumpreluKernels, gated: gatedKernels };
+const LATENT = { standard: standardLatent, jumprelu: jumpreluLatent, gated: gatedLatent };
+const DENSE_Q = { standard: standardKernels.q, jumprelu: jumpreluKernels.q, gated: gatedKernels.q };
+const denseForward = (gpu: Gpu, arch: DenseArch, a: DenseForwardArgs) =>
+  KERNELS[arch].forward(gpu, a);
+const denseBackward = (gpu: Gpu, arch: DenseArch, a: DenseBackwardArgs) =>
+  KERNELS[arch].backward(gpu, a);
+const denseForwardRef = (
+  arch: DenseArch,
+  h: Float32Array,
+  rows: number,
+  n: number,
+  p: DenseForwardRefParams,
+) => KERNELS[arch].forwardRef(h, rows, n, p);
+const denseBackwardRef = (arch: DenseArch, a: DenseBackwardRefArgs) => KERNELS[arch].backwardRef(a);
 
 const f32 = (gpu: Gpu, a: ArrayLike<number>, shape?: number[]) =>
   Tensor.from(Float32Array.from(a), shape ?? [a.length], { gpu });
@@ -269,7 +290,7 @@ Deno.test("stepScalars, latentFinalize, decoderNormGrad, bDecGrad vs references"
     const scal = f32(gpu, [2, 0, 0, 0]);
     latentFinalize(
       gpu,
-      arch,
+      LATENT[arch],
       ts,
       tn,
       coef,
@@ -281,7 +302,7 @@ Deno.test("stepScalars, latentFinalize, decoderNormGrad, bDecGrad vs references"
       1,
     );
     const ref = latentFinalizeRef(
-      arch,
+      LATENT[arch],
       sums,
       norms,
       0.3,
