@@ -9,7 +9,7 @@ import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, POSITIVE } from "../shared.ts";
 import { checkK, TOPK_TRAINING_FIELDS } from "../topk/index.ts";
 import { batchtopkReference } from "./reference.ts";
-import { batchTopkFamilyTraining } from "../topk/training.ts";
+import { batchtopkTraining } from "./training.ts";
 
 /** BatchTopK training fields: k becomes a float (an average per token), plus the EMA rate. */
 export const BATCHTOPK_TRAINING_FIELDS: readonly FieldSpec[] = [
@@ -26,6 +26,6 @@ export const batchtopk: SaeArchitectureUnit = {
     exportsAs: "jumprelu",
     validate: checkK,
   },
-  training: batchTopkFamilyTraining,
+  training: batchtopkTraining,
   reference: batchtopkReference,
 };

@@ -10,7 +10,7 @@ import type { SaeArchitectureUnit } from "../unit.ts";
 import { checkK } from "../topk/index.ts";
 import { BATCHTOPK_TRAINING_FIELDS } from "../batchtopk/index.ts";
 import { matryoshkaReference } from "./reference.ts";
-import { batchTopkFamilyTraining } from "../topk/training.ts";
+import { matryoshkaTraining } from "./training.ts";
 
 /**
  * Matryoshka level widths, as SAELens checks them when the SAE is built: `d_sae` is appended
@@ -60,6 +60,6 @@ export const matryoshkaBatchtopk: SaeArchitectureUnit = {
       validateMatryoshkaWidths(cfg as TrainingSAEConfig);
     },
   },
-  training: batchTopkFamilyTraining,
+  training: matryoshkaTraining,
   reference: matryoshkaReference,
 };

@@ -19,6 +19,7 @@ import type { Gpu } from "../../../gpu/device.ts";
 import { grid1d } from "../../../gpu/kernel.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
 import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
+import { LEVEL_STRUCT, levelUniform } from "./_levels.ts";
 
 export {
   assembleRef,
@@ -29,6 +30,7 @@ export {
   type FinRow,
   latentFinalizeRef,
   type LatentSpec,
+  levelScalarsRef,
   stepScalarsRef,
 } from "./latent_ref.ts";
 import type { LatentSpec } from "./latent_ref.ts";
@@ -78,6 +80,58 @@ export function stepScalars(
   }
   const p = gpu.pipeline("tsae_scalars", SCAL);
   gpu.dispatch(p, [dead, scalars, gpu.uniform(pack(SCAL_SPEC, dead.size, auxCoef, kAux))], [1]);
+}
+
+const LEVEL_SCAL = /* wgsl */ `${WGSL_HEAD}
+${LEVEL_STRUCT(["m", "auxCoef", "kAux", "pad0", "pad1", "pad2", "pad3", "pad4"])}
+@group(0) @binding(0) var<storage, read> DEAD: array<u32>;
+@group(0) @binding(1) var<storage, read_write> SC: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+var<workgroup> sh: array<u32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let j = wgIndex(wid, nwg);
+  if (j >= u.m) { return; }
+  var c = 0u;
+  let lo = select(width(j - 1u), 0u, j == 0u);
+  for (var i = lo + lid; i < width(j); i += ${WG}u) {
+    c += select(0u, 1u, DEAD[i] != 0u);
+  }
+  sh[lid] = c;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let nd = f32(sh[0]);
+    SC[4u + 2u * j] = nd;
+    SC[5u + 2u * j] = bitcast<f32>(u.auxCoef) * min(nd / bitcast<f32>(u.kAux), 1.0);
+  }
+}`;
+
+/**
+ * Records, for each level j of `widths` (latents `[widths[j−1], widths[j])`), its dead count at
+ * `scalars[4 + 2j]` and its aux-k weight coef·min(N_dead_j / k_aux, 1) at `scalars[5 + 2j]`
+ * (Matryoshka's per-level aux loss); zeros when `dead` is null.
+ */
+export function levelScalars(
+  gpu: Gpu,
+  dead: Tensor | null,
+  scalars: Tensor,
+  auxCoef: number,
+  kAux: number,
+  widths: readonly number[],
+): void {
+  const m = widths.length;
+  if (!dead) {
+    gpu.clear(scalars.buffer, scalars.offset + 16, 8 * m);
+    return;
+  }
+  const bits = (v: number) => new Uint32Array(Float32Array.of(v).buffer)[0];
+  const uni = levelUniform([m, bits(auxCoef), bits(kAux), 0, 0, 0, 0, 0], widths as number[]);
+  const p = gpu.pipeline("tsae_level_scalars", LEVEL_SCAL);
+  gpu.dispatch(p, [dead, scalars, gpu.uniform(uni)], grid1d(gpu, m));
 }
 
 const FIN_SPEC = "ufffuu";

@@ -63,6 +63,34 @@ export function stepScalarsRef(dead: Uint32Array | null, auxCoef: number, kAux: 
   return Float32Array.of(nd, auxCoef * Math.min(nd / kAux, 1), 0, 0);
 }
 
+/**
+ * Reference of `levelScalars`: per level j, [N_dead_j, auxCoef·min(N_dead_j/kAux, 1)] (zeros
+ * without a mask), as the entries 4 + 2j and 5 + 2j of the step scalars.
+ *
+ * @example
+ * ```ts
+ * import { levelScalarsRef } from "./latent_ref.ts";
+ * const s = levelScalarsRef(new Uint32Array([1, 0, 1, 1]), 2, 4, [1, 4]);
+ * if (s.join() !== "1,0.5,2,1") throw new Error(s.join());
+ * ```
+ */
+export function levelScalarsRef(
+  dead: Uint32Array | null,
+  auxCoef: number,
+  kAux: number,
+  widths: readonly number[],
+): Float32Array {
+  const out = new Float32Array(2 * widths.length);
+  if (!dead) return out;
+  widths.forEach((w, j) => {
+    let nd = 0;
+    for (let i = j === 0 ? 0 : widths[j - 1]; i < w; i++) nd += dead[i] !== 0 ? 1 : 0;
+    out[2 * j] = nd;
+    out[2 * j + 1] = auxCoef * Math.min(nd / kAux, 1);
+  });
+  return out;
+}
+
 /** Reference of `latentFinalize`: `LO [L, n]` from the column sums `[q, n]`. */
 export function latentFinalizeRef(
   spec: LatentSpec,

@@ -21,6 +21,8 @@ import {
   ghostRowsRef,
   latentFinalize,
   latentFinalizeRef,
+  levelScalars,
+  levelScalarsRef,
   lpNormRows,
   lpNormRowsRef,
   prepRows,
@@ -280,6 +282,12 @@ Deno.test("stepScalars, latentFinalize, decoderNormGrad, bDecGrad vs references"
   assertEquals([...await sc.toArray()], [3, 1.5, 0, 0]);
   stepScalars(gpu, null, sc, 2, 4);
   assertEquals([...await sc.toArray()], [0, 0, 0, 0]);
+  // Per level (Matryoshka's per-level aux-k): levels [0, 1), [1, 4) of the same mask.
+  const lsc = Tensor.zeros([8], "f32", o);
+  levelScalars(gpu, td, lsc, 2, 4, [1, 4]);
+  assertEquals([...levelScalarsRef(dead, 2, 4, [1, 4])], [1, 0.5, 2, 1]);
+  assertEquals([...(await lsc.toArray()).subarray(4)], [1, 0.5, 2, 1]);
+  lsc.dispose();
   const n = 6, d = 5, B = 10;
   for (const arch of ["standard", "jumprelu", "gated"] as const) {
     const q = DENSE_Q[arch], sums = randomArray(rng, q * n), norms = randomArray(rng, n, 0.5, 2);

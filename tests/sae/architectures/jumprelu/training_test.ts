@@ -3,8 +3,8 @@
  * and tanh L0 modes, the pre-activation loss with and without dead latents, the straight-through
  * option, run-time normalisation and micro-batched windows (relative tolerance 1e-4).
  */
-import { assert, assertEquals } from "../../assert.ts";
-import { TrainingSAE } from "../../../sae/training/train_sae.ts";
+import { assert, assertEquals } from "../../../assert.ts";
+import { TrainingSAE } from "../../../../sae/training/train_sae.ts";
 import {
   closeScaled,
   compareStep,
@@ -12,7 +12,7 @@ import {
   getGpu,
   gpuStep,
   problem,
-} from "./_train_sae_helpers.ts";
+} from "../../training/_train_sae_helpers.ts";
 
 const cases: {
   name: string;

@@ -4,9 +4,9 @@
  * largest value), for p-norms, run-time normalisations, b_dec application, legacy ghost grads
  * and micro-batched windows; plus state round trip, scaling-factor folding and export.
  */
-import { assert, assertAllClose, assertEquals, assertThrows } from "../../assert.ts";
-import { foldActivationNormScalingFactorRef } from "../../../sae/reference/mod.ts";
-import { TrainingSAE } from "../../../sae/training/train_sae.ts";
+import { assert, assertAllClose, assertEquals, assertThrows } from "../../../assert.ts";
+import { foldActivationNormScalingFactorRef } from "../../../../sae/reference/mod.ts";
+import { TrainingSAE } from "../../../../sae/training/train_sae.ts";
 import {
   closeScaled,
   compareStep,
@@ -14,7 +14,7 @@ import {
   getGpu,
   gpuStep,
   problem,
-} from "./_train_sae_helpers.ts";
+} from "../../training/_train_sae_helpers.ts";
 
 const cases: { name: string; fields: Record<string, unknown>; dead?: number[]; ghost?: boolean }[] =
   [
@@ -117,7 +117,7 @@ Deno.test("TrainingSAE: argument errors name what was wrong", async () => {
     "params.b_enc: expected [16]",
   );
   const sae = TrainingSAE.fromParams(pb.cfg, pb.params, { gpu });
-  const { Tensor } = await import("../../../gpu/tensor.ts");
+  const { Tensor } = await import("../../../../gpu/tensor.ts");
   using x = Tensor.from(new Float32Array(12), [4, 3], { gpu });
   using c = Tensor.from([1], [1], { gpu });
   assertThrows(() => sae.recordStep(x, c, null), Error, "x must be f32 [rows ≥ 1, 8]");

@@ -4,9 +4,9 @@
  * input, micro-batched windows, and run-time normalisation (constant_norm_rescale, layer_norm),
  * where the aux path re-encodes the un-normalised input like SAELens.
  */
-import { assertEquals } from "../../assert.ts";
-import { TrainingSAE } from "../../../sae/training/train_sae.ts";
-import { compareStep, getGpu, gpuStep, problem } from "./_train_sae_helpers.ts";
+import { assertEquals } from "../../../assert.ts";
+import { TrainingSAE } from "../../../../sae/training/train_sae.ts";
+import { compareStep, getGpu, gpuStep, problem } from "../../training/_train_sae_helpers.ts";
 
 const cases: { name: string; fields: Record<string, unknown>; windows?: number }[] = [
   { name: "defaults", fields: {} },

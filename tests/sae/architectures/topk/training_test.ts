@@ -4,9 +4,9 @@
  * latents (top d_in/2 taken), b_dec on the input or not, layer_norm, micro-batched windows;
  * export against `exportTopKRef` (relative tolerance 1e-4 of each tensor's largest value).
  */
-import { assertEquals } from "../../assert.ts";
-import { exportTopKRef } from "../../../sae/reference/mod.ts";
-import { refConfigOf, TrainingSAE } from "../../../sae/training/train_sae.ts";
+import { assertEquals } from "../../../assert.ts";
+import { exportTopKRef } from "../../../../sae/reference/mod.ts";
+import { refConfigOf, TrainingSAE } from "../../../../sae/training/train_sae.ts";
 import {
   closeScaled,
   compareStep,
@@ -14,7 +14,7 @@ import {
   getGpu,
   gpuStep,
   problem,
-} from "./_train_sae_helpers.ts";
+} from "../../training/_train_sae_helpers.ts";
 
 const MANY = [0, 1, 2, 4, 5, 7, 8, 10, 12, 13, 15];
 const cases: {

@@ -4,14 +4,14 @@
  * the threshold EMA over two steps against `updateTopkThresholdRef`; JumpReLU export against
  * `exportBatchTopKRef` (relative tolerance 1e-4 of each tensor's largest value).
  */
-import { assertClose, assertEquals } from "../../assert.ts";
-import { Tensor } from "../../../gpu/tensor.ts";
+import { assertClose, assertEquals } from "../../../assert.ts";
+import { Tensor } from "../../../../gpu/tensor.ts";
 import {
   exportBatchTopKRef,
   trainingForwardRef,
   updateTopkThresholdRef,
-} from "../../../sae/reference/mod.ts";
-import { refConfigOf, TrainingSAE } from "../../../sae/training/train_sae.ts";
+} from "../../../../sae/reference/mod.ts";
+import { refConfigOf, TrainingSAE } from "../../../../sae/training/train_sae.ts";
 import {
   closeScaled,
   compareStep,
@@ -19,7 +19,7 @@ import {
   getGpu,
   gpuStep,
   problem,
-} from "./_train_sae_helpers.ts";
+} from "../../training/_train_sae_helpers.ts";
 
 const MANY = [0, 1, 2, 4, 5, 7, 8, 10, 12, 13, 15];
 const cases: {
