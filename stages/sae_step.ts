@@ -200,7 +200,7 @@ export function saeStep(options: SaeStepOptions): TransformStream<TrainBatch, St
     const captured = [];
     for (const { unit } of runs) {
       const snap = await unit.trainer.snapshot();
-      captured.push({ info: infoOf(unit), write: checkpointWriteOf(unit.trainer, snap) });
+      captured.push({ info: infoOf(unit), write: checkpointWriteOf(snap) });
     }
     const buffer = options.captureBuffer ? await options.captureBuffer(batchIndex) : null;
     return { name, tokens: lead.nTrainingSamples, batchIndex, reason, units: captured, buffer };
