@@ -67,9 +67,13 @@ export {
   listSaeArchitectures,
   outputWidth,
   registerSaeArchitecture,
+  type ReferenceArchitecture,
+  type RefEncoded,
   type SaeArchitectureImpl,
   type SaeArchitectureUnit,
+  type TrainingArchitecture,
 } from "./architectures/mod.ts";
+export * from "./architectures/toolkit.ts";
 export { SAE_HOOK_NAMES, type SaeHookName } from "./forward.ts";
 export { foldScalingFactorInPlace, foldWDecNormInPlace, W_DEC_NORM_EPS } from "./fold.ts";
 export { initSaeParams } from "./init.ts";
