@@ -40,8 +40,8 @@ export {
   WGSL_TANH,
 } from "../training/kernels/dense_acts.ts";
 export {
-  type FinCtx,
   finalizeRows,
+  type FinCtx,
   type FinRow,
   type LatentSpec,
   SC_AUXW,

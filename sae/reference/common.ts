@@ -94,17 +94,26 @@ export interface TrainOptions {
   coefficients: Record<string, number>;
   /** 1 = dead latent (length dSae); drives aux-k, pre-act and ghost-grad losses. */
   deadMask?: Uint8Array;
+  /** Transcoders: the activations to reconstruct `[n, dOut]` (read at `hook_name_out`). */
+  target?: ArrayLike<number>;
 }
 
 /** Everything one training pass needs, resolved once. */
 export interface TrainCtx {
   cfg: RefSaeConfig;
   p: ParamsLike;
+  /** The input rows `[n, dIn]`. */
   x: ArrayLike<number>;
   n: number;
   dIn: number;
   dSae: number;
   opts: TrainOptions;
+  /** What the decoder reconstructs `[n, dOut]`: x itself, or a transcoder's target. */
+  target: ArrayLike<number>;
+  /** Width of the reconstruction (dIn, or a transcoder's dOut). */
+  dOut: number;
+  /** Added to the decoder output before the loss (skip transcoders: x·W_skipᵀ), `[n, dOut]`. */
+  outputOffset?: Float64Array;
 }
 
 /** Architecture-level result of a training forward pass, with a backward closure. */

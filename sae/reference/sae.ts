@@ -191,7 +191,17 @@ function train(
       `deadMask: expected ${cfg.dSae} entries, got ${opts.deadMask.length}`,
     );
   }
-  const ctx: TrainCtx = { cfg, p, x, n, dIn: cfg.dIn, dSae: cfg.dSae, opts };
+  const ctx: TrainCtx = {
+    cfg,
+    p,
+    x,
+    n,
+    dIn: cfg.dIn,
+    dSae: cfg.dSae,
+    opts,
+    target: x,
+    dOut: cfg.dIn,
+  };
   const ref = referenceOf(cfg);
   if (!ref.train) {
     const trainable = [...trainableReferences()].join(", ");
@@ -226,6 +236,7 @@ function toForward(r: ArchTrainResult): TrainingForwardRef {
 /**
  * `TrainingSAE.training_forward_pass`: returns outputs, `loss` = Σ losses with SAELens's loss
  * keys, and metrics. Does not mutate `params` (BatchTopK returns the new threshold instead).
+ * Transcoders reconstruct `opts.target` (`[n, dOut]`) rather than x.
  */
 export function trainingForwardRef(
   cfg: RefSaeConfig,

@@ -40,6 +40,7 @@ import {
   batchIterator,
   type DataProvider,
   estimateScalingFactor,
+  type TranscoderBatch,
 } from "./trainer_data.ts";
 import {
   type LoadableState,
@@ -202,7 +203,9 @@ export class SAETrainer {
             `samples), expected ${this.cfg.totalTrainingSamples} samples`,
         );
       }
-      await this.step(next.value);
+      const item = next.value as Tensor | TranscoderBatch;
+      if (item instanceof Tensor) await this.step(item);
+      else await this.step(item?.input, item?.target);
     }
     return await this.finish();
   }
@@ -320,10 +323,11 @@ export class SAETrainer {
    * train step (one submit), logging, evals, checkpoint, step counter. Returns the step's GPU
    * outputs (overwritten by the next step).
    */
-  async step(batch: Tensor): Promise<StepOutputs> {
+  async step(batch: Tensor, target?: Tensor | null): Promise<StepOutputs> {
     this.#checkLive("step");
     const t = this.nTrainingSteps, gs = this.#gs, cfg = this.cfg, logger = this.options.logger;
     this.#checkBatch(batch, `training step ${t}`);
+    this.#checkTarget(batch, target, `training step ${t}`);
     gs.writeStep(
       t,
       this.optimizer.scalars(this.lrScheduler.lr),
@@ -344,7 +348,7 @@ export class SAETrainer {
     this.#nTrainingSamples += batch.shape[0];
     const x = gs.prepareInput(batch, this.activationScaler.scalingFactor);
     gs.recordDeadMask(cfg.deadFeatureWindow);
-    const out = await this.sae.recordStep(x, gs.coefficients, gs.deadMask);
+    const out = await this.sae.recordStep(x, gs.coefficients, gs.deadMask, target ?? null);
     gs.recordAfterStep(out);
     // The real rows (SAELens adds the configured batch size even for a short batch, which put
     // feature sparsity and dead-feature decisions off by the shortfall).
@@ -368,7 +372,10 @@ export class SAETrainer {
     }
     this.gpu.flush();
     // Safe right after the submit: later uses of the pooled buffer are queued behind this step.
-    if (this.options.disposeBatches !== false) batch.dispose();
+    if (this.options.disposeBatches !== false) {
+      batch.dispose();
+      target?.dispose();
+    }
     if (logging) await this.#logs.drain(t, logger);
     if (logger && this.options.evaluator && isPeriodicStep(t, cfg.logEvery * cfg.evalEveryNLogs)) {
       await this.#logs.drain(Infinity, logger);
@@ -406,6 +413,38 @@ export class SAETrainer {
 
   #checkLive(op: string): void {
     if (this.#disposed) throw new TrainingError(`SAETrainer.${op}: the trainer was disposed`);
+  }
+
+  /** A transcoder's target: required, `[n, d_out]` f32 on the SAE's device; others: none. */
+  #checkTarget(batch: Tensor, target: Tensor | null | undefined, where: string): void {
+    const dOut = this.sae.cfg.dOut;
+    if (!this.sae.needsTarget) {
+      if (target) {
+        throw new TrainingError(
+          `${where}: a target was given, but a ${this.sae.cfg.architecture} SAE reconstructs its input`,
+        );
+      }
+      return;
+    }
+    if (!(target instanceof Tensor)) {
+      throw new TrainingError(
+        `${where}: a ${this.sae.cfg.architecture} needs the target activations [n, ${dOut}] ` +
+          "(from hook_name_out) with every batch; the data provider gave none",
+      );
+    }
+    const n = batch.shape[0];
+    if (
+      target.dtype !== "f32" || target.rank !== 2 || target.shape[0] !== n ||
+      target.shape[1] !== dOut
+    ) {
+      throw new TrainingError(
+        `${where}: target has shape [${target.shape.join(", ")}] (${target.dtype}), expected ` +
+          `[${n}, ${dOut}] f32 (the batch's rows, d_out = ${dOut})`,
+      );
+    }
+    if (target.gpu.device !== this.gpu.device) {
+      throw new TrainingError(`${where}: target lives on another GPU device than the SAE`);
+    }
   }
 
   #checkBatch(batch: Tensor, where: string): void {

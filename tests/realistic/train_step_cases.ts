@@ -1,6 +1,7 @@
 /**
- * Training-step checks at the shapes users train (d_in 128, d_sae 2048, batch 128): one GPU step
- * of `TrainingSAE` against `trainingStepRef` for every trainable architecture, comparing losses,
+ * Training-step checks at the shapes users train (d_in 128, d_sae 2048, batch 128; transcoders
+ * with d_out 96-160): one GPU step of `TrainingSAE` against `trainingStepRef` for every trainable
+ * architecture, comparing losses,
  * x̂, f, every gradient, firing counts, recon sums and metrics (tolerance 1e-4 of each tensor's
  * largest value). TopK-family cases take k past the 32-entry chunk of the sparse backward
  * (k 16 / 48 / 64 / 200), aux-k with half of the latents dead (⌊d_in/2⌋ = 64 aux slots per row)
@@ -86,6 +87,38 @@ export const TRAIN_STEP_CASES: TrainStepCase[] = [
     batch: BATCH,
     coef: [["l0", 0.8]],
     extras: { jumpreluSteToInput: true },
+  },
+  {
+    name: "transcoder d_out 96, lp 1.5, windows of 48",
+    architecture: "transcoder",
+    fields: { dOut: 96, applyBDecToInput: false, lpNorm: 1.5 },
+    batch: BATCH,
+    coef: [["l1", 2]],
+    windows: 48,
+  },
+  {
+    name: "skip transcoder d_out 160",
+    architecture: "skip_transcoder",
+    fields: { dOut: 160, applyBDecToInput: false },
+    batch: BATCH,
+    coef: [["l1", 2]],
+  },
+  {
+    name: "jumprelu transcoder d_out 96, pre-act loss, half dead",
+    architecture: "jumprelu_transcoder",
+    fields: { dOut: 96, applyBDecToInput: false, preActLossCoefficient: 0.5 },
+    batch: BATCH,
+    coef: [["l0", 0.8]],
+    dead: half,
+  },
+  {
+    name: "jumprelu skip transcoder d_out 128, tanh, straight-through, windows of 48",
+    architecture: "jumprelu_skip_transcoder",
+    fields: { dOut: 128, applyBDecToInput: false, jumpreluSparsityLossMode: "tanh" },
+    batch: BATCH,
+    coef: [["l0", 0.8]],
+    extras: { jumpreluSteToInput: true },
+    windows: 48,
   },
   { name: "topk k 16", architecture: "topk", fields: { k: 16 }, batch: BATCH, coef: [] },
   { name: "topk k 48", architecture: "topk", fields: { k: 48 }, batch: BATCH, coef: [] },

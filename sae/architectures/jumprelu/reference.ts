@@ -88,12 +88,12 @@ function rect(h: number, theta: number, eps: number): boolean {
 
 /** Training forward pass of the JumpReLU SAE with a backward closure. */
 export function jumpreluTrain(ctx: TrainCtx): ArchTrainResult {
-  const { cfg, p, x, n, dIn, dSae, opts } = ctx;
+  const { cfg, p, n, dIn, dSae, opts, target, dOut } = ctx;
   const what = "jumprelu SAE";
   const wEnc = param(p, "W_enc", dIn * dSae, what);
   const bEnc = param(p, "b_enc", dSae, what);
-  const wDec = param(p, "W_dec", dSae * dIn, what);
-  const bDec = param(p, "b_dec", dIn, what);
+  const wDec = param(p, "W_dec", dSae * dOut, what);
+  const bDec = param(p, "b_dec", dOut, what);
   const thetaRaw = param(p, "threshold", dSae, what);
   const mode = cfg.jumpreluSparsityLossMode ?? "step";
   if (mode !== "step" && mode !== "tanh") {
@@ -107,13 +107,14 @@ export function jumpreluTrain(ctx: TrainCtx): ArchTrainResult {
   const preCoef = cfg.preActLossCoefficient;
   const theta = Float64Array.from(thetaRaw, (t) => (t > 0 ? t : 0));
 
-  const { xTilde, norm } = processInput64(cfg, p, x, n);
+  const { xTilde, norm } = processInput64(cfg, p, ctx.x, n);
   const h = encodeAffine64(xTilde, wEnc, bEnc, n, dIn, dSae);
   const f = new Float64Array(n * dSae);
   for (let k = 0; k < n * dSae; k++) f[k] = h[k] > theta[k % dSae] ? h[k] : 0;
-  const saeOut = normOut64(norm, decodeAffine64(f, wDec, bDec, n, dSae, dIn), n, dIn);
-  const mse = sumSquaredMean(saeOut, x, n, dIn);
-  const norms = rowNorms(wDec, dSae, dIn);
+  const saeOut = normOut64(norm, decodeAffine64(f, wDec, bDec, n, dSae, dOut), n, dOut);
+  if (ctx.outputOffset) { for (let k = 0; k < n * dOut; k++) saeOut[k] += ctx.outputOffset[k]; }
+  const mse = sumSquaredMean(saeOut, target, n, dOut);
+  const norms = rowNorms(wDec, dSae, dOut);
 
   let l0 = 0;
   for (let k = 0; k < n * dSae; k++) {
@@ -134,11 +135,11 @@ export function jumpreluTrain(ctx: TrainCtx): ArchTrainResult {
     const gF = decoderBackward(
       grads,
       f,
-      normOutBackward(norm, mse.grad, n, dIn),
+      normOutBackward(norm, mse.grad, n, dOut),
       wDec,
       n,
       dSae,
-      dIn,
+      dOut,
     );
     const gN = new Float64Array(dSae);
     if (mode === "tanh") {
@@ -176,7 +177,7 @@ export function jumpreluTrain(ctx: TrainCtx): ArchTrainResult {
     // θ = ReLU(threshold): gradient passes only where threshold > 0.
     for (let i = 0; i < dSae; i++) grads.threshold[i] = thetaRaw[i] > 0 ? gTheta[i] : 0;
     encoderBackward(cfg, grads, gH, xTilde, wEnc, n, "b_enc");
-    addDecoderNormGrad(grads.W_dec, gN, wDec, norms, dSae, dIn);
+    addDecoderNormGrad(grads.W_dec, gN, wDec, norms, dSae, dOut);
     return grads;
   };
   return { saeOut, featureActs: f, hiddenPre: h, losses, metrics: {}, backward };

@@ -35,21 +35,22 @@ export function relu64(h: ArrayLike<number>): Float64Array {
 
 /** Training forward pass of the standard SAE with a backward closure. */
 export function standardTrain(ctx: TrainCtx): ArchTrainResult {
-  const { cfg, p, x, n, dIn, dSae, opts } = ctx;
+  const { cfg, p, n, dIn, dSae, opts, target, dOut } = ctx;
   const what = "standard SAE";
   const wEnc = param(p, "W_enc", dIn * dSae, what);
   const bEnc = param(p, "b_enc", dSae, what);
-  const wDec = param(p, "W_dec", dSae * dIn, what);
-  const bDec = param(p, "b_dec", dIn, what);
+  const wDec = param(p, "W_dec", dSae * dOut, what);
+  const bDec = param(p, "b_dec", dOut, what);
   const lambda = coefficient(opts, "l1", what);
   const lp = cfg.lpNorm ?? 1;
 
-  const { xTilde, norm } = processInput64(cfg, p, x, n);
+  const { xTilde, norm } = processInput64(cfg, p, ctx.x, n);
   const h = encodeAffine64(xTilde, wEnc, bEnc, n, dIn, dSae);
   const f = relu64(h);
-  const saeOut = normOut64(norm, decodeAffine64(f, wDec, bDec, n, dSae, dIn), n, dIn);
-  const mse = sumSquaredMean(saeOut, x, n, dIn);
-  const norms = rowNorms(wDec, dSae, dIn);
+  const saeOut = normOut64(norm, decodeAffine64(f, wDec, bDec, n, dSae, dOut), n, dOut);
+  if (ctx.outputOffset) { for (let k = 0; k < n * dOut; k++) saeOut[k] += ctx.outputOffset[k]; }
+  const mse = sumSquaredMean(saeOut, target, n, dOut);
+  const norms = rowNorms(wDec, dSae, dOut);
 
   // l1_loss = λ · mean_b ‖f_b ⊙ n‖_p (the p-norm itself, not its p-th power).
   const tokenNorm = new Float64Array(n);
@@ -69,11 +70,11 @@ export function standardTrain(ctx: TrainCtx): ArchTrainResult {
     const gF = decoderBackward(
       grads,
       f,
-      normOutBackward(norm, mse.grad, n, dIn),
+      normOutBackward(norm, mse.grad, n, dOut),
       wDec,
       n,
       dSae,
-      dIn,
+      dOut,
     );
     const gN = new Float64Array(dSae);
     for (let b = 0; b < n; b++) {
@@ -91,7 +92,7 @@ export function standardTrain(ctx: TrainCtx): ArchTrainResult {
     for (let k = 0; k < n * dSae; k++) gH[k] = h[k] > 0 ? gF[k] : 0;
     if (ghost) ghost.backward(grads, gH);
     encoderBackward(cfg, grads, gH, xTilde, wEnc, n, "b_enc");
-    addDecoderNormGrad(grads.W_dec, gN, wDec, norms, dSae, dIn);
+    addDecoderNormGrad(grads.W_dec, gN, wDec, norms, dSae, dOut);
     return grads;
   };
   return { saeOut, featureActs: f, hiddenPre: h, losses, metrics: {}, backward };

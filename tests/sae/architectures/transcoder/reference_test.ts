@@ -7,6 +7,7 @@ import {
   encodeRef,
   forwardRef,
   trainingForwardRef,
+  trainingStepRef,
 } from "../../../../sae/reference/sae.ts";
 
 const dIn = 3, dSae = 4, dOut = 2, n = 2;
@@ -91,10 +92,113 @@ Deno.test("transcoders: misuse is reported", () => {
     SaeReferenceError,
     "error term",
   );
+  // Transcoders train (saeflow), but only against a target read at hook_name_out.
   assertThrows(
-    () => trainingForwardRef(cfg, p, x, n, { coefficients: {} }),
+    () => trainingForwardRef(cfg, p, x, n, { coefficients: { l1: 1 } }),
     SaeReferenceError,
-    "no training pass",
+    "target",
   );
   assertThrows(() => forwardRef({ ...cfg, dOut: undefined }, p, x, n), SaeReferenceError, "dOut");
+});
+
+// ---- Training (saeflow): the decoder reconstructs a target at hook_name_out ----
+
+/** Float64 parameters (W_dec [dSae, dOut]) and an input and target for a training check. */
+function trainingProblem(architecture: string, seed: number) {
+  const rng = createRng(seed);
+  const r = (len: number, s = 0.6, mean = 0) =>
+    Float64Array.from({ length: len }, () => mean + s * rng.normal());
+  const cfg = {
+    architecture,
+    dIn: 5,
+    dSae: 7,
+    dOut: 4,
+    applyBDecToInput: false,
+    normalizeActivations: "none",
+    jumpreluBandwidth: 0.3,
+  };
+  const p: Record<string, Float64Array> = {
+    W_enc: r(5 * 7),
+    b_enc: r(7, 0.3),
+    W_dec: r(7 * 4),
+    b_dec: r(4, 0.2),
+  };
+  if (architecture.includes("skip")) p.W_skip = r(4 * 5, 0.3);
+  if (architecture.startsWith("jumprelu")) p.threshold = r(7, 0.2, 0.3);
+  return { cfg, p, x: r(6 * 5, 1), y: r(6 * 4, 1) };
+}
+
+/** Central differences of the total loss w.r.t. every entry of `p[name]`. */
+function fd(
+  cfg: Parameters<typeof trainingForwardRef>[0],
+  p: Record<string, Float64Array>,
+  x: Float64Array,
+  opts: Parameters<typeof trainingForwardRef>[4],
+  name: string,
+): Float64Array {
+  const t = p[name], g = new Float64Array(t.length), eps = 1e-6;
+  for (let i = 0; i < t.length; i++) {
+    const v = t[i];
+    t[i] = v + eps;
+    const up = trainingForwardRef(cfg, p, x, 6, opts).loss;
+    t[i] = v - eps;
+    const down = trainingForwardRef(cfg, p, x, 6, opts).loss;
+    t[i] = v;
+    g[i] = (up - down) / (2 * eps);
+  }
+  return g;
+}
+
+for (
+  const [arch, coefficients, extra] of [
+    ["transcoder", { l1: 0.7 }, {}],
+    ["transcoder", { l1: 0.5 }, { lpNorm: 1.5 }],
+    ["skip_transcoder", { l1: 0.7 }, {}],
+    ["jumprelu_transcoder", { l0: 0.4 }, { jumpreluSparsityLossMode: "tanh" }],
+    ["jumprelu_skip_transcoder", { l0: 0.4 }, { jumpreluSparsityLossMode: "tanh" }],
+  ] as const
+) {
+  Deno.test(`${arch} ${JSON.stringify(extra)}: training gradients match finite differences`, () => {
+    const pb = trainingProblem(arch, arch.length + Object.keys(extra).length);
+    const cfg = { ...pb.cfg, ...extra };
+    const opts = { coefficients: coefficients as Record<string, number>, target: pb.y };
+    const step = trainingStepRef(cfg, pb.p, pb.x, 6, opts);
+    // The loss is the mse against the target (not against x) plus the sparsity term.
+    const y = step.forward.sae_out;
+    let mse = 0;
+    for (let k = 0; k < 6 * 4; k++) mse += (y[k] - pb.y[k]) ** 2;
+    assertClose(step.forward.losses.mse_loss, mse / 6, 1e-9, 1e-5);
+    for (const name of Object.keys(pb.p)) {
+      if (name === "threshold") continue; // piecewise constant: an STE, not a derivative
+      assertAllClose(
+        step.grads[name],
+        fd(cfg, pb.p, pb.x, opts, name),
+        2e-6,
+        2e-5,
+        `${arch} ∂/∂${name}`,
+      );
+    }
+    assertEquals(Object.keys(step.grads).sort(), Object.keys(pb.p).sort());
+  });
+}
+
+Deno.test("transcoder training: refused with run-time normalisation, b_dec on the input or a bad target", () => {
+  const pb = trainingProblem("transcoder", 3);
+  const opts = { coefficients: { l1: 1 }, target: pb.y };
+  assertThrows(
+    () =>
+      trainingForwardRef({ ...pb.cfg, normalizeActivations: "layer_norm" }, pb.p, pb.x, 6, opts),
+    SaeReferenceError,
+    "normalizeActivations",
+  );
+  assertThrows(
+    () => trainingForwardRef({ ...pb.cfg, applyBDecToInput: true }, pb.p, pb.x, 6, opts),
+    SaeReferenceError,
+    "applyBDecToInput",
+  );
+  assertThrows(
+    () => trainingForwardRef(pb.cfg, pb.p, pb.x, 6, { ...opts, target: pb.y.subarray(1) }),
+    SaeReferenceError,
+    "target: expected [6, 4]",
+  );
 });
