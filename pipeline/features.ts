@@ -113,7 +113,9 @@ export function formatTopFeatures(top: TopFeature[]): string[] {
   const lines: string[] = [];
   for (const f of top) {
     lines.push(
-      `feature ${f.index} (max ${f.max.toFixed(2)}, fires on ${(100 * f.density).toFixed(1)} % of tokens):`,
+      `feature ${f.index} (max ${f.max.toFixed(2)}, fires on ${
+        (100 * f.density).toFixed(1)
+      } % of tokens):`,
     );
     for (const c of f.contexts) lines.push(`    …${c.before}[${c.token}]  ${c.value.toFixed(2)}`);
   }
