@@ -80,7 +80,7 @@ class SaeSplice implements HookSplice {
       ? (name, v) => ctx.fireSync(prefix + name, v, (t) => t.clone())
       : noHooks;
     if (!this.captured) return this.sae.forward(value, { hooks });
-    return this.#transcode(value, ctx, hooks, prefix);
+    return this.#transcode(value, hooks);
   }
 
   /**
@@ -88,7 +88,7 @@ class SaeSplice implements HookSplice {
    * with `useErrorTerm`, plus `hook_sae_error` = original output − the hook-free output, so the
    * model's output is kept while latent edits still act. `hook_sae_output` fires last.
    */
-  #transcode(value: Tensor, ctx: GpuHookContext, hooks: HookRunner, prefix: string): Tensor {
+  #transcode(value: Tensor, hooks: HookRunner): Tensor {
     const inputHook = this.sae.cfg.metadata.hookName!;
     const input = this.captured!.get(inputHook);
     if (!input) {
