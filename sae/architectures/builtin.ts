@@ -18,6 +18,7 @@ import {
   skipTranscoder,
   transcoder,
 } from "./transcoder/index.ts";
+import { matchingPursuit } from "./matching_pursuit/index.ts";
 
 /** The built-in units by architecture name, in registration order. */
 export const BUILTIN_ARCHITECTURES: readonly (readonly [string, SaeArchitectureUnit])[] = [
@@ -31,6 +32,7 @@ export const BUILTIN_ARCHITECTURES: readonly (readonly [string, SaeArchitectureU
   ["skip_transcoder", skipTranscoder],
   ["jumprelu_transcoder", jumpreluTranscoder],
   ["jumprelu_skip_transcoder", jumpreluSkipTranscoder],
+  ["matching_pursuit", matchingPursuit],
 ];
 
 for (const [name, unit] of BUILTIN_ARCHITECTURES) registerSaeArchitecture(name, unit);

@@ -28,7 +28,8 @@ export type RefArchitecture =
   | "transcoder"
   | "skip_transcoder"
   | "jumprelu_transcoder"
-  | "jumprelu_skip_transcoder";
+  | "jumprelu_skip_transcoder"
+  | "matching_pursuit";
 
 /** Run-time activation normalisation modes (SAELens `normalize_activations`). */
 export type NormalizeActivations =

@@ -38,6 +38,8 @@ export interface TrainStepCase {
   seed?: number;
   /** Tolerance (scaled per tensor); default 1e-4. */
   rtol?: number;
+  /** Unit-norm decoder rows (matching pursuit assumes them; SAELens initialises them so). */
+  unitDecoderRows?: boolean;
 }
 
 /** Realistic shape of the checks. */
@@ -119,6 +121,15 @@ export const TRAIN_STEP_CASES: TrainStepCase[] = [
     coef: [["l0", 0.8]],
     extras: { jumpreluSteToInput: true },
     windows: 48,
+  },
+  {
+    name: "matching pursuit, 32 iterations, b_dec on the input, windows of 48",
+    architecture: "matching_pursuit",
+    fields: { maxIterations: 32, applyBDecToInput: true, decoderInitNorm: 1 },
+    batch: BATCH,
+    coef: [],
+    windows: 48,
+    unitDecoderRows: true,
   },
   { name: "topk k 16", architecture: "topk", fields: { k: 16 }, batch: BATCH, coef: [] },
   { name: "topk k 48", architecture: "topk", fields: { k: 48 }, batch: BATCH, coef: [] },
@@ -222,6 +233,13 @@ export function caseProblem(c: TrainStepCase): Problem {
   );
   const s = 1 / (0.5 * Math.sqrt(pb.cfg.dIn));
   pb.params.W_enc = pb.params.W_enc.map((v) => v * s);
+  if (c.unitDecoderRows) {
+    const w = pb.params.W_dec, d = w.length / pb.cfg.dSae;
+    for (let i = 0; i < pb.cfg.dSae; i++) {
+      const row = w.subarray(i * d, (i + 1) * d), len = Math.hypot(...row);
+      for (let j = 0; j < d; j++) row[j] /= len;
+    }
+  }
   return pb;
 }
 

@@ -177,6 +177,12 @@ const RESUME_CASES: ResumeCase[] = [
     fields: { k: 2, matryoshkaWidths: [3, 6, D_SAE] },
     moves: "topk_threshold",
   },
+  // The tied pursuit trains only W_dec and b_dec.
+  {
+    arch: "matching_pursuit",
+    fields: { maxIterations: 4, decoderInitNorm: 1, normalizeActivations: "layer_norm" },
+    moves: "W_dec",
+  },
 ];
 
 Deno.test("the resume table covers every trainable architecture", () => {
