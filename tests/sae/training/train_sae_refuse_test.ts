@@ -15,9 +15,9 @@ import { assert, assertEquals, assertThrows } from "../../assert.ts";
 
 const gpu = await getGpu();
 const TRAINABLE = "standard, gated, jumprelu, topk, batchtopk, matryoshka_batchtopk, " +
-  "transcoder, skip_transcoder, jumprelu_transcoder, jumprelu_skip_transcoder";
+  "transcoder, skip_transcoder, jumprelu_transcoder, jumprelu_skip_transcoder, matching_pursuit";
 
-Deno.test("the trainable architectures: SAELens' six training classes and the four transcoders", () => {
+Deno.test("the trainable architectures: SAELens' training classes and the four transcoders", () => {
   assertEquals(listTrainableArchitectures().join(", "), TRAINABLE);
 });
 
