@@ -36,6 +36,11 @@ const BUILTIN_TRAINABLE = [
   "topk",
   "batchtopk",
   "matryoshka_batchtopk",
+  "transcoder",
+  "skip_transcoder",
+  "jumprelu_transcoder",
+  "jumprelu_skip_transcoder",
+  "matching_pursuit",
 ];
 
 function saeFieldNames(): Set<string> {
