@@ -37,7 +37,7 @@ import { reduceAll, reduceCols, reduceRows } from "../gpu/kernels/reduce.ts";
 import { readAll, Tensor } from "../gpu/tensor.ts";
 import { disposeCache, type FwdHook } from "../model/hooks/gpu.ts";
 import type { HookedTransformer } from "../model/hooked_transformer.ts";
-import { getSaeArchitecture } from "../sae/architectures.ts";
+import { getSaeArchitecture } from "../sae/architectures/mod.ts";
 import type { SAE } from "../sae/sae.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { type EvalConfig, evalConfig, EvalError } from "./config.ts";

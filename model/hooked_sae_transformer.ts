@@ -4,7 +4,8 @@
  * computes `sae.forward(activation)` there, and the SAE's hook points join the model's as
  * `<hook>.hook_sae_input`, `…acts_pre`, `…acts_post`, `…recons`, `…error`, `…output` (cached and
  * hooked like any other). With `useErrorTerm` the spliced model reproduces the original output;
- * edits of SAE latents still change it.
+ * edits of SAE latents still change it. A transcoder (newest SAELens) reads its input at
+ * `metadata.hookName` and is spliced at `metadata.hookNameOut`, whose activation it replaces.
  * @module
  */
 
@@ -12,6 +13,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { type HookRunner, noHooks } from "../gpu/hooks.ts";
 import type { SAE } from "../sae/sae.ts";
 import { SAE_HOOK_NAMES } from "../sae/forward.ts";
+import { getSaeArchitecture } from "../sae/architectures/mod.ts";
 import {
   type CacheRun,
   HookedTransformer,
@@ -21,6 +23,7 @@ import {
 } from "./hooked_transformer.ts";
 import { GpuHookContext, type HookContextOptions, type HookSplice } from "./hooks/gpu.ts";
 import { ModelError } from "./errors.ts";
+import { binary } from "../gpu/kernels/binary.ts";
 import { didYouMean } from "../util/suggest.ts";
 
 /** Options choosing the SAEs of one `…WithSaes` call. */
@@ -49,9 +52,25 @@ export interface AddSaeOptions {
   skipMissingHooks?: boolean;
 }
 
+/** True for a transcoder (its output replaces another hook than the one it reads). */
+function isTranscoder(sae: SAE): boolean {
+  return !!getSaeArchitecture(sae.cfg.architecture).transcoder;
+}
+
+/** Where `sae` is spliced: a transcoder's output hook, else the hook it reads. */
+function spliceHookOf(sae: SAE): string | undefined {
+  const md = sae.cfg.metadata;
+  return (isTranscoder(sae) ? md.hookNameOut : md.hookName) ?? undefined;
+}
+
 /** An SAE spliced at a hook: runs `sae.forward` with the model's hooks and cache inside it. */
 class SaeSplice implements HookSplice {
-  constructor(readonly hookName: string, readonly sae: SAE) {}
+  constructor(
+    readonly hookName: string,
+    readonly sae: SAE,
+    /** Transcoders: the input captured at `metadata.hookName` earlier in this forward. */
+    readonly captured: Map<string, Tensor> | null = null,
+  ) {}
 
   run(value: Tensor, ctx: GpuHookContext): Tensor {
     const prefix = this.hookName + ".";
@@ -60,7 +79,66 @@ class SaeSplice implements HookSplice {
     const hooks: HookRunner = wanted
       ? (name, v) => ctx.fireSync(prefix + name, v, (t) => t.clone())
       : noHooks;
-    return this.sae.forward(value, { hooks });
+    if (!this.captured) return this.sae.forward(value, { hooks });
+    return this.#transcode(value, hooks);
+  }
+
+  /**
+   * Newest SAELens's transcoder wrapper: the output is the transcoder of the captured input;
+   * with `useErrorTerm`, plus `hook_sae_error` = original output − the hook-free output, so the
+   * model's output is kept while latent edits still act. `hook_sae_output` fires last.
+   */
+  #transcode(value: Tensor, hooks: HookRunner): Tensor {
+    const inputHook = this.sae.cfg.metadata.hookName!;
+    const input = this.captured!.get(inputHook);
+    if (!input) {
+      throw new ModelError(
+        `transcoder at ${this.hookName}: its input hook ${inputHook} did not fire before it`,
+      );
+    }
+    this.captured!.delete(inputHook);
+    const errorTerm = this.sae.useErrorTerm;
+    this.sae.useErrorTerm = false;
+    try {
+      let out = this.sae.forward(input, { hooks });
+      if (errorTerm) {
+        const clean = hooks === noHooks ? out : this.sae.forward(input);
+        let err = binary("sub", value, clean);
+        if (clean !== out) clean.dispose();
+        if (hooks !== noHooks) {
+          const e = hooks("hook_sae_error", err);
+          if (e !== err) err.dispose();
+          err = e;
+        }
+        const sum = binary("add", out, err);
+        out.dispose();
+        err.dispose();
+        out = sum;
+      }
+      if (hooks === noHooks) return out;
+      const o = hooks("hook_sae_output", out);
+      if (o !== out) out.dispose();
+      return o;
+    } finally {
+      this.sae.useErrorTerm = errorTerm;
+      input.dispose();
+    }
+  }
+}
+
+/** Captures a transcoder's input (a clone) at its input hook, which otherwise fires as usual. */
+class CaptureSplice implements HookSplice {
+  constructor(
+    readonly hookName: string,
+    readonly captured: Map<string, Tensor>,
+    readonly inner: HookSplice | undefined,
+  ) {}
+
+  async run(value: Tensor, ctx: GpuHookContext): Promise<Tensor> {
+    const v = ctx.fireSync(this.hookName, value, (t) => t.clone());
+    this.captured.get(this.hookName)?.dispose();
+    this.captured.set(this.hookName, v.clone());
+    return this.inner ? await this.inner.run(v, ctx) : v;
   }
 }
 
@@ -92,21 +170,42 @@ export class HookedSAETransformer extends HookedTransformer {
     );
   }
 
-  /** The run's hook context, with every attached SAE spliced at its hook. */
+  /**
+   * The run's hook context, with every attached SAE spliced at its hook (a transcoder also
+   * captures its input at its input hook).
+   */
   protected override hookContext(opts: HookContextOptions): GpuHookContext {
     const splices = new Map<string, HookSplice>();
-    for (const [name, sae] of this.actsToSaes) splices.set(name, new SaeSplice(name, sae));
+    const captured = new Map<string, Tensor>();
+    for (const [name, sae] of this.actsToSaes) {
+      splices.set(name, new SaeSplice(name, sae, isTranscoder(sae) ? captured : null));
+    }
+    for (const sae of this.actsToSaes.values()) {
+      const input = sae.cfg.metadata.hookName;
+      if (!isTranscoder(sae) || !input || splices.get(input) instanceof CaptureSplice) continue;
+      splices.set(input, new CaptureSplice(input, captured, splices.get(input)));
+    }
     return new GpuHookContext({ ...opts, splices });
   }
 
   /**
-   * Attaches `sae` at `sae.cfg.metadata.hookName` (overwriting an SAE already there). A hook name
+   * Attaches `sae` at `sae.cfg.metadata.hookName` (a transcoder at `metadata.hookNameOut`, reading
+   * its input at `metadata.hookName`), overwriting an SAE already there. A hook name
    * the model lacks is a `ModelError` listing close matches; with `skipMissingHooks` it logs a
    * warning and attaches nothing, as SAELens does. `useErrorTerm`, when given, is set on the SAE
    * and restored by {@link resetSaes}.
    */
   addSae(sae: SAE, opts: AddSaeOptions = {}): void {
-    const hook = sae.cfg.metadata.hookName;
+    const hook = spliceHookOf(sae);
+    const input = sae.cfg.metadata.hookName;
+    if (isTranscoder(sae) && hook && !(input && super.hookNames().includes(input))) {
+      throw new ModelError(
+        `addSae: the transcoder reads hook ${
+          JSON.stringify(input ?? null)
+        } (metadata.hook_name), ` +
+          `which the model does not have${didYouMean(input ?? "", super.hookNames())}`,
+      );
+    }
     if (!hook || !(this.actsToSaes.has(hook) || super.hookNames().includes(hook))) {
       if (opts.skipMissingHooks) {
         console.warn(
@@ -173,7 +272,7 @@ export class HookedSAETransformer extends HookedTransformer {
     const prev: (SAE | null)[] = [];
     try {
       for (const sae of saes) {
-        const hook = sae.cfg.metadata.hookName ?? "";
+        const hook = spliceHookOf(sae) ?? "";
         const attached = this.actsToSaes.get(hook) ?? null;
         this.addSae(sae, {
           useErrorTerm: opts.useErrorTerm,

@@ -22,6 +22,7 @@ import {
   trainingConfigToDict,
   type TrainingSAEConfig,
 } from "../sae/config.ts";
+import { findArchitectureUnit } from "../sae/architectures/mod.ts";
 
 /** One SAE of a run. */
 export interface SaeSpec {
@@ -33,6 +34,11 @@ export interface SaeSpec {
   hookName: string;
   /** SAELens `hook_head_index`. */
   hookHeadIndex: number | null;
+  /**
+   * A transcoder's output hook (its `metadata.hook_name_out`): the target it learns to predict,
+   * captured from the same forward as its input. Null for SAEs.
+   */
+  hookNameOut: string | null;
 }
 
 /** A run: the shared runner settings and the SAEs it trains. */
@@ -87,6 +93,7 @@ export function pipelineConfigFromDict(
         sae: runner.sae,
         hookName: runner.hookName,
         hookHeadIndex: runner.hookHeadIndex,
+        hookNameOut: hookNameOutOf(runner.sae, `${where}: sae`),
       }],
       multi: false,
     };
@@ -146,11 +153,13 @@ export function pipelineConfigFromDict(
     if (!isPlainObject(s)) {
       throw new ConfigError(`${where}: saes.${n} is ${describeValue(s)}, expected an SAE config`);
     }
+    const sae = trainingConfigFromDict(s, { where: `${where}: saes.${n}` });
     return {
       id: n,
-      sae: trainingConfigFromDict(s, { where: `${where}: saes.${n}` }),
+      sae,
       hookName: hookOf(n),
       hookHeadIndex: headOf(n),
+      hookNameOut: hookNameOutOf(sae, `${where}: saes.${n}`),
     };
   });
   const seen = new Map<string, SaeSpec>();
@@ -178,6 +187,24 @@ export function pipelineConfigFromDict(
       `-Tokens-${formatPythonExp(runner.trainingTokens, 3, 3)}`;
   }
   return { runner, saes: specs, multi: true };
+}
+
+/**
+ * A transcoder's output hook from its config's `metadata.hook_name_out` (a ConfigError when a
+ * transcoder has none); null for architectures that reconstruct their input.
+ */
+function hookNameOutOf(sae: TrainingSAEConfig, where: string): string | null {
+  const out = sae.metadata?.hookNameOut ?? null;
+  if (findArchitectureUnit(sae.architecture)?.training?.transcoder) {
+    if (typeof out !== "string" || out === "") {
+      throw new ConfigError(
+        `${where}: a ${sae.architecture} needs metadata.hook_name_out, the hook whose ` +
+          "activations it predicts (e.g. blocks.0.hook_mlp_out)",
+      );
+    }
+    return out;
+  }
+  return null;
 }
 
 /** The `runner_cfg.json` dict of a run (SAELens's keys; `saes`/`hook_names` for several SAEs). */

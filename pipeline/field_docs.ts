@@ -103,7 +103,8 @@ export const LOGGER_FIELD_DOCS: Readonly<Record<string, string>> = {
 /** Docs of the `sae.*` fields of the built-in training architectures. */
 export const SAE_FIELD_DOCS: Readonly<Record<string, string>> = {
   architecture:
-    "SAE kind: standard, gated, jumprelu, topk, batchtopk, matryoshka_batchtopk, or a registered one",
+    "SAE kind: standard, gated, jumprelu, topk, batchtopk, matryoshka_batchtopk, the transcoders, " +
+    "matching_pursuit, or a registered one",
   d_in: "input width: the hook's width (d_model, or d_head with a head index)",
   d_sae: "number of latents (the dictionary size)",
   dtype: "SAE dtype (saeflow computes in float32)",
@@ -129,4 +130,8 @@ export const SAE_FIELD_DOCS: Readonly<Record<string, string>> = {
   rescale_acts_by_decoder_norm: "rank latents by activation times decoder-row norm",
   topk_threshold_lr: "rate of the running threshold batchtopk exports as JumpReLU",
   matryoshka_widths: "nested dictionary widths, increasing (d_sae is appended if missing)",
+  d_out: "transcoder output width: the width of metadata.hook_name_out",
+  residual_threshold: "matching pursuit stops a token once its residual norm falls below this",
+  max_iterations: "matching pursuit's most selection rounds per token (null: d_in)",
+  stop_on_duplicate_support: "matching pursuit stops a token when it picks a latent again",
 };

@@ -182,8 +182,14 @@ export class SAETrainingRunner {
       });
     const tok = model.tokenizer;
 
-    // Hooks and widths: checked against the model (or the cache) before anything trains.
+    // Hooks and widths: checked against the model (or the cache) before anything trains. A
+    // transcoder's output hook is captured from the same forward as every input hook.
     const hookSpecs = specs.map((s) => ({ hookName: s.hookName, headIndex: s.hookHeadIndex }));
+    for (const s of specs) {
+      if (s.hookNameOut === null) continue;
+      const out = { hookName: s.hookNameOut, headIndex: null };
+      if (!hookSpecs.some((h) => activationKey(h) === activationKey(out))) hookSpecs.push(out);
+    }
     const cache = runner.useCachedActivations ? await openCacheForTraining(this.cfg) : null;
     if (!cache) checkHooks(model, hookSpecs);
     const widths = cache
@@ -196,6 +202,14 @@ export class SAETrainingRunner {
           `SAE ${s.id}: d_in is ${s.sae.dIn}, but ${s.hookName}` +
             (s.hookHeadIndex === null ? "" : ` head ${s.hookHeadIndex}`) +
             ` of ${runner.modelName} has width ${d}`,
+        );
+      }
+      if (s.hookNameOut === null) continue;
+      const dOut = widths.get(activationKey({ hookName: s.hookNameOut, headIndex: null }))!;
+      if (dOut !== s.sae.dOut) {
+        throw new PipelineError(
+          `SAE ${s.id}: d_out is ${s.sae.dOut}, but its output hook ${s.hookNameOut} of ` +
+            `${runner.modelName} has width ${dOut}`,
         );
       }
     }
@@ -242,6 +256,7 @@ export class SAETrainingRunner {
         id: s.id,
         hookName: s.hookName,
         headIndex: s.hookHeadIndex,
+        hookNameOut: s.hookNameOut,
         sae,
         trainerConfig: trainerConfigFromRunner(runner, {
           nBatchesForNormEstimate: runner.nBatchesForNormEstimate,
@@ -302,7 +317,10 @@ export class SAETrainingRunner {
       : runner.excludeSpecialTokens;
     const trainingContext = seqposSliceLength(runner.contextSize, runner.seqposSlice);
     const keys = new Map<string, number>();
-    for (const u of units) keys.set(u.key, u.dIn);
+    for (const u of units) {
+      keys.set(u.key, u.dIn);
+      if (u.outputKey) keys.set(u.outputKey, u.trainer.sae.cfg.dOut!);
+    }
     const buffer = new ActivationBuffer({
       bufferSize: runner.nBatchesInBuffer * trainingContext,
       batchSize: runner.trainBatchSizeTokens,
@@ -316,7 +334,9 @@ export class SAETrainingRunner {
     // Evals during training (SAELens's LLMSaeEvaluator): eval token batches come from a token
     // stream of their own, so evaluating never moves the training batches.
     let evalStore: ActivationsStore | null = null;
-    let evaluate: ReturnType<typeof makeTrainingEvaluator> | undefined;
+    let evaluate:
+      | ((unit: StepUnit) => Promise<Record<string, number | number[]> | null>)
+      | undefined;
     if (runner.nEvalBatches > 0) {
       evalStore = new ActivationsStore({
         model,
@@ -334,13 +354,16 @@ export class SAETrainingRunner {
         textSampleBy: runner.datasetTextSampleBy,
         hub: this.options.hub,
       });
-      evaluate = makeTrainingEvaluator({
+      const evaluateSae = makeTrainingEvaluator({
         model,
         tokens: evalStore,
         nEvalBatches: runner.nEvalBatches,
         evalBatchSizePrompts: runner.evalBatchSizePrompts,
         excludeSpecialTokens: exclude ?? false,
       });
+      // SAELens's evals splice an SAE in at its hook; a transcoder's output goes elsewhere, so
+      // transcoders are not evaluated during training (no eval events for them).
+      evaluate = (unit) => unit.outputKey ? Promise.resolve(null) : evaluateSae(unit);
     }
     const configDict = pipelineConfigToDict(this.cfg);
     const checkpoints: string[] = [];

@@ -7,9 +7,9 @@
 import { Tensor } from "../gpu/tensor.ts";
 import { scale } from "../gpu/kernels/elementwise.ts";
 import type { SAEConfig } from "./config.ts";
-import type { SaeArchitectureImpl } from "./architectures.ts";
+import type { SaeArchitectureImpl } from "./architectures/mod.ts";
 import { ewInPlace, rowNorms } from "./_ops.ts";
-import { SaeError } from "./sae_errors.ts";
+import { SaeError } from "./errors.ts";
 
 /** Decoder row norms are clamped at this value before dividing (newest SAELens). */
 export const W_DEC_NORM_EPS = 1e-8;

@@ -8,11 +8,11 @@
 import { Tensor } from "../gpu/tensor.ts";
 import { type HookRunner, noHooks } from "../gpu/hooks.ts";
 import type { SAEConfig } from "./config.ts";
-import type { SaeArchitectureImpl } from "./architectures.ts";
-import { outputWidth } from "./architectures.ts";
+import type { SaeArchitectureImpl } from "./architectures/mod.ts";
+import { outputWidth } from "./architectures/mod.ts";
 import { saeNormalizeIn, saeNormalizeOut } from "./kernels/normalize.ts";
 import { ew, linear } from "./_ops.ts";
-import { SaeError } from "./sae_errors.ts";
+import { SaeError } from "./errors.ts";
 
 /** The six hook points of an SAE, in firing order of `forward`. */
 export const SAE_HOOK_NAMES = [

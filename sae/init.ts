@@ -6,7 +6,7 @@
 
 import { createRng } from "./reference/rng.ts";
 import type { SAEConfig } from "./config.ts";
-import type { SaeArchitectureImpl } from "./architectures.ts";
+import type { SaeArchitectureImpl } from "./architectures/mod.ts";
 
 function kaimingUniform(next: () => number, rows: number, cols: number): Float32Array {
   // torch kaiming_uniform_ with a = 0 on a [rows, cols] tensor: fan_in = cols.
@@ -22,7 +22,7 @@ function kaimingUniform(next: () => number, rows: number, cols: number): Float32
  * @example
  * ```ts
  * import { initSaeParams } from "./init.ts";
- * import { getSaeArchitecture } from "./architectures.ts";
+ * import { getSaeArchitecture } from "./architectures/mod.ts";
  * import { createSAEConfig } from "./config.ts";
  * const cfg = createSAEConfig({ architecture: "standard", dIn: 2, dSae: 3 });
  * const p = initSaeParams(cfg, getSaeArchitecture("standard"), 1);

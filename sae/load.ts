@@ -13,10 +13,10 @@ import { type SAEConfig, saeConfigFromDict, saeConfigToDict } from "./config.ts"
 import { KNOWN_METADATA_KEYS } from "./metadata.ts";
 import { resolvePretrained } from "./pretrained.ts";
 import { checkStateDict, type HostStateDict } from "./sae_io.ts";
-import { getSaeArchitecture } from "./architectures.ts";
+import { getSaeArchitecture } from "./architectures/mod.ts";
 import { getSaeDiskLoader, getSaeLoader } from "./loaders/registry.ts";
 import type { SaeLoader, SaeLoaderResult } from "./loaders/types.ts";
-import { SaeLoadError } from "./sae_errors.ts";
+import { SaeLoadError } from "./errors.ts";
 
 /** Options of `SAE.loadFromDisk`. */
 export interface LoadFromDiskOptions {

@@ -58,16 +58,22 @@ export {
 } from "./pretrained.ts";
 
 export { SAE, type SaeOptions, type SaeRunOptions, type SaveModelOptions } from "./sae.ts";
-export { SaeError, SaeLoadError } from "./sae_errors.ts";
+export { SaeError, SaeLoadError } from "./errors.ts";
 export {
   type EncodeContext,
   type EncodeHookName,
+  findArchitectureUnit,
   getSaeArchitecture,
   listSaeArchitectures,
   outputWidth,
+  type RefEncoded,
+  type ReferenceArchitecture,
   registerSaeArchitecture,
   type SaeArchitectureImpl,
-} from "./architectures.ts";
+  type SaeArchitectureUnit,
+  type TrainingArchitecture,
+} from "./architectures/mod.ts";
+export * from "./architectures/toolkit.ts";
 export { SAE_HOOK_NAMES, type SaeHookName } from "./forward.ts";
 export { foldScalingFactorInPlace, foldWDecNormInPlace, W_DEC_NORM_EPS } from "./fold.ts";
 export { initSaeParams } from "./init.ts";

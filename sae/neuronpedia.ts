@@ -9,7 +9,7 @@
  */
 
 import type { SAEConfig } from "./config.ts";
-import { SaeError } from "./sae_errors.ts";
+import { SaeError } from "./errors.ts";
 
 /** Neuronpedia's site, for feature pages. */
 export const NEURONPEDIA_URL = "https://www.neuronpedia.org";

@@ -9,7 +9,7 @@ import { getGpu, type Gpu } from "../gpu/device.ts";
 import { checkTensorFits, Tensor } from "../gpu/tensor.ts";
 import { chainHooks, HookRegistry, type HookRunner, noHooks } from "../gpu/hooks.ts";
 import { createSAEConfig, type SAEConfig, saeConfigToDict } from "./config.ts";
-import { getSaeArchitecture, outputWidth, type SaeArchitectureImpl } from "./architectures.ts";
+import { getSaeArchitecture, outputWidth, type SaeArchitectureImpl } from "./architectures/mod.ts";
 import {
   decodeRows,
   encodeRows,
@@ -31,7 +31,7 @@ import {
   type PretrainedOptions,
   type PretrainedResult,
 } from "./load.ts";
-import { SaeError, SaeLoadError } from "./sae_errors.ts";
+import { SaeError, SaeLoadError } from "./errors.ts";
 import { describeValue, SaeflowError } from "../util/errors.ts";
 import { checkTensorShapes, downloadParams, uploadParams } from "./sae_params.ts";
 

@@ -14,7 +14,7 @@ import { writeFolderAtomic } from "../io/atomic.ts";
 import { join } from "../util/path.ts";
 import { configWarn } from "../config/errors.ts";
 import type { Dtype, SAEConfig } from "./config.ts";
-import { SaeLoadError } from "./sae_errors.ts";
+import { SaeLoadError } from "./errors.ts";
 import type { HostTensor } from "../util/host_tensor.ts";
 import { readRegularTextFile } from "../util/files.ts";
 

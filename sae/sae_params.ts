@@ -7,7 +7,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { readAll, Tensor } from "../gpu/tensor.ts";
 import { checkStateDict, type HostStateDict } from "./sae_io.ts";
-import { SaeError } from "./sae_errors.ts";
+import { SaeError } from "./errors.ts";
 
 /**
  * Uploads host arrays (flat, row-major) as f32 tensors shaped by `expected` (name → shape).

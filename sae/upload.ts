@@ -21,10 +21,10 @@ import { recoverFolder } from "../io/atomic.ts";
 import { readSafetensorsHeader } from "../io/safetensors.ts";
 import type { SafetensorsHeader } from "../io/safetensors_header.ts";
 import { join, unsafeRelativePath } from "../util/path.ts";
-import { getSaeArchitecture } from "./architectures.ts";
+import { getSaeArchitecture } from "./architectures/mod.ts";
 import { type SAEConfig, saeConfigFromDict } from "./config.ts";
 import type { SAE } from "./sae.ts";
-import { SaeLoadError } from "./sae_errors.ts";
+import { SaeLoadError } from "./errors.ts";
 import {
   checkStateDict,
   type HostStateDict,

@@ -28,6 +28,7 @@ import { NormEstimator } from "../sae/training/trainer_data.ts";
 import { isPeriodicStep } from "../sae/training/metrics.ts";
 import type { TrainerLogger } from "../sae/training/trainer_log.ts";
 import type { BufferSnapshot } from "./buffer.ts";
+import type { Tensor } from "../gpu/tensor.ts";
 import {
   activationKey,
   type MetricsEvent,
@@ -38,6 +39,11 @@ import {
 
 /** One SAE the step stage trains. */
 export interface StepUnit extends SaeUnitInfo {
+  /**
+   * A transcoder's target: the {@link activationKey} of its output hook, whose rows the trainer
+   * gets beside the input rows (same batch, same rows).
+   */
+  outputKey?: string;
   /** Its trainer (built with checkpoints off: this stage decides them). */
   trainer: SAETrainer;
   /** Where the trainer's logger puts its log dicts (see {@link trainerLogSink}). */
@@ -82,9 +88,9 @@ export interface SaeStepOptions {
   signal?: AbortSignal;
   /**
    * Evaluates one SAE in its current state (SAELens's `evaluator`); its values become an `eval`
-   * event. Called for every SAE after the steps where (step + 1) is a multiple of `evalEvery`.
+   * event (none when it returns null: that SAE is not evaluated). Called for every SAE after the steps where (step + 1) is a multiple of `evalEvery`.
    */
-  evaluate?: (unit: StepUnit) => Promise<Record<string, number | number[]>>;
+  evaluate?: (unit: StepUnit) => Promise<Record<string, number | number[]> | null>;
   /** Steps between evals (SAELens: `wandb_log_frequency × eval_every_n_wandb_logs`). */
   evalEvery?: number;
 }
@@ -137,6 +143,8 @@ export interface StepUnitOptions {
   hookName: string;
   /** One head of a 4-d hook. */
   headIndex?: number | null;
+  /** A transcoder's output hook (its target). */
+  hookNameOut?: string | null;
   /** The SAE to train. */
   sae: TrainableSAE;
   /** Trainer settings (its checkpoint fields are ignored: the step stage decides checkpoints). */
@@ -159,10 +167,12 @@ export function createStepUnit(options: StepUnitOptions): StepUnit {
     },
   );
   const spec = { hookName: options.hookName, headIndex: options.headIndex ?? null };
+  const out = options.hookNameOut ?? null;
   return {
     id: options.id,
     hookName: options.hookName,
     key: activationKey(spec),
+    ...(out !== null ? { outputKey: activationKey({ hookName: out, headIndex: null }) } : {}),
     architecture: options.sae.cfg.architecture,
     dIn: options.sae.cfg.dIn,
     dSae: options.sae.cfg.dSae,
@@ -215,7 +225,7 @@ export function saeStep(options: SaeStepOptions): TransformStream<TrainBatch, St
     const captured = [];
     for (const { unit } of runs) {
       const snap = await unit.trainer.snapshot();
-      captured.push({ info: infoOf(unit), write: checkpointWriteOf(unit.trainer, snap) });
+      captured.push({ info: infoOf(unit), write: checkpointWriteOf(snap) });
     }
     const buffer = options.captureBuffer ? await options.captureBuffer(batchIndex) : null;
     return { name, tokens: lead.nTrainingSamples, batchIndex, reason, units: captured, buffer };
@@ -247,7 +257,17 @@ export function saeStep(options: SaeStepOptions): TransformStream<TrainBatch, St
             }
             continue;
           }
-          await unit.trainer.step(x);
+          let target: Tensor | undefined;
+          if (unit.outputKey) {
+            target = batch.acts.get(unit.outputKey);
+            if (!target) {
+              throw new StageError(
+                `saeStep: batch ${batch.index} has no activations for ${unit.outputKey} (the ` +
+                  `target of transcoder ${unit.id})`,
+              );
+            }
+          }
+          await unit.trainer.step(x, target);
           const step = unit.trainer.nTrainingSteps - 1;
           controller.enqueue({
             type: "step",
@@ -258,13 +278,15 @@ export function saeStep(options: SaeStepOptions): TransformStream<TrainBatch, St
           if (options.evaluate && options.evalEvery && isPeriodicStep(step, options.evalEvery)) {
             drainLogs(controller);
             const values = await options.evaluate(unit);
-            controller.enqueue({
-              type: "eval",
-              sae: unit.id,
-              step,
-              tokens: unit.trainer.nTrainingSamples,
-              values,
-            });
+            if (values !== null) {
+              controller.enqueue({
+                type: "eval",
+                sae: unit.id,
+                step,
+                tokens: unit.trainer.nTrainingSamples,
+                values,
+              });
+            }
           }
           run.done = unit.trainer.nTrainingSamples >= unit.trainer.cfg.totalTrainingSamples;
         }

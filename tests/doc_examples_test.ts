@@ -114,7 +114,7 @@ Deno.test("testFiles: every *_test.ts under tests/, sorted, and nothing else", a
 
 Deno.test("librarySources: mod.ts and the library folders; no tests, benchmarks or demos", async () => {
   const files = await librarySources();
-  for (const f of ["mod.ts", "gpu/device.ts", "sae/architectures.ts", "util/env.ts"]) {
+  for (const f of ["mod.ts", "gpu/device.ts", "sae/architectures/mod.ts", "util/env.ts"]) {
     assert(files.includes(f), `${f} missing`);
   }
   assert(!files.some((f) => /^(tests|bench|data)\//.test(f) || f.startsWith("demo")), files.join());

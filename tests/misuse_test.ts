@@ -42,7 +42,7 @@ import { toTokens } from "../hub/to_tokens.ts";
 import { readAll } from "../gpu/tensor.ts";
 import { destroyBuffer, STORAGE_USAGE } from "../gpu/pool.ts";
 import { tokenRangeFlags, tokenRangeFlagsRef } from "../model/gpu/kernels/embed.ts";
-import { SaeError, SaeLoadError } from "../sae/sae_errors.ts";
+import { SaeError, SaeLoadError } from "../sae/errors.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 
 const gpu = await getGpu();

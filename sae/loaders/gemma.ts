@@ -6,7 +6,7 @@
  */
 
 import { type HostStateDict, readStateDict } from "../sae_io.ts";
-import { SaeLoadError } from "../sae_errors.ts";
+import { SaeLoadError } from "../errors.ts";
 import { readNpz } from "./npz.ts";
 import { download, repoPath, type SaeLoader, type SaeLoaderResult, take } from "./types.ts";
 

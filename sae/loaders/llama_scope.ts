@@ -8,7 +8,7 @@
 
 import { isPlainObject } from "../../config/naming.ts";
 import { type HostStateDict, readJsonObject, readStateDict } from "../sae_io.ts";
-import { SaeLoadError } from "../sae_errors.ts";
+import { SaeLoadError } from "../errors.ts";
 import {
   download,
   numberField,

@@ -7,7 +7,7 @@
 
 import { f16ToF32 } from "../../io/dtypes.ts";
 import type { HostStateDict, HostTensor } from "../sae_io.ts";
-import { SaeLoadError } from "../sae_errors.ts";
+import { SaeLoadError } from "../errors.ts";
 import { regularFileSize } from "../../util/files.ts";
 
 const EOCD = 0x06054b50, CDH = 0x02014b50, LFH = 0x04034b50;

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { SaeLoadError } from "../sae_errors.ts";
+import { SaeLoadError } from "../errors.ts";
 import { saeLensDiskLoader, saeLensLoader } from "./sae_lens.ts";
 import { sparsifyDiskLoader, sparsifyLoader } from "./sparsify.ts";
 import { llamaScopeLoader, llamaScopeR1DistillLoader } from "./llama_scope.ts";

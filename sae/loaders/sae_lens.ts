@@ -14,7 +14,7 @@ import {
   SAE_WEIGHTS_FILENAME,
   SPARSITY_FILENAME,
 } from "../sae_io.ts";
-import { SaeLoadError } from "../sae_errors.ts";
+import { SaeLoadError } from "../errors.ts";
 import {
   download,
   downloadOptional,

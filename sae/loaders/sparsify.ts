@@ -10,7 +10,7 @@
 import { basename, dirname, join } from "../../util/path.ts";
 import { exists } from "../../util/path.ts";
 import { type HostStateDict, readJsonObject, readStateDict } from "../sae_io.ts";
-import { SaeLoadError } from "../sae_errors.ts";
+import { SaeLoadError } from "../errors.ts";
 import {
   download,
   downloadOptional,

@@ -7,7 +7,7 @@
 import type { HubDownloadOptions } from "../../hub/mod.ts";
 import { hubDownload, HubError } from "../../hub/mod.ts";
 import type { HostStateDict } from "../sae_io.ts";
-import { SaeLoadError } from "../sae_errors.ts";
+import { SaeLoadError } from "../errors.ts";
 
 /** What a hub loader gets. */
 export interface SaeLoaderContext {

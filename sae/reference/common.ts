@@ -4,10 +4,9 @@
  * accumulates in float64, so passing Float64Array parameters gives a float64-exact loss
  * (used by the finite-difference tests).
  */
-import { SaeflowError } from "../../util/errors.ts";
+import { SaeReferenceError } from "./errors.ts";
 
-/** Error thrown by the reference implementation (bad shapes, unknown modes, …). */
-export class SaeReferenceError extends SaeflowError {}
+export { SaeReferenceError };
 
 /** SAE parameters keyed by SAELens tensor name, row-major (`W_enc [dIn, dSae]`, …). */
 export type SaeParams = Record<string, Float32Array>;
@@ -29,7 +28,8 @@ export type RefArchitecture =
   | "transcoder"
   | "skip_transcoder"
   | "jumprelu_transcoder"
-  | "jumprelu_skip_transcoder";
+  | "jumprelu_skip_transcoder"
+  | "matching_pursuit";
 
 /** Run-time activation normalisation modes (SAELens `normalize_activations`). */
 export type NormalizeActivations =
@@ -95,17 +95,26 @@ export interface TrainOptions {
   coefficients: Record<string, number>;
   /** 1 = dead latent (length dSae); drives aux-k, pre-act and ghost-grad losses. */
   deadMask?: Uint8Array;
+  /** Transcoders: the activations to reconstruct `[n, dOut]` (read at `hook_name_out`). */
+  target?: ArrayLike<number>;
 }
 
 /** Everything one training pass needs, resolved once. */
 export interface TrainCtx {
   cfg: RefSaeConfig;
   p: ParamsLike;
+  /** The input rows `[n, dIn]`. */
   x: ArrayLike<number>;
   n: number;
   dIn: number;
   dSae: number;
   opts: TrainOptions;
+  /** What the decoder reconstructs `[n, dOut]`: x itself, or a transcoder's target. */
+  target: ArrayLike<number>;
+  /** Width of the reconstruction (dIn, or a transcoder's dOut). */
+  dOut: number;
+  /** Added to the decoder output before the loss (skip transcoders: x·W_skipᵀ), `[n, dOut]`. */
+  outputOffset?: Float64Array;
 }
 
 /** Architecture-level result of a training forward pass, with a backward closure. */

@@ -117,3 +117,23 @@ export function encoderBackward(
     addRowSums(grads.b_dec, gX, n, dIn, -1);
   }
 }
+
+/** Input processing then h = x̃·W_enc + b_enc (the affine encoders' pre-activation). */
+export function affineHidden64(
+  cfg: RefSaeConfig,
+  p: ParamsLike,
+  x: ArrayLike<number>,
+  n: number,
+): { h: Float64Array; xTilde: Float64Array; norm: NormStateRef } {
+  const { dIn, dSae, architecture: arch } = cfg;
+  const { xTilde, norm } = processInput64(cfg, p, x, n);
+  const h = encodeAffine64(
+    xTilde,
+    param(p, "W_enc", dIn * dSae, arch),
+    param(p, "b_enc", dSae, arch),
+    n,
+    dIn,
+    dSae,
+  );
+  return { h, xTilde, norm };
+}

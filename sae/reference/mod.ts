@@ -1,7 +1,9 @@
 /**
  * Plain-TypeScript reference implementation of SAELens' SAE math (forward, losses and
  * hand-derived backward) for every architecture: the ground truth the WGSL kernels are
- * tested against. Float64 accumulation inside; Float32Array in and out.
+ * tested against. Float64 accumulation inside; Float32Array in and out. The shared pieces live
+ * here; each architecture's own math is the `reference.ts` of its folder in `sae/architectures/`,
+ * reached through the architecture registry.
  *
  * @module
  */
@@ -27,10 +29,10 @@ export {
   trainingForwardRef,
   trainingStepRef,
 } from "./sae.ts";
-export { calculatePreActLossRef } from "./jumprelu.ts";
-export { topKRef } from "./topk.ts";
-export { batchTopKRef, updateTopkThresholdRef } from "./batchtopk.ts";
-export { matryoshkaWidthsRef } from "./matryoshka.ts";
+export { calculatePreActLossRef } from "../architectures/jumprelu/reference.ts";
+export { topKRef } from "../architectures/topk/reference.ts";
+export { batchTopKRef, updateTopkThresholdRef } from "../architectures/batchtopk/reference.ts";
+export { matryoshkaWidthsRef } from "../architectures/matryoshka_batchtopk/reference.ts";
 export {
   exportBatchTopKRef,
   exportTopKRef,

@@ -9,28 +9,15 @@ import {
   param,
   type ParamsLike,
   type RefSaeConfig,
-  rowNorms,
   SaeReferenceError,
   toF32,
   type TrainCtx,
   type TrainOptions,
 } from "./common.ts";
-import { gatedEncode64, gatedTrain } from "./gated.ts";
-import { jumpreluActs64, jumpreluTrain } from "./jumprelu.ts";
-import { decodeAffine64, encodeAffine64, processInput64 } from "./linear.ts";
+import { decodeAffine64 } from "./linear.ts";
 import { normOut64, type NormStateRef } from "./normalization.ts";
-import { relu64, standardTrain } from "./standard.ts";
-import { requireK, requireRescale, topKMask64, topkTrain } from "./topk.ts";
-import { batchTopKMask64, batchtopkTrain } from "./batchtopk.ts";
-import { matryoshkaTrain, matryoshkaWidthsRef } from "./matryoshka.ts";
-import {
-  hasSkip,
-  isTranscoder,
-  requireDOut,
-  transcoderDecode64,
-  transcoderEncode64,
-  transcoderSkip64,
-} from "./transcoder.ts";
+import { findArchitectureUnit, listArchitectures } from "../architectures/mod.ts";
+import type { ReferenceArchitecture } from "../architectures/unit.ts";
 
 /** Result of {@link encodeRef}. */
 export interface EncodeRef {
@@ -56,13 +43,11 @@ export interface TrainingForwardRef {
   topkThreshold?: number;
 }
 
-const TOPK_FAMILY = new Set(["topk", "batchtopk", "matryoshka_batchtopk"]);
-const KNOWN = new Set(["standard", "gated", "jumprelu", ...TOPK_FAMILY]);
-
-function checkArchitecture(arch: string): void {
-  if (!KNOWN.has(arch) && !isTranscoder(arch)) {
-    throw new SaeReferenceError(`architecture: unknown "${arch}"`);
-  }
+/** The reference unit of `cfg.architecture`; unknown → a SaeReferenceError. */
+function referenceOf(cfg: RefSaeConfig): ReferenceArchitecture {
+  const ref = findArchitectureUnit(cfg.architecture)?.reference;
+  if (!ref) throw new SaeReferenceError(`architecture: unknown "${cfg.architecture}"`);
+  return ref;
 }
 
 function encode64(
@@ -71,42 +56,9 @@ function encode64(
   x: ArrayLike<number>,
   n: number,
 ): { hiddenPre: Float64Array; featureActs: Float64Array; norm: NormStateRef } {
-  const arch = cfg.architecture, { dIn, dSae } = cfg;
-  checkArchitecture(arch);
-  checkRows(x, n, dIn, "x");
-  if (isTranscoder(arch)) return transcoderEncode64(cfg, p, x, n);
-  const { xTilde, norm } = processInput64(cfg, p, x, n);
-  if (arch === "gated") {
-    const g = gatedEncode64(cfg, p, xTilde, n);
-    return { hiddenPre: g.piMag, featureActs: g.f, norm };
-  }
-  const h = encodeAffine64(
-    xTilde,
-    param(p, "W_enc", dIn * dSae, arch),
-    param(p, "b_enc", dSae, arch),
-    n,
-    dIn,
-    dSae,
-  );
-  if (arch === "standard") return { hiddenPre: h, featureActs: relu64(h), norm };
-  if (arch === "jumprelu") {
-    const theta = Float64Array.from(param(p, "threshold", dSae, arch), (t) => (t > 0 ? t : 0));
-    return { hiddenPre: h, featureActs: jumpreluActs64(h, theta, n, dSae), norm };
-  }
-  if (TOPK_FAMILY.has(arch)) {
-    const norms = rowNorms(param(p, "W_dec", dSae * dIn, arch), dSae, dIn);
-    const hs = requireRescale(cfg) ? Float64Array.from(h, (v, k) => v * norms[k % dSae]) : h;
-    if (arch === "matryoshka_batchtopk") matryoshkaWidthsRef(cfg);
-    const sel = arch === "topk"
-      ? topKMask64(hs, n, dSae, requireK(cfg, true))
-      : batchTopKMask64(hs, n, dSae, requireK(cfg, false));
-    return {
-      hiddenPre: h,
-      featureActs: Float64Array.from(hs, (v, k) => (sel[k] && v > 0 ? v : 0)),
-      norm,
-    };
-  }
-  throw new SaeReferenceError(`architecture: unknown "${arch}"`);
+  const ref = referenceOf(cfg);
+  checkRows(x, n, cfg.dIn, "x");
+  return ref.encode(cfg, p, x, n);
 }
 
 function decode64(
@@ -116,17 +68,17 @@ function decode64(
   n: number,
   norm: NormStateRef | undefined,
 ): Float64Array {
-  const arch = cfg.architecture, { dIn, dSae } = cfg;
-  checkArchitecture(arch);
+  const ref = referenceOf(cfg), { dIn, dSae, architecture: arch } = cfg;
   checkRows(f, n, dSae, "featureActs");
-  if (isTranscoder(arch)) return transcoderDecode64(cfg, p, f, n);
-  const wDec = param(p, "W_dec", dSae * dIn, arch);
-  let acts: ArrayLike<number> = f;
-  if (TOPK_FAMILY.has(arch) && requireRescale(cfg)) {
-    const norms = rowNorms(wDec, dSae, dIn);
-    acts = Float64Array.from(f, (v, k) => v / norms[k % dSae]);
-  }
-  const y = decodeAffine64(acts, wDec, param(p, "b_dec", dIn, arch), n, dSae, dIn);
+  if (ref.decode && ref.transcoder) return ref.decode(cfg, p, f, n);
+  const y = ref.decode ? ref.decode(cfg, p, f, n) : decodeAffine64(
+    f,
+    param(p, "W_dec", dSae * dIn, arch),
+    param(p, "b_dec", dIn, arch),
+    n,
+    dSae,
+    dIn,
+  );
   const mode = cfg.normalizeActivations;
   if (mode === "constant_norm_rescale" || mode === "layer_norm") {
     // SAELens keeps this state on the module between encode and decode.
@@ -198,8 +150,8 @@ export function forwardRef(
   n: number,
   opts: ForwardOptionsRef = {},
 ): { output: Float32Array; featureActs: Float32Array; saeError?: Float32Array } {
-  const arch = cfg.architecture;
-  if (opts.useErrorTerm && isTranscoder(arch)) {
+  const arch = cfg.architecture, ref = referenceOf(cfg);
+  if (opts.useErrorTerm && ref.transcoder) {
     throw new SaeReferenceError(`useErrorTerm: ${arch} has no error term`);
   }
   const enc = encode64(cfg, params, x, n);
@@ -210,8 +162,8 @@ export function forwardRef(
     f = f32;
   }
   const out = decode64(cfg, params, f, n, enc.norm);
-  if (hasSkip(arch)) {
-    const skip = transcoderSkip64(cfg, params, x, n);
+  if (ref.skip) {
+    const skip = ref.skip(cfg, params, x, n);
     for (let i = 0; i < out.length; i++) out[i] += skip[i];
   }
   if (!opts.useErrorTerm) return { output: toF32(out), featureActs: toF32(f) };
@@ -239,25 +191,32 @@ function train(
       `deadMask: expected ${cfg.dSae} entries, got ${opts.deadMask.length}`,
     );
   }
-  const ctx: TrainCtx = { cfg, p, x, n, dIn: cfg.dIn, dSae: cfg.dSae, opts };
-  switch (arch) {
-    case "standard":
-      return standardTrain(ctx);
-    case "gated":
-      return gatedTrain(ctx);
-    case "jumprelu":
-      return jumpreluTrain(ctx);
-    case "topk":
-      return topkTrain(ctx);
-    case "batchtopk":
-      return batchtopkTrain(ctx);
-    case "matryoshka_batchtopk":
-      return matryoshkaTrain(ctx);
+  const ctx: TrainCtx = {
+    cfg,
+    p,
+    x,
+    n,
+    dIn: cfg.dIn,
+    dSae: cfg.dSae,
+    opts,
+    target: x,
+    dOut: cfg.dIn,
+  };
+  const ref = referenceOf(cfg);
+  if (!ref.train) {
+    const trainable = [...trainableReferences()].join(", ");
+    throw new SaeReferenceError(
+      `architecture: "${arch}" has no training pass (training: ${trainable})`,
+    );
   }
-  if (isTranscoder(arch)) requireDOut(cfg);
-  throw new SaeReferenceError(
-    `architecture: "${arch}" has no training pass (training: standard, gated, jumprelu, topk, batchtopk, matryoshka_batchtopk)`,
-  );
+  return ref.train(ctx);
+}
+
+/** Names of the architectures whose reference can train. */
+function* trainableReferences(): Generator<string> {
+  for (const name of listArchitectures()) {
+    if (findArchitectureUnit(name)?.reference?.train) yield name;
+  }
 }
 
 function toForward(r: ArchTrainResult): TrainingForwardRef {
@@ -277,6 +236,7 @@ function toForward(r: ArchTrainResult): TrainingForwardRef {
 /**
  * `TrainingSAE.training_forward_pass`: returns outputs, `loss` = Σ losses with SAELens's loss
  * keys, and metrics. Does not mutate `params` (BatchTopK returns the new threshold instead).
+ * Transcoders reconstruct `opts.target` (`[n, dOut]`) rather than x.
  */
 export function trainingForwardRef(
   cfg: RefSaeConfig,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { getSaeArchitecture } from "../architectures.ts";
+import { getSaeArchitecture } from "../architectures/mod.ts";
 import { saeConfigToDict } from "../config.ts";
 import { type HostStateDict, type SavedSaePaths, writeSaeFolder } from "../sae_io.ts";
 import { TrainingError } from "./errors.ts";

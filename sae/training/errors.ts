@@ -1,8 +1,9 @@
 import { SaeflowError } from "../../util/errors.ts";
+import { GpuError } from "../../gpu/device.ts";
 
 /**
- * Thrown by the training pieces (LR/coefficient schedules, sequence packing, the mixing buffer,
- * the activation scaler, firing statistics) when an argument or a state dict is invalid.
+ * Thrown by the training pieces (LR/coefficient schedules, the activation scaler, firing
+ * statistics, the trainer) when an argument or a state dict is invalid.
  *
  * @example
  * ```ts
@@ -12,6 +13,12 @@ import { SaeflowError } from "../../util/errors.ts";
  * ```
  */
 export class TrainingError extends SaeflowError {}
+
+/**
+ * Thrown by the training SAE and its step kernels: bad shapes, unsupported options, an
+ * architecture that cannot be trained. A `GpuError`, as the step's device-side checks are.
+ */
+export class TrainSaeError extends GpuError {}
 
 /** Throws a {@link TrainingError} unless `value` is an integer ≥ `min`. @internal */
 export function _requireInt(value: number, name: string, min: number): void {

@@ -6,8 +6,8 @@
  */
 
 export {
+  listTrainableArchitectures,
   refConfigOf,
-  TRAINABLE_PARAMS,
   TrainingSAE,
   type TrainingSAEOptions,
   TrainSaeError,
@@ -34,7 +34,11 @@ export {
 export { type AdamOptions as TrainerAdamOptions, TrainerOptimizer } from "./trainer_optim.ts";
 export { TrainerGpuState } from "./trainer_gpu.ts";
 export type { StepWord } from "./trainer_kernels.ts";
-export type { LoadableState } from "./trainer_checkpoint.ts";
+export {
+  checkpointWriteOf,
+  type LoadableState,
+  type TrainerSnapshot,
+} from "./trainer_checkpoint.ts";
 export type { RefSaeConfig } from "../reference/common.ts";
 export { saveInferenceModel } from "./checkpoint_export.ts";
 export {

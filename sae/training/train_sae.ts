@@ -1,8 +1,10 @@
 /**
- * `TrainingSAE`: a training SAE on the GPU for every trainable SAELens architecture (standard
- * incl. legacy ghost grads, gated, jumprelu, topk, batchtopk, matryoshka_batchtopk). Its
- * `recordStep` records forward, losses and the hand-derived backward into the pending GPU pass
- * (one submit per training step, no readback); the trainer adds the optimiser and bookkeeping.
+ * `TrainingSAE`: a training SAE on the GPU for every architecture whose unit has a training part
+ * (`sae/architectures/`: standard incl. legacy ghost grads, gated, jumprelu, topk, batchtopk,
+ * matryoshka_batchtopk, and any registered by a user). Its `recordStep` records forward, losses
+ * and the hand-derived backward into the pending GPU pass (one submit per training step, no
+ * readback); the trainer adds the optimiser and bookkeeping. It never names an architecture:
+ * shapes, losses, coefficients and the step come from the architecture's unit.
  *
  * Parameters are stored under their SAELens names and orientation (`W_enc [d_in, d_sae]`,
  * `W_dec [d_sae, d_in]`); JumpReLU trains θ directly as `threshold` (newest SAELens); BatchTopK's
@@ -14,13 +16,13 @@ import type { Gpu } from "../../gpu/device.ts";
 import { scale } from "../../gpu/kernels/elementwise.ts";
 import { checkTensorFits, readAll, Tensor } from "../../gpu/tensor.ts";
 import { inferenceConfigOf, type SAEConfig, type TrainingSAEConfig } from "../config.ts";
+import { createRng, type RefSaeConfig } from "../reference/mod.ts";
 import {
-  createRng,
-  exportBatchTopKRef,
-  exportTopKRef,
-  initTrainingParamsRef,
-  type RefSaeConfig,
-} from "../reference/mod.ts";
+  findArchitectureUnit,
+  listArchitectures,
+  type SaeArchitectureUnit,
+  type TrainingArchitecture,
+} from "../architectures/mod.ts";
 import {
   type ArchStep,
   type CoefficientSpec,
@@ -30,35 +32,35 @@ import {
   type TrainingExtras,
   TrainSaeError,
 } from "./train_sae_common.ts";
-import { denseLossKeys, DenseStep } from "./train_sae_dense.ts";
-import { sparseLossKeys, SparseStep } from "./train_sae_sparse.ts";
 
 export type { CoefficientSpec, StepDebug, StepOutputs, TrainingExtras };
 export { TrainSaeError };
 
-const TOPK_FAMILY = new Set(["topk", "batchtopk", "matryoshka_batchtopk"]);
+const EXTRA_NAMES: readonly (keyof TrainingExtras)[] = [
+  "useGhostGrads",
+  "jumpreluSteToInput",
+  "useMatryoshkaAuxLoss",
+];
 
-/** Trainable parameter names of each architecture, in order. */
-export const TRAINABLE_PARAMS: Readonly<Record<string, readonly string[]>> = {
-  standard: ["W_enc", "b_enc", "W_dec", "b_dec"],
-  gated: ["W_enc", "b_gate", "r_mag", "b_mag", "W_dec", "b_dec"],
-  jumprelu: ["W_enc", "b_enc", "W_dec", "b_dec", "threshold"],
-  topk: ["W_enc", "b_enc", "W_dec", "b_dec"],
-  batchtopk: ["W_enc", "b_enc", "W_dec", "b_dec"],
-  matryoshka_batchtopk: ["W_enc", "b_enc", "W_dec", "b_dec"],
-};
+/** Names of the architectures `TrainingSAE` can train, in registration order. */
+export function listTrainableArchitectures(): string[] {
+  return listArchitectures().filter((name) => {
+    const unit = findArchitectureUnit(name);
+    return !!(unit?.training && unit.reference?.init);
+  });
+}
 
-/** The trainable parameter names of `arch`; a TrainSaeError naming it if it cannot be trained. */
-function trainableParamsOf(arch: string): readonly string[] {
-  const names = Object.hasOwn(TRAINABLE_PARAMS, arch) ? TRAINABLE_PARAMS[arch] : undefined;
-  if (!names) {
+/** The unit of `arch` with its training; a TrainSaeError naming it if it cannot be trained. */
+function trainableUnit(arch: string): SaeArchitectureUnit & { training: TrainingArchitecture } {
+  const unit = findArchitectureUnit(arch);
+  if (!unit?.training || !unit.reference?.init) {
     throw new TrainSaeError(
       `architecture: "${arch}" cannot be trained (trainable: ${
-        Object.keys(TRAINABLE_PARAMS).join(", ")
+        listTrainableArchitectures().join(", ")
       })`,
     );
   }
-  return names;
+  return unit as SaeArchitectureUnit & { training: TrainingArchitecture };
 }
 
 /** Options of {@link TrainingSAE.create} and {@link TrainingSAE.fromParams}. */
@@ -69,15 +71,6 @@ export interface TrainingSAEOptions extends TrainingExtras {
   seed?: number;
   /** Testing: force micro-batch windows of at most this many rows (rounded to alignment). */
   maxWindowRows?: number;
-}
-
-function shapeOf(cfg: TrainingSAEConfig, name: string): number[] {
-  const d = cfg.dIn, n = cfg.dSae;
-  if (name === "W_enc") return [d, n];
-  if (name === "W_dec") return [n, d];
-  if (name === "b_dec") return [d];
-  if (name === "topk_threshold") return [1];
-  return [n];
 }
 
 /** Throws a TrainSaeError unless `cfg` is a config object and `opts` names a GPU. */
@@ -92,14 +85,13 @@ function checkArgs(cfg: TrainingSAEConfig, opts: TrainingSAEOptions): void {
 }
 
 /**
- * Throws, naming the parameter and the limit, when a parameter of `names` cannot be trained on
+ * Throws, naming the parameter and the limit, when a tensor of `shapes` cannot be trained on
  * `gpu`: larger than one buffer (a GpuError), or larger than one storage binding (a
  * TrainSaeError: the training kernels bind each parameter whole; inference splits them).
  */
-function checkFitsDevice(cfg: TrainingSAEConfig, gpu: Gpu, names: readonly string[]): void {
+function checkFitsDevice(gpu: Gpu, shapes: Record<string, number[]>): void {
   if (!gpu) throw new TrainSaeError("TrainingSAE: options.gpu is required");
-  for (const name of names) {
-    const shape = shapeOf(cfg, name);
+  for (const [name, shape] of Object.entries(shapes)) {
     checkTensorFits(gpu, shape, `TrainingSAE ${name}`);
     const bytes = shape.reduce((a, b) => a * b, 4);
     if (bytes > gpu.maxBindingSize) {
@@ -115,6 +107,30 @@ function checkFitsDevice(cfg: TrainingSAEConfig, gpu: Gpu, names: readonly strin
 /** The reference-config view of a training config plus the extra options. */
 export function refConfigOf(cfg: TrainingSAEConfig, extras: TrainingExtras = {}): RefSaeConfig {
   return { ...(cfg as unknown as RefSaeConfig), ...extras };
+}
+
+/** The extras of `cfg` overridden by `opts`, refused where the architecture lacks them. */
+function extrasOf(
+  cfg: TrainingSAEConfig,
+  opts: TrainingExtras,
+  training: TrainingArchitecture,
+): TrainingExtras {
+  const fromCfg = cfg as unknown as TrainingExtras;
+  const extras: TrainingExtras = {};
+  for (const name of EXTRA_NAMES) {
+    const v = opts[name] ?? fromCfg[name];
+    extras[name] = v;
+    if (v && !training.extras?.includes(name)) {
+      const owners = listArchitectures().filter((a) =>
+        findArchitectureUnit(a)?.training?.extras?.includes(name)
+      );
+      throw new TrainSaeError(
+        `${name}: the ${cfg.architecture} architecture does not train with it (only ` +
+          `${owners.join(", ") || "none"})`,
+      );
+    }
+  }
+  return extras;
 }
 
 /**
@@ -154,6 +170,8 @@ export class TrainingSAE {
   readonly gpu: Gpu;
   /** Training-only options given at construction. */
   readonly extras: TrainingExtras;
+  /** The architecture's unit (its training, reference and inference). */
+  readonly unit: SaeArchitectureUnit & { training: TrainingArchitecture };
   #outputs: StepOutputs;
   #step: ArchStep;
 
@@ -163,23 +181,16 @@ export class TrainingSAE {
     opts: TrainingSAEOptions,
   ) {
     const arch = cfg.architecture;
-    const names = trainableParamsOf(arch);
+    this.unit = trainableUnit(arch);
+    const training = this.unit.training;
     this.cfg = cfg;
     this.gpu = opts.gpu;
-    this.extras = {
-      useGhostGrads: opts.useGhostGrads ??
-        (cfg as unknown as TrainingExtras).useGhostGrads,
-      jumpreluSteToInput: opts.jumpreluSteToInput ??
-        (cfg as unknown as TrainingExtras).jumpreluSteToInput,
-      useMatryoshkaAuxLoss: opts.useMatryoshkaAuxLoss ??
-        (cfg as unknown as TrainingExtras).useMatryoshkaAuxLoss,
-    };
-    if (this.extras.useGhostGrads && arch !== "standard") {
-      throw new TrainSaeError(`useGhostGrads: only the standard architecture has ghost grads`);
-    }
+    this.extras = extrasOf(cfg, opts, training);
+    training.validate?.(cfg, this.extras);
     const gpu = this.gpu;
-    const batch = arch === "batchtopk" || arch === "matryoshka_batchtopk";
-    this.metricKeys = batch ? ["topk_threshold"] : [];
+    const paramShapes = training.params(cfg), bufferShapes = training.buffers?.(cfg) ?? {};
+    this.metricKeys = training.metricKeys?.(cfg) ?? [];
+    this.lossKeys = training.lossKeys(cfg, this.extras);
     // The step validates the configuration before any GPU memory is allocated; it reads the
     // maps and outputs only when recording.
     const ctx: StepContext = {
@@ -189,14 +200,14 @@ export class TrainingSAE {
       grads: this.grads,
       buffers: this.buffers,
       extras: this.extras,
+      transcoder: training.transcoder,
+      skip: training.skip,
       maxWindowRows: opts.maxWindowRows,
       outputs: undefined as unknown as StepOutputs,
     };
-    this.lossKeys = TOPK_FAMILY.has(arch) ? sparseLossKeys(ctx) : denseLossKeys(ctx);
-    this.#step = TOPK_FAMILY.has(arch) ? new SparseStep(ctx) : new DenseStep(ctx);
-    const check = (name: string): void => {
-      const shape = shapeOf(cfg, name), v = params[name];
-      const size = shape.reduce((a, b) => a * b, 1);
+    this.#step = training.createStep(ctx);
+    const check = (name: string, shape: number[]): void => {
+      const v = params[name], size = shape.reduce((a, b) => a * b, 1);
       if (!v) throw new TrainSaeError(`params.${name}: missing (needed by ${arch})`);
       if (v.length !== size) {
         throw new TrainSaeError(
@@ -205,19 +216,21 @@ export class TrainingSAE {
       }
     };
     // Every check before the first upload, so a bad tensor leaves nothing allocated.
-    checkFitsDevice(cfg, gpu, names);
-    for (const name of [...names, ...(batch && params.topk_threshold ? ["topk_threshold"] : [])]) {
-      check(name);
+    checkFitsDevice(gpu, paramShapes);
+    for (const [name, shape] of Object.entries<number[]>(paramShapes)) check(name, shape);
+    for (const [name, shape] of Object.entries<number[]>(bufferShapes)) {
+      if (params[name]) check(name, shape);
     }
-    const upload = (name: string) => Tensor.from(params[name], shapeOf(cfg, name), { gpu });
-    for (const name of names) {
-      this.params.set(name, upload(name));
-      this.grads.set(name, Tensor.zeros(shapeOf(cfg, name), "f32", { gpu }));
+    for (const [name, shape] of Object.entries<number[]>(paramShapes)) {
+      this.params.set(name, Tensor.from(params[name], shape, { gpu }));
+      this.grads.set(name, Tensor.zeros(shape, "f32", { gpu }));
     }
-    if (batch) {
+    for (const [name, shape] of Object.entries<number[]>(bufferShapes)) {
       this.buffers.set(
-        "topk_threshold",
-        params.topk_threshold ? upload("topk_threshold") : Tensor.zeros([1], "f32", { gpu }),
+        name,
+        params[name]
+          ? Tensor.from(params[name], shape, { gpu })
+          : Tensor.zeros(shape, "f32", { gpu }),
       );
     }
     this.#outputs = {
@@ -233,11 +246,12 @@ export class TrainingSAE {
   /** A new training SAE with SAELens' training initialisation (§3.0), seeded. */
   static create(cfg: TrainingSAEConfig, opts: TrainingSAEOptions): TrainingSAE {
     checkArgs(cfg, opts);
+    const unit = trainableUnit(cfg.architecture);
     // Refuse before the reference initialisation runs (minutes of host work for a size the
     // device cannot hold).
-    checkFitsDevice(cfg, opts.gpu, trainableParamsOf(cfg.architecture));
+    checkFitsDevice(opts.gpu, unit.training.params(cfg));
     const extras: TrainingExtras = { ...opts };
-    const p = initTrainingParamsRef(refConfigOf(cfg, extras), createRng(opts.seed ?? 0));
+    const p = unit.reference!.init!(refConfigOf(cfg, extras), createRng(opts.seed ?? 0));
     return new TrainingSAE(cfg, p, opts);
   }
 
@@ -256,23 +270,27 @@ export class TrainingSAE {
 
   /** SAELens `get_coefficients()`: l1 (standard, gated), l0 (jumprelu), none (TopK family). */
   coefficients(): CoefficientSpec[] {
-    const c = this.cfg, arch = c.architecture;
-    if (arch === "standard" || arch === "gated") {
-      return [{ name: "l1", value: c.l1Coefficient ?? 1, warmUpSteps: c.l1WarmUpSteps ?? 0 }];
-    }
-    if (arch === "jumprelu") {
-      return [{ name: "l0", value: c.l0Coefficient ?? 1, warmUpSteps: c.l0WarmUpSteps ?? 0 }];
-    }
-    return [];
+    return this.unit.training.coefficients(this.cfg);
+  }
+
+  /** Transcoders: `recordStep` needs the target activations (read at `hook_name_out`). */
+  get needsTarget(): boolean {
+    return !!this.unit.training.transcoder;
   }
 
   /**
    * Records forward + loss + backward for `x [n, dIn]` into `grads` and returns the GPU outputs
    * (owned by the SAE, overwritten by the next step). `coefficientValues`: f32
    * `[coefficients().length]`, this step's values. `deadMask`: u32 `[dSae]` (1 = dead) or null.
-   * BatchTopK: also updates the `topk_threshold` EMA.
+   * `target`: transcoders' `[n, dOut]` activations to reconstruct. BatchTopK: also updates the
+   * `topk_threshold` EMA.
    */
-  recordStep(x: Tensor, coefficientValues: Tensor, deadMask: Tensor | null): StepOutputs {
+  recordStep(
+    x: Tensor,
+    coefficientValues: Tensor,
+    deadMask: Tensor | null,
+    target?: Tensor | null,
+  ): StepOutputs {
     const nc = this.coefficients().length;
     if (coefficientValues.dtype !== "f32" || coefficientValues.size !== nc) {
       throw new TrainSaeError(
@@ -284,7 +302,7 @@ export class TrainingSAE {
         `recordStep: deadMask must be u32 [${this.cfg.dSae}], got ${deadMask}`,
       );
     }
-    this.#step.record(x, coefficientValues, deadMask);
+    this.#step.record(x, coefficientValues, deadMask, target);
     return this.#outputs;
   }
 
@@ -319,8 +337,8 @@ export class TrainingSAE {
     if (!(s > 0) || !Number.isFinite(s)) {
       throw new TrainSaeError(`foldActivationNormScalingFactor: s must be positive, got ${s}`);
     }
-    const wEnc = this.params.get("W_enc")!;
-    scale(wEnc, s, wEnc);
+    const wEnc = this.params.get("W_enc");
+    if (wEnc) scale(wEnc, s, wEnc);
     for (const name of ["W_dec", "b_dec"]) {
       const t = this.params.get(name)!;
       scale(t, 1 / s, t);
@@ -331,12 +349,8 @@ export class TrainingSAE {
   /** Inference tensors + config: TopK norm folding (§3.4), BatchTopK → JumpReLU (§3.5). */
   async exportInference(): Promise<{ cfg: SAEConfig; params: Map<string, Float32Array> }> {
     const state = Object.fromEntries(await this.stateDict());
-    const arch = this.cfg.architecture, ref = refConfigOf(this.cfg, this.extras);
-    let out: Record<string, Float32Array> = state;
-    if (arch === "topk") out = exportTopKRef(ref, state);
-    else if (arch === "batchtopk" || arch === "matryoshka_batchtopk") {
-      out = exportBatchTopKRef(ref, state);
-    }
+    const exportFn = this.unit.reference?.exportInference;
+    const out = exportFn ? exportFn(refConfigOf(this.cfg, this.extras), state) : state;
     return { cfg: inferenceConfigOf(this.cfg), params: new Map(Object.entries(out)) };
   }
 

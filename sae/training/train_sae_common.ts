@@ -60,13 +60,24 @@ export interface TrainingExtras {
 
 /** Everything a step implementation needs from its `TrainingSAE`. */
 export interface StepContext {
+  /** The device. */
   gpu: Gpu;
+  /** The SAE's training config. */
   cfg: TrainingSAEConfig;
+  /** Trainable parameters by SAELens name (filled before the first `record`). */
   params: Map<string, Tensor>;
+  /** Their gradients, written by each `record`. */
   grads: Map<string, Tensor>;
+  /** Non-trainable state (e.g. `topk_threshold`). */
   buffers: Map<string, Tensor>;
+  /** The step outputs `record` writes. */
   outputs: StepOutputs;
+  /** Options beyond the config. */
   extras: TrainingExtras;
+  /** Transcoders: `record` gets a target `[rows, d_out]` to reconstruct. */
+  transcoder?: boolean;
+  /** Skip transcoders: the output adds x·W_skipᵀ (`W_skip` is trained). */
+  skip?: boolean;
   /** Testing: force micro-batch windows of at most this many rows. */
   maxWindowRows?: number;
 }
@@ -79,10 +90,17 @@ export interface StepDebug {
   featureActs: Tensor | null;
 }
 
-/** A recorded training step of one architecture family. */
+/** A recorded training step (a family driver with an architecture plugged in). */
 export interface ArchStep {
-  record(x: Tensor, coef: Tensor, dead: Tensor | null): void;
+  /**
+   * Records forward, losses and backward of `x [rows, d_in]` into the context's grads and
+   * outputs; `coef` f32 coefficient values, `dead` u32 `[d_sae]` or null, `target`
+   * `[rows, d_out]` for transcoders.
+   */
+  record(x: Tensor, coef: Tensor, dead: Tensor | null, target?: Tensor | null): void;
+  /** The last step's x̂ and (when available) its feature acts. */
   debug(): StepDebug;
+  /** Releases the step's workspace. */
   dispose(): void;
 }
 
@@ -147,6 +165,28 @@ export class Workspace {
     for (const t of this.#tensors) t.dispose();
     this.#tensors = [];
   }
+}
+
+/** Throws unless `target` is a live f32 `[rows, dOut]` tensor (a transcoder's target). */
+export function checkTarget(target: Tensor | null | undefined, rows: number, dOut: number): Tensor {
+  if (!target) {
+    throw new TrainSaeError(
+      `recordStep: a transcoder needs the target activations [${rows}, ${dOut}] (read at ` +
+        "hook_name_out) beside its input",
+    );
+  }
+  if (target.disposed) {
+    throw new TrainSaeError(`recordStep: target ${target} was used after dispose()`);
+  }
+  if (
+    target.dtype !== "f32" || target.rank !== 2 || target.shape[0] !== rows ||
+    target.shape[1] !== dOut
+  ) {
+    throw new TrainSaeError(
+      `recordStep: target must be f32 [${rows}, ${dOut}] (rows of x, d_out), got ${target}`,
+    );
+  }
+  return target;
 }
 
 /** Throws unless `x` is a live f32 `[rows, dIn]` tensor with at least one row. */

@@ -40,8 +40,16 @@ import {
   batchIterator,
   type DataProvider,
   estimateScalingFactor,
+  type TranscoderBatch,
 } from "./trainer_data.ts";
-import * as ckpt from "./trainer_checkpoint.ts";
+import {
+  type LoadableState,
+  readForResume,
+  type TrainerSnapshot,
+  writeTrainerCheckpoint,
+} from "./trainer_checkpoint.ts";
+import type { TrainerState } from "./state.ts";
+import { trainingConfigToDict } from "../config.ts";
 import { SaeflowError } from "../../util/errors.ts";
 
 export type { Evaluator, SAETrainerOptions, TrainerLogger };
@@ -75,16 +83,11 @@ export class SAETrainer {
   readonly optimizer: TrainerOptimizer;
   /** Options given at construction. */
   readonly options: SAETrainerOptions;
-  /** Training steps taken. */
-  nTrainingSteps = 0;
-  /** Training samples seen. */
-  nTrainingSamples = 0;
-  /** SAELens `n_frac_active_samples`. */
-  nFracActiveSamples = 0;
-  /** SAELens `started_fine_tuning`. */
-  startedFineTuning = false;
-  /** Remaining sample counts after which a checkpoint is written. */
-  checkpointThresholds: number[];
+  #nTrainingSteps = 0;
+  #nTrainingSamples = 0;
+  #nFracActiveSamples = 0;
+  #startedFineTuning = false;
+  #checkpointThresholds: number[];
   readonly #gs: TrainerGpuState;
   readonly #coefs: CoefficientSpec[];
   readonly #layout: SnapshotLayout;
@@ -135,9 +138,34 @@ export class SAETrainer {
     this.#gs = new TrainerGpuState(this.gpu, sae.cfg.dSae, this.#coefs.length);
     this.#layout = snapshotLayout(sae.lossKeys.length, sae.metricKeys.length);
     this.#logs = new LogQueue(this.#layout);
-    this.checkpointThresholds = cfg.nCheckpoints > 0
+    this.#checkpointThresholds = cfg.nCheckpoints > 0
       ? checkpointThresholds(cfg.totalTrainingSamples, cfg.nCheckpoints)
       : [];
+  }
+
+  /** Training steps taken. */
+  get nTrainingSteps(): number {
+    return this.#nTrainingSteps;
+  }
+
+  /** Training samples seen. */
+  get nTrainingSamples(): number {
+    return this.#nTrainingSamples;
+  }
+
+  /** SAELens `n_frac_active_samples`. */
+  get nFracActiveSamples(): number {
+    return this.#nFracActiveSamples;
+  }
+
+  /** SAELens `started_fine_tuning`. */
+  get startedFineTuning(): boolean {
+    return this.#startedFineTuning;
+  }
+
+  /** Remaining sample counts after which a checkpoint is written (a copy). */
+  get checkpointThresholds(): number[] {
+    return [...this.#checkpointThresholds];
   }
 
   /** Current coefficient values by name (SAELens `get_coefficients()`). */
@@ -175,7 +203,9 @@ export class SAETrainer {
             `samples), expected ${this.cfg.totalTrainingSamples} samples`,
         );
       }
-      await this.step(next.value);
+      const item = next.value as Tensor | TranscoderBatch;
+      if (item instanceof Tensor) await this.step(item);
+      else await this.step(item?.input, item?.target);
     }
     return await this.finish();
   }
@@ -198,16 +228,94 @@ export class SAETrainer {
   }
 
   /**
-   * Host copies of everything a checkpoint holds (weights, Adam moments, firing statistics,
-   * counters, schedulers), read back in one submit after the pending logs are delivered; throws
-   * if a bad step was flagged. {@link restore} puts such a snapshot back.
+   * Host copies of everything a checkpoint holds (config, weights, Adam moments, firing
+   * statistics, counters, schedulers, scaling factor, RNG), read back in one submit after the
+   * pending logs are delivered; throws if a bad step was flagged. {@link restore} puts such a
+   * snapshot back; `checkpointWriteOf(snapshot)` is what a checkpoint folder of it holds.
    */
-  async snapshot(): Promise<ckpt.CheckpointSnapshot> {
+  async snapshot(): Promise<TrainerSnapshot> {
     await this.#logs.drain(Infinity, this.options.logger);
-    const snap = await ckpt.gatherCheckpoint(this, this.#gs);
+    const snap = await this.#gather();
     const bad = badStepOf(snap.flag);
     if (bad) throw bad;
     return snap;
+  }
+
+  /** Reads the SAE weights, Adam moments, firing counters and flag back (one submit). */
+  async #gather(): Promise<TrainerSnapshot> {
+    const [firing, optimizer, weights] = await Promise.all([
+      this.#gs.read(),
+      this.optimizer.state(),
+      this.sae.stateDict(),
+    ]);
+    const state: TrainerState = {
+      nTrainingSamples: this.#nTrainingSamples,
+      nTrainingSteps: this.#nTrainingSteps,
+      startedFineTuning: this.#startedFineTuning,
+      actFreqScores: firing.actFreq,
+      nForwardPassesSinceFired: firing.passes,
+      nFracActiveSamples: this.#nFracActiveSamples,
+      optimizer,
+      lrScheduler: this.lrScheduler.stateDict(),
+      coefficientSchedulers: Object.fromEntries(
+        [...this.coefficientSchedulers].map(([name, s]) => [name, s.stateDict()]),
+      ),
+      rngState: this.options.rng?.getState() ?? null,
+    };
+    const shapes = new Map<string, readonly number[]>();
+    for (const m of [this.sae.params, this.sae.buffers]) {
+      for (const [k, t] of m) shapes.set(k, t.shape);
+    }
+    return {
+      cfg: trainingConfigToDict(this.sae.cfg),
+      weights,
+      shapes,
+      state,
+      scalingFactor: this.activationScaler.scalingFactor,
+      flag: firing.flag,
+    };
+  }
+
+  /**
+   * Puts a snapshot (or a checkpoint folder's contents) back: counters, schedulers, Adam, firing
+   * statistics, the scaling factor, the data RNG and — when given — the SAE's weights. Checks
+   * first that Adam's betas and the coefficient schedulers match this trainer, so a mismatch
+   * changes nothing.
+   */
+  restore(snapshot: LoadableState): void {
+    this.#checkLive("restore");
+    const { state } = snapshot;
+    const o = this.optimizer.options, so = state.optimizer;
+    if (so.beta1 !== o.beta1 || so.beta2 !== o.beta2 || so.eps !== o.eps) {
+      throw new TrainingError(
+        `trainer state: Adam betas (${so.beta1}, ${so.beta2}) eps ${so.eps} differ from the ` +
+          `config's (${o.beta1}, ${o.beta2}) eps ${o.eps}`,
+      );
+    }
+    const saved = Object.keys(state.coefficientSchedulers).sort().join(", ");
+    const mine = [...this.coefficientSchedulers.keys()].sort().join(", ");
+    if (saved !== mine) {
+      throw new TrainingError(
+        `trainer state: coefficient schedulers [${saved}], expected [${mine}] for this SAE`,
+      );
+    }
+    if (snapshot.weights) this.sae.loadStateDict(snapshot.weights);
+    this.#gs.loadFiring(state.nForwardPassesSinceFired, state.actFreqScores);
+    this.optimizer.load(so);
+    this.lrScheduler.loadStateDict(state.lrScheduler);
+    for (const [name, s] of this.coefficientSchedulers) {
+      s.loadStateDict(state.coefficientSchedulers[name]);
+    }
+    this.#nTrainingSamples = state.nTrainingSamples;
+    this.#nTrainingSteps = state.nTrainingSteps;
+    this.#nFracActiveSamples = state.nFracActiveSamples;
+    this.#startedFineTuning = state.startedFineTuning;
+    // Thresholds already passed were written (or skipped) by the interrupted run.
+    this.#checkpointThresholds = this.#checkpointThresholds.filter(
+      (t) => t >= state.nTrainingSamples,
+    );
+    this.activationScaler.scalingFactor = snapshot.scalingFactor;
+    if (this.options.rng && state.rngState !== null) this.options.rng.setState(state.rngState);
   }
 
   /**
@@ -215,10 +323,11 @@ export class SAETrainer {
    * train step (one submit), logging, evals, checkpoint, step counter. Returns the step's GPU
    * outputs (overwritten by the next step).
    */
-  async step(batch: Tensor): Promise<StepOutputs> {
+  async step(batch: Tensor, target?: Tensor | null): Promise<StepOutputs> {
     this.#checkLive("step");
     const t = this.nTrainingSteps, gs = this.#gs, cfg = this.cfg, logger = this.options.logger;
     this.#checkBatch(batch, `training step ${t}`);
+    this.#checkTarget(batch, target, `training step ${t}`);
     gs.writeStep(
       t,
       this.optimizer.scalars(this.lrScheduler.lr),
@@ -234,16 +343,16 @@ export class SAETrainer {
         });
       }
       gs.resetWindow();
-      this.nFracActiveSamples = 0;
+      this.#nFracActiveSamples = 0;
     }
-    this.nTrainingSamples += batch.shape[0];
+    this.#nTrainingSamples += batch.shape[0];
     const x = gs.prepareInput(batch, this.activationScaler.scalingFactor);
     gs.recordDeadMask(cfg.deadFeatureWindow);
-    const out = await this.sae.recordStep(x, gs.coefficients, gs.deadMask);
+    const out = await this.sae.recordStep(x, gs.coefficients, gs.deadMask, target ?? null);
     gs.recordAfterStep(out);
     // The real rows (SAELens adds the configured batch size even for a short batch, which put
     // feature sparsity and dead-feature decisions off by the shortfall).
-    this.nFracActiveSamples += batch.shape[0];
+    this.#nFracActiveSamples += batch.shape[0];
     this.optimizer.record(this.sae.grads, gs.adamBinding, 0, gs.flag);
     this.optimizer.step++;
     this.lrScheduler.step();
@@ -263,7 +372,10 @@ export class SAETrainer {
     }
     this.gpu.flush();
     // Safe right after the submit: later uses of the pooled buffer are queued behind this step.
-    if (this.options.disposeBatches !== false) batch.dispose();
+    if (this.options.disposeBatches !== false) {
+      batch.dispose();
+      target?.dispose();
+    }
     if (logging) await this.#logs.drain(t, logger);
     if (logger && this.options.evaluator && isPeriodicStep(t, cfg.logEvery * cfg.evalEveryNLogs)) {
       await this.#logs.drain(Infinity, logger);
@@ -276,12 +388,13 @@ export class SAETrainer {
     }
     // Counted before the checkpoint so a checkpoint records completed steps (SAELens saves one
     // less and repeats that step index after resuming).
-    this.nTrainingSteps++;
+    this.#nTrainingSteps++;
     if (
-      this.checkpointThresholds.length > 0 && this.nTrainingSamples > this.checkpointThresholds[0]
+      this.#checkpointThresholds.length > 0 &&
+      this.#nTrainingSamples > this.#checkpointThresholds[0]
     ) {
-      await this.saveCheckpoint(String(this.nTrainingSamples));
-      this.checkpointThresholds.shift();
+      await this.saveCheckpoint(String(this.#nTrainingSamples));
+      this.#checkpointThresholds.shift();
     }
     return out;
   }
@@ -300,6 +413,38 @@ export class SAETrainer {
 
   #checkLive(op: string): void {
     if (this.#disposed) throw new TrainingError(`SAETrainer.${op}: the trainer was disposed`);
+  }
+
+  /** A transcoder's target: required, `[n, d_out]` f32 on the SAE's device; others: none. */
+  #checkTarget(batch: Tensor, target: Tensor | null | undefined, where: string): void {
+    const dOut = this.sae.cfg.dOut;
+    if (!this.sae.needsTarget) {
+      if (target) {
+        throw new TrainingError(
+          `${where}: a target was given, but a ${this.sae.cfg.architecture} SAE reconstructs its input`,
+        );
+      }
+      return;
+    }
+    if (!(target instanceof Tensor)) {
+      throw new TrainingError(
+        `${where}: a ${this.sae.cfg.architecture} needs the target activations [n, ${dOut}] ` +
+          "(from hook_name_out) with every batch; the data provider gave none",
+      );
+    }
+    const n = batch.shape[0];
+    if (
+      target.dtype !== "f32" || target.rank !== 2 || target.shape[0] !== n ||
+      target.shape[1] !== dOut
+    ) {
+      throw new TrainingError(
+        `${where}: target has shape [${target.shape.join(", ")}] (${target.dtype}), expected ` +
+          `[${n}, ${dOut}] f32 (the batch's rows, d_out = ${dOut})`,
+      );
+    }
+    if (target.gpu.device !== this.gpu.device) {
+      throw new TrainingError(`${where}: target lives on another GPU device than the SAE`);
+    }
   }
 
   #checkBatch(batch: Tensor, where: string): void {
@@ -338,7 +483,7 @@ export class SAETrainer {
   /** SAELens `feature_sparsity`: act_freq_scores / n_frac_active_samples (reads back). */
   async featureSparsity(): Promise<Float32Array> {
     const { actFreq } = await this.#gs.read();
-    const n = Math.fround(this.nFracActiveSamples);
+    const n = Math.fround(this.#nFracActiveSamples);
     return actFreq.map((v) => v / n);
   }
 
@@ -365,12 +510,12 @@ export class SAETrainer {
       await this.#throwIfBad();
       return;
     }
-    const snapshot = await ckpt.gatherCheckpoint(this, this.#gs);
+    const snapshot = await this.#gather();
     const bad = badStepOf(snapshot.flag);
     if (bad) throw bad;
     const dir = `${base}/${name}`;
     try {
-      await ckpt.writeTrainerCheckpoint(dir, this, snapshot);
+      await writeTrainerCheckpoint(dir, snapshot, this.options.saveCheckpointFn);
     } catch (err) {
       if (err instanceof SaeflowError) throw err;
       // A file in the way, a bad name, no permission, a full disk: name the folder.
@@ -379,11 +524,6 @@ export class SAETrainer {
         { cause: err },
       );
     }
-  }
-
-  /** Restores trainer state (and the scaling factor) from a checkpoint folder's contents. */
-  loadTrainerState(state: ckpt.LoadableState): void {
-    ckpt.applyTrainerState(this, this.#gs, state);
   }
 
   /**
@@ -398,9 +538,9 @@ export class SAETrainer {
     dataProvider: DataProvider,
     options: SAETrainerOptions = {},
   ): Promise<SAETrainer> {
-    const contents = await ckpt.readForResume(dir, sae);
+    const contents = await readForResume(dir, sae);
     const trainer = new SAETrainer(cfg, sae, dataProvider, options);
-    trainer.loadTrainerState(contents);
+    trainer.restore(contents);
     return trainer;
   }
 

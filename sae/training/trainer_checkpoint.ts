@@ -1,10 +1,11 @@
 /**
- * The trainer's side of checkpoints: gathering everything a checkpoint holds from the GPU (one
- * submit), writing the folder, and restoring a trainer from one (spec §2.1, §5.5).
+ * Checkpoints of a trainer as data: what a {@link TrainerSnapshot} (taken by
+ * `SAETrainer.snapshot()`) writes as a checkpoint folder, and what a folder gives back for
+ * `SAETrainer.restore()` (spec §2.1, §5.5). Nothing here knows the trainer class: the trainer
+ * owns its state and exposes it only through `snapshot()` / `restore()`.
  * @module
  */
 
-import { trainingConfigToDict } from "../config.ts";
 import { TrainingError } from "./errors.ts";
 import { logFeatureSparsity } from "./firing_stats.ts";
 import {
@@ -14,123 +15,59 @@ import {
   writeCheckpointFolder,
 } from "./checkpoint.ts";
 import type { TrainerState } from "./state.ts";
-import type { SAETrainer } from "./trainer.ts";
-import type { TrainerGpuState } from "./trainer_gpu.ts";
 import type { TrainableSAE } from "./trainer_types.ts";
 import { describeValue } from "../../util/errors.ts";
 
-/** Host copies of everything a checkpoint needs. */
-export interface CheckpointSnapshot {
+/** Host copies of everything a trainer's checkpoint holds, taken between two steps. */
+export interface TrainerSnapshot {
+  /** The SAE's training config as `cfg.json` holds it (SAELens keys). */
+  cfg: Record<string, unknown>;
+  /** The SAE's parameters and buffers under SAELens names. */
   weights: Map<string, Float32Array>;
+  /** Their shapes. */
+  shapes: Map<string, readonly number[]>;
+  /** Counters, schedulers, Adam moments, firing statistics, RNG. */
   state: TrainerState;
+  /** The activation scaling factor, or null. */
+  scalingFactor: number | null;
   /** The bad-step flag words read with the state. */
   flag: Uint32Array;
 }
 
-/** What restoring a trainer needs (a checkpoint's state and scaling factor). */
+/** What restoring a trainer needs (a checkpoint's state and scaling factor, optionally weights). */
 export interface LoadableState {
   /** The checkpoint's trainer state. */
   state: TrainerState;
   /** The checkpoint's activation scaling factor, or null. */
   scalingFactor: number | null;
+  /** The SAE's weights, loaded into it when given. */
+  weights?: Map<string, Float32Array>;
 }
 
-/** Reads the SAE weights, Adam moments, firing counters and flag back. */
-export async function gatherCheckpoint(
-  trainer: SAETrainer,
-  gs: TrainerGpuState,
-): Promise<CheckpointSnapshot> {
-  const [firing, optimizer, weights] = await Promise.all([
-    gs.read(),
-    trainer.optimizer.state(),
-    trainer.sae.stateDict(),
-  ]);
-  const state: TrainerState = {
-    nTrainingSamples: trainer.nTrainingSamples,
-    nTrainingSteps: trainer.nTrainingSteps,
-    startedFineTuning: trainer.startedFineTuning,
-    actFreqScores: firing.actFreq,
-    nForwardPassesSinceFired: firing.passes,
-    nFracActiveSamples: trainer.nFracActiveSamples,
-    optimizer,
-    lrScheduler: trainer.lrScheduler.stateDict(),
-    coefficientSchedulers: Object.fromEntries(
-      [...trainer.coefficientSchedulers].map(([name, s]) => [name, s.stateDict()]),
-    ),
-    rngState: trainer.options.rng?.getState() ?? null,
-  };
-  return { weights, state, flag: firing.flag };
-}
-
-/** Writes a gathered snapshot as checkpoint folder `dir` (see `checkpoint.ts`). */
-export async function writeTrainerCheckpoint(
-  dir: string,
-  trainer: SAETrainer,
-  snap: CheckpointSnapshot,
-): Promise<void> {
-  await writeCheckpointFolder(dir, {
-    ...checkpointWriteOf(trainer, snap),
-    extra: trainer.options.saveCheckpointFn,
-  });
-}
-
-/** What a checkpoint of `trainer` at snapshot `snap` holds (config, weights, state, sparsity). */
-export function checkpointWriteOf(trainer: SAETrainer, snap: CheckpointSnapshot): CheckpointWrite {
-  const sae = trainer.sae;
-  const shapes = new Map<string, readonly number[]>();
-  for (const m of [sae.params, sae.buffers]) for (const [k, t] of m) shapes.set(k, t.shape);
+/** What a checkpoint of snapshot `snap` holds (config, weights, state, log sparsity). */
+export function checkpointWriteOf(snap: TrainerSnapshot): CheckpointWrite {
   const n = Math.fround(snap.state.nFracActiveSamples);
   return {
-    cfg: trainingConfigToDict(sae.cfg),
-    weights: saeWeightsTensors(snap.weights, shapes),
+    cfg: snap.cfg,
+    weights: saeWeightsTensors(snap.weights, snap.shapes),
     logSparsity: logFeatureSparsity(snap.state.actFreqScores.map((v) => v / n)),
     state: snap.state,
-    scalingFactor: trainer.activationScaler.scalingFactor,
+    scalingFactor: snap.scalingFactor,
   };
 }
 
-/** Restores counters, schedulers, Adam, firing statistics, scaler and rng into `trainer`. */
-export function applyTrainerState(
-  trainer: SAETrainer,
-  gs: TrainerGpuState,
-  loaded: LoadableState,
-): void {
-  const { state } = loaded;
-  const o = trainer.optimizer.options, so = state.optimizer;
-  if (so.beta1 !== o.beta1 || so.beta2 !== o.beta2 || so.eps !== o.eps) {
-    throw new TrainingError(
-      `trainer state: Adam betas (${so.beta1}, ${so.beta2}) eps ${so.eps} differ from the ` +
-        `config's (${o.beta1}, ${o.beta2}) eps ${o.eps}`,
-    );
-  }
-  const saved = Object.keys(state.coefficientSchedulers).sort().join(", ");
-  const mine = [...trainer.coefficientSchedulers.keys()].sort().join(", ");
-  if (saved !== mine) {
-    throw new TrainingError(
-      `trainer state: coefficient schedulers [${saved}], expected [${mine}] for this SAE`,
-    );
-  }
-  gs.loadFiring(state.nForwardPassesSinceFired, state.actFreqScores);
-  trainer.optimizer.load(so);
-  trainer.lrScheduler.loadStateDict(state.lrScheduler);
-  for (const [name, s] of trainer.coefficientSchedulers) {
-    s.loadStateDict(state.coefficientSchedulers[name]);
-  }
-  trainer.nTrainingSamples = state.nTrainingSamples;
-  trainer.nTrainingSteps = state.nTrainingSteps;
-  trainer.nFracActiveSamples = state.nFracActiveSamples;
-  trainer.startedFineTuning = state.startedFineTuning;
-  // Thresholds already passed were written (or skipped) by the interrupted run.
-  trainer.checkpointThresholds = trainer.checkpointThresholds.filter(
-    (t) => t >= state.nTrainingSamples,
-  );
-  trainer.activationScaler.scalingFactor = loaded.scalingFactor;
-  if (trainer.options.rng && state.rngState !== null) trainer.options.rng.setState(state.rngState);
+/** Writes snapshot `snap` as checkpoint folder `dir` (see `checkpoint.ts`). */
+export async function writeTrainerCheckpoint(
+  dir: string,
+  snap: TrainerSnapshot,
+  extra?: (folder: string) => void | Promise<void>,
+): Promise<void> {
+  await writeCheckpointFolder(dir, { ...checkpointWriteOf(snap), extra });
 }
 
 /**
- * Reads checkpoint folder `dir`, checks that its `cfg.json` describes `sae` (architecture, d_in,
- * d_sae) and loads the weights into it.
+ * Reads checkpoint folder `dir` and checks that its `cfg.json` describes `sae` (architecture,
+ * d_in, d_sae); the weights come back in the result for `restore`.
  */
 export async function readForResume(dir: string, sae: TrainableSAE): Promise<LoadableState> {
   const contents = await readCheckpointFolder(dir);
@@ -144,6 +81,5 @@ export async function readForResume(dir: string, sae: TrainableSAE): Promise<Loa
       );
     }
   }
-  sae.loadStateDict(contents.weights);
   return contents;
 }

@@ -10,17 +10,25 @@ import { Tensor } from "../../gpu/tensor.ts";
 import { reduceAll, reduceRows } from "../../gpu/kernels/reduce.ts";
 import { TrainingError } from "./errors.ts";
 
-/** What `SAETrainer` accepts as its data provider. */
+/** A transcoder's training batch: input rows and the target rows to reconstruct. */
+export interface TranscoderBatch {
+  /** `[n, d_in]` activations at `hook_name`. */
+  input: Tensor;
+  /** `[n, d_out]` activations at `hook_name_out`. */
+  target: Tensor;
+}
+
+/** What `SAETrainer` accepts as its data provider (transcoders: {@link TranscoderBatch}es). */
 export type DataProvider =
-  | AsyncIterable<Tensor>
-  | Iterable<Tensor>
-  | ReadableStream<Tensor>
-  | AsyncIterator<Tensor>
-  | Iterator<Tensor>;
+  | AsyncIterable<Tensor | TranscoderBatch>
+  | Iterable<Tensor | TranscoderBatch>
+  | ReadableStream<Tensor | TranscoderBatch>
+  | AsyncIterator<Tensor | TranscoderBatch>
+  | Iterator<Tensor | TranscoderBatch>;
 
 /** A uniform async pull interface over a {@link DataProvider}. */
 export interface BatchIterator {
-  next(): Promise<IteratorResult<Tensor>>;
+  next(): Promise<IteratorResult<Tensor | TranscoderBatch>>;
 }
 
 /**
@@ -50,12 +58,13 @@ export function batchIterator(provider: DataProvider): BatchIterator {
       },
     };
   }
-  const p = provider as Partial<AsyncIterable<Tensor> & Iterable<Tensor>>;
-  let it: AsyncIterator<Tensor> | Iterator<Tensor>;
+  type Item = Tensor | TranscoderBatch;
+  const p = provider as Partial<AsyncIterable<Item> & Iterable<Item>>;
+  let it: AsyncIterator<Item> | Iterator<Item>;
   if (typeof p[Symbol.asyncIterator] === "function") it = p[Symbol.asyncIterator]!();
   else if (typeof p[Symbol.iterator] === "function") it = p[Symbol.iterator]!();
-  else if (typeof (provider as Iterator<Tensor>).next === "function") {
-    it = provider as Iterator<Tensor>;
+  else if (typeof (provider as Iterator<Item>).next === "function") {
+    it = provider as Iterator<Item>;
   } else {
     throw new TrainingError(
       "data provider is not an iterable, iterator or ReadableStream of Tensor batches",
@@ -142,9 +151,10 @@ export async function estimateScalingFactor(
         `norm estimation got ${i} batches from the data provider, expected ${nBatches}`,
       );
     }
-    check(next.value, i);
-    est.add(next.value);
-    if (dispose) next.value.dispose();
+    const batch = next.value as Tensor;
+    check(batch, i);
+    est.add(batch);
+    if (dispose) batch.dispose();
   }
   return await est.finish();
 }

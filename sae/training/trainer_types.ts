@@ -30,17 +30,21 @@ export interface TrainableSAE {
   readonly lossKeys: string[];
   /** Names of `StepOutputs.metrics`. */
   readonly metricKeys: string[];
+  /** Transcoders: each step needs the target activations (read at `hook_name_out`). */
+  readonly needsTarget?: boolean;
   /** SAELens `get_coefficients()`. */
   coefficients(): CoefficientSpec[];
   /**
    * Records forward + loss + backward for x [n, dIn] into `grads`. `coefficientValues` is an f32
-   * GPU tensor [coefficients().length]; `deadMask` a u32 [dSae] tensor (1 = dead) or null. The
-   * GPU implementation is synchronous; a stand-in may return a promise.
+   * GPU tensor [coefficients().length]; `deadMask` a u32 [dSae] tensor (1 = dead) or null;
+   * `target` a transcoder's [n, dOut] activations. The GPU implementation is synchronous; a
+   * stand-in may return a promise.
    */
   recordStep(
     x: Tensor,
     coefficientValues: Tensor,
     deadMask: Tensor | null,
+    target?: Tensor | null,
   ): StepOutputs | Promise<StepOutputs>;
   /** Host copies of params + buffers under SAELens training-checkpoint names. */
   stateDict(): Promise<Map<string, Float32Array>>;

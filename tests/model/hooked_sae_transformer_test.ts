@@ -173,3 +173,46 @@ Deno.test("hooked sae transformer: hook_z SAEs take [B,T,H,d_head]; mlp.hook_in 
   );
   assertAllClose(transparent, clean, 1e-4, 1e-5);
 });
+
+Deno.test("hooked sae transformer: a transcoder reads mlp.hook_in and replaces hook_mlp_out (newest SAELens)", async () => {
+  const IN = "blocks.1.mlp.hook_in", OUT = "blocks.1.hook_mlp_out";
+  const tc = await SAE.fromConfig({
+    architecture: "skip_transcoder",
+    dIn: 128,
+    dSae: 64,
+    dOut: 128,
+    applyBDecToInput: false,
+    metadata: { hookName: IN, hookNameOut: OUT },
+  }, { seed: 9 });
+  const run = await model.runWithCacheWithSaes(tokens, { saes: [tc] });
+  const names = [...run.cache.keys()];
+  assert(names.includes(IN), "the input hook still fires and is cached");
+  assert(!names.includes(OUT), "the output hook is replaced");
+  for (const h of ["input", "acts_post", "recons", "output"]) {
+    assert(names.includes(`${OUT}.hook_sae_${h}`), `cache has ${OUT}.hook_sae_${h}`);
+  }
+  // What flows on at the output hook is the transcoder of the activation at the input hook.
+  using expected = tc.forward(run.cache.get(IN)!);
+  assertAllClose(
+    await run.cache.get(`${OUT}.hook_sae_output`)!.toArray(),
+    await expected.toArray(),
+    1e-5,
+  );
+  const spliced = await run.logits!.toArray() as Float32Array;
+  assert(differs(spliced, clean), "the transcoder changes the output");
+  run.logits!.dispose();
+  disposeCache(run.cache);
+  // With the error term (original − the hook-free transcoder output) the logits come back, and
+  // ablating the latents still changes them.
+  const withErr = await logitsOf(model.runWithSaes(tokens, { saes: [tc], useErrorTerm: true }));
+  assertAllClose(withErr, clean, 1e-4, 1e-5, "error term reproduces the model");
+  const edited = await logitsOf(model.runWithHooksWithSaes(tokens, {
+    saes: [tc],
+    useErrorTerm: true,
+    fwdHooks: [[`${OUT}.hook_sae_acts_post`, (t) => scale(t, 0)]],
+  }));
+  assert(differs(edited, clean), "ablating the transcoder's latents changes the output");
+  assertEquals(model.actsToSaes.size, 0);
+  assertEquals(tc.useErrorTerm, false);
+  tc.dispose();
+});

@@ -29,28 +29,15 @@ import { pretokenizeConfigFromDict } from "../../pipeline/pretokenize_config.ts"
 import { ParquetFile } from "../../io/parquet.ts";
 import { PipelineError } from "../../pipeline/errors.ts";
 import { SAETrainingRunner } from "../../pipeline/runner.ts";
-import { Mulberry32 } from "../../util/rng.ts";
 import { join } from "../../util/path.ts";
+import { textDataset, TINY_MODEL } from "./_fixtures.ts";
 import { assert, assertAllClose, assertEquals, assertRejects } from "../assert.ts";
 
 const gpu = await getGpu();
-const MODEL = new URL("../../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+const MODEL = TINY_MODEL;
 const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL, { gpu });
 const HOOKS = ["blocks.0.hook_resid_post", "blocks.2.hook_resid_pre"];
 const HOOK = HOOKS[1];
-
-async function dataset(dir: string): Promise<string> {
-  const rng = new Mulberry32(4);
-  const words = ["the", "king", "and", "queen", "of", "rome", "shall", "speak", "now", "night"];
-  const lines = Array.from({ length: 300 }, () =>
-    JSON.stringify({
-      text: Array.from({ length: 5 + rng.nextInt(30) }, () => words[rng.nextInt(words.length)])
-        .join(" "),
-    }));
-  const path = join(dir, "train.jsonl");
-  await Deno.writeTextFile(path, lines.join("\n") + "\n");
-  return path;
-}
 
 /** The training settings shared by live and cached runs (tokenization, slice, exclusion). */
 function runnerDict(dir: string, data: string, extra: Record<string, unknown> = {}) {
@@ -134,7 +121,7 @@ async function positions(dir: string): Promise<string[]> {
 Deno.test("cache: training from an unshuffled cache gives exactly the live SAE; a shuffled one does not", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 300, seed: 4 });
     const path = join(dir, "acts");
     const r = await cache(cacheDict(data, path));
     assertEquals(r.interrupted, false);
@@ -244,7 +231,7 @@ Deno.test("cache: training from an unshuffled cache gives exactly the live SAE; 
 Deno.test("cache: an interrupted run resumes after its last complete shard to the same bytes", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 300, seed: 4 });
     const whole = join(dir, "whole");
     await cache(cacheDict(data, whole));
     const path = join(dir, "acts");
@@ -322,7 +309,7 @@ Deno.test("cache: an interrupted run resumes after its last complete shard to th
 Deno.test("cache: training from a cache stopped at a checkpoint resumes to the uninterrupted weights", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 300, seed: 4 });
     const path = join(dir, "acts");
     await cache(cacheDict(data, path, { hook_names: [HOOK], shuffle: true }));
     const cached = { use_cached_activations: true, cached_activations_path: path };
@@ -362,7 +349,7 @@ Deno.test("cache: training from a cache stopped at a checkpoint resumes to the u
 Deno.test("cache: the cache command reads a YAML config with --key value overrides", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 300, seed: 4 });
     const cfgPath = join(dir, "cache.yaml");
     const d = cacheDict(data, join(dir, "ignored"), { training_tokens: 31 * 8 * 4 });
     await Deno.writeTextFile(
@@ -385,7 +372,7 @@ Deno.test("cache: the cache command reads a YAML config with --key value overrid
 Deno.test("cache: context_size -1 takes a pretokenized dataset's row length (pretokenize → cache)", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 300, seed: 4 });
     const pretok = await new PretokenizeRunner(
       pretokenizeConfigFromDict({
         tokenizer_name: MODEL,
@@ -419,7 +406,7 @@ Deno.test("cache: context_size -1 takes a pretokenized dataset's row length (pre
 Deno.test("cache: caches made for another hook, context, width or packing are refused by name; damaged caches name the file", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 300, seed: 4 });
     const path = join(dir, "acts");
     const made = await cache(
       cacheDict(data, path, {

@@ -36,6 +36,11 @@ const BUILTIN_TRAINABLE = [
   "topk",
   "batchtopk",
   "matryoshka_batchtopk",
+  "transcoder",
+  "skip_transcoder",
+  "jumprelu_transcoder",
+  "jumprelu_skip_transcoder",
+  "matching_pursuit",
 ];
 
 function saeFieldNames(): Set<string> {
@@ -83,7 +88,10 @@ Deno.test("help: lists every field with its default and doc, and the sae fields 
     assert(l?.includes(JSON.stringify(f.default)), `--logger.${f.name}: ${l}`);
   }
   for (const f of saeFieldNames()) assert(row(`sae.${f}`) !== undefined, `--sae.${f} missing`);
-  assert(row("sae.lp_norm")!.endsWith("[standard]"), row("sae.lp_norm"));
+  assert(
+    row("sae.lp_norm")!.endsWith("[standard, transcoder, skip_transcoder]"),
+    row("sae.lp_norm"),
+  );
   assert(row("sae.k")!.includes("[topk, batchtopk, matryoshka_batchtopk]"), row("sae.k"));
   assert(!help.includes("(no doc)"), "a field without a doc line");
   assert(listArchitectures().length >= BUILTIN_TRAINABLE.length);

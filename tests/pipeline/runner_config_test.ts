@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { runnerConfigFromDict, runnerConfigToDict } from "../../pipeline/runner_config.ts";
+import { pipelineConfigFromDict } from "../../pipeline/config.ts";
 import { tokensPerBuffer, totalTrainingSteps } from "../../config/derived.ts";
 import { ConfigError, setConfigWarnHandler } from "../../config/errors.ts";
 
@@ -359,4 +360,27 @@ Deno.test("runner warnings: hook_eval, newer SAELens keys, unknown sae keys", ()
   assert(warnings.some((w) => w.includes("llm_device")));
   assert(warnings.some((w) => w.includes("log_weights_to_wandb")));
   assert(warnings.some((w) => w.includes("jumprelu_ste_to_input")));
+});
+
+Deno.test("pipeline config: a transcoder needs metadata.hook_name_out; an SAE has none", () => {
+  const sae = {
+    architecture: "transcoder",
+    d_in: 4,
+    d_sae: 8,
+    d_out: 3,
+    apply_b_dec_to_input: false,
+  };
+  assertThrows(
+    () => pipelineConfigFromDict({ sae, hook_name: "blocks.0.mlp.hook_in" }, { runId: "x" }),
+    ConfigError,
+    "a transcoder needs metadata.hook_name_out",
+  );
+  const ok = pipelineConfigFromDict({
+    saes: {
+      tc: { ...sae, metadata: { hook_name_out: "blocks.0.hook_mlp_out" } },
+      s: { architecture: "standard", d_in: 4, d_sae: 8 },
+    },
+    hook_names: "blocks.0.mlp.hook_in",
+  }, { runId: "x" });
+  assertEquals(ok.saes.map((s) => s.hookNameOut), ["blocks.0.hook_mlp_out", null]);
 });

@@ -11,26 +11,13 @@ import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { pipelineConfigFromDict } from "../../pipeline/config.ts";
 import { SAETrainingRunner } from "../../pipeline/runner.ts";
 import type { MetricsEvent } from "../../stages/types.ts";
-import { Mulberry32 } from "../../util/rng.ts";
 import { join } from "../../util/path.ts";
+import { textDataset, TINY_MODEL } from "./_fixtures.ts";
 import { assert, assertEquals } from "../assert.ts";
 
 const gpu = await getGpu();
-const MODEL = new URL("../../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+const MODEL = TINY_MODEL;
 const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL, { gpu });
-
-async function dataset(dir: string): Promise<string> {
-  const rng = new Mulberry32(5);
-  const words = ["to", "be", "or", "not", "that", "is", "the", "question", "whether", "tis"];
-  const lines = Array.from({ length: 150 }, () =>
-    JSON.stringify({
-      text: Array.from({ length: 5 + rng.nextInt(30) }, () => words[rng.nextInt(words.length)])
-        .join(" "),
-    }));
-  const path = join(dir, "train.jsonl");
-  await Deno.writeTextFile(path, lines.join("\n") + "\n");
-  return path;
-}
 
 function config(dir: string, data: string, nEvalBatches: number) {
   return pipelineConfigFromDict({
@@ -68,7 +55,11 @@ async function weights(dir: string): Promise<Map<string, Float32Array>> {
 Deno.test("runner: eval events every 4 steps for every SAE, in the JSONL file, weights unchanged", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, {
+      rows: 150,
+      seed: 5,
+      words: ["to", "be", "or", "not", "that", "is", "the", "question", "whether", "tis"],
+    });
     const events: MetricsEvent[] = [];
     await new SAETrainingRunner(config(join(dir, "with"), data, 2), {
       model,

@@ -9,26 +9,14 @@ import { readSafetensors } from "../../io/safetensors.ts";
 import { HookedTransformer } from "../../model/hooked_transformer.ts";
 import { pipelineConfigFromDict } from "../../pipeline/config.ts";
 import { SAETrainingRunner } from "../../pipeline/runner.ts";
-import { Mulberry32 } from "../../util/rng.ts";
+import { SAE } from "../../sae/sae.ts";
 import { join } from "../../util/path.ts";
+import { textDataset, TINY_MODEL } from "./_fixtures.ts";
 import { assert, assertEquals } from "../assert.ts";
 
 const gpu = await getGpu();
-const MODEL = new URL("../../data/tiny-shakespeare-gpt2", import.meta.url).pathname;
+const MODEL = TINY_MODEL;
 const model = await HookedTransformer.fromPretrainedNoProcessing(MODEL, { gpu });
-
-async function dataset(dir: string): Promise<string> {
-  const rng = new Mulberry32(4);
-  const words = ["the", "king", "and", "queen", "of", "rome", "shall", "speak", "now", "night"];
-  const lines = Array.from({ length: 200 }, () =>
-    JSON.stringify({
-      text: Array.from({ length: 5 + rng.nextInt(30) }, () => words[rng.nextInt(words.length)])
-        .join(" "),
-    }));
-  const path = join(dir, "train.jsonl");
-  await Deno.writeTextFile(path, lines.join("\n") + "\n");
-  return path;
-}
 
 function base(dir: string, data: string): Record<string, unknown> {
   return {
@@ -58,7 +46,7 @@ async function weights(dir: string): Promise<Map<string, Uint8Array>> {
 Deno.test("runner: one SAE on the tiny model writes SAELens's output folder with its metadata", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 200, seed: 4 });
     const cfg = pipelineConfigFromDict({
       ...base(dir, data),
       hook_name: "blocks.1.hook_resid_post",
@@ -113,7 +101,7 @@ Deno.test("runner: one SAE on the tiny model writes SAELens's output folder with
 Deno.test("runner: several SAEs from one forward end with the weights each gets alone", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const data = await dataset(dir);
+    const data = await textDataset(dir, { rows: 200, seed: 4 });
     const a = { architecture: "topk", d_in: 128, d_sae: 256, k: 8 };
     const b = { architecture: "standard", d_in: 128, d_sae: 192, l1_coefficient: 2 };
     const hooks = { a: "blocks.0.hook_resid_post", b: "blocks.2.hook_resid_pre" };
@@ -137,6 +125,68 @@ Deno.test("runner: several SAEs from one forward end with the weights each gets 
       for (const [k, v] of alone) assertEquals(together.get(k), v, `${name} ${k}`);
     }
     assert((await Deno.stat(join(dir, "multi", "out", "runner_cfg.json"))).isFile);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("runner: a transcoder trains from blocks.1.mlp.hook_in to blocks.1.hook_mlp_out (one forward)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = await textDataset(dir, { rows: 200, seed: 4 });
+    const cfg = pipelineConfigFromDict({
+      ...base(dir, data),
+      lr: 1e-2,
+      training_tokens: 256 * 30,
+      hook_name: "blocks.1.mlp.hook_in",
+      sae: {
+        architecture: "skip_transcoder",
+        d_in: 128,
+        d_sae: 256,
+        d_out: 128,
+        apply_b_dec_to_input: false,
+        l1_coefficient: 0.1,
+        metadata: { hook_name_out: "blocks.1.hook_mlp_out" },
+      },
+    }, { runId: "t" });
+    assertEquals(cfg.saes[0].hookNameOut, "blocks.1.hook_mlp_out");
+    const mse: number[] = [];
+    const r = await new SAETrainingRunner(cfg, {
+      model,
+      gpu,
+      log: { progress: false },
+      onEvent: (e) => {
+        if (e.type === "log" && typeof e.values["losses/mse_loss"] === "number") {
+          mse.push(e.values["losses/mse_loss"] as number);
+        }
+      },
+    }).run();
+    assertEquals(r.tokens, 256 * 30);
+    assert(mse.length >= 3 && mse.at(-1)! < 0.5 * mse[0], `mse ${mse[0]} → ${mse.at(-1)}`);
+    // The exported transcoder predicts the MLP output from the MLP input of the same tokens.
+    const saved = JSON.parse(await Deno.readTextFile(join(dir, "out", "cfg.json")));
+    assertEquals(saved.architecture, "skip_transcoder");
+    assertEquals(saved.metadata.hook_name, "blocks.1.mlp.hook_in");
+    assertEquals(saved.metadata.hook_name_out, "blocks.1.hook_mlp_out");
+    const sae = await SAE.loadFromDisk(join(dir, "out"));
+    const names = ["blocks.1.mlp.hook_in", "blocks.1.hook_mlp_out"];
+    const { cache } = await model.runWithCache(
+      model.toTokens("the king and queen of rome shall speak"),
+      {
+        namesFilter: names,
+      },
+    );
+    const x = cache.get(names[0])!, y = cache.get(names[1])!;
+    const yHat = await sae.forward(x).toArray(), yv = await y.toArray();
+    let err = 0, varY = 0, mean = 0;
+    for (const v of yv) mean += v / yv.length;
+    for (let k = 0; k < yv.length; k++) {
+      err += (yHat[k] - yv[k]) ** 2;
+      varY += (yv[k] - mean) ** 2;
+    }
+    assert(err / varY < 0.5, `fraction of variance unexplained ${err / varY}`);
+    for (const t of cache.values()) t.dispose();
+    sae.dispose();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,6 +1,7 @@
 /**
- * Training-step checks at the shapes users train (d_in 128, d_sae 2048, batch 128): one GPU step
- * of `TrainingSAE` against `trainingStepRef` for every trainable architecture, comparing losses,
+ * Training-step checks at the shapes users train (d_in 128, d_sae 2048, batch 128; transcoders
+ * with d_out 96-160): one GPU step of `TrainingSAE` against `trainingStepRef` for every trainable
+ * architecture, comparing losses,
  * x̂, f, every gradient, firing counts, recon sums and metrics (tolerance 1e-4 of each tensor's
  * largest value). TopK-family cases take k past the 32-entry chunk of the sparse backward
  * (k 16 / 48 / 64 / 200), aux-k with half of the latents dead (⌊d_in/2⌋ = 64 aux slots per row)
@@ -37,6 +38,8 @@ export interface TrainStepCase {
   seed?: number;
   /** Tolerance (scaled per tensor); default 1e-4. */
   rtol?: number;
+  /** Unit-norm decoder rows (matching pursuit assumes them; SAELens initialises them so). */
+  unitDecoderRows?: boolean;
 }
 
 /** Realistic shape of the checks. */
@@ -86,6 +89,47 @@ export const TRAIN_STEP_CASES: TrainStepCase[] = [
     batch: BATCH,
     coef: [["l0", 0.8]],
     extras: { jumpreluSteToInput: true },
+  },
+  {
+    name: "transcoder d_out 96, lp 1.5, windows of 48",
+    architecture: "transcoder",
+    fields: { dOut: 96, applyBDecToInput: false, lpNorm: 1.5 },
+    batch: BATCH,
+    coef: [["l1", 2]],
+    windows: 48,
+  },
+  {
+    name: "skip transcoder d_out 160",
+    architecture: "skip_transcoder",
+    fields: { dOut: 160, applyBDecToInput: false },
+    batch: BATCH,
+    coef: [["l1", 2]],
+  },
+  {
+    name: "jumprelu transcoder d_out 96, pre-act loss, half dead",
+    architecture: "jumprelu_transcoder",
+    fields: { dOut: 96, applyBDecToInput: false, preActLossCoefficient: 0.5 },
+    batch: BATCH,
+    coef: [["l0", 0.8]],
+    dead: half,
+  },
+  {
+    name: "jumprelu skip transcoder d_out 128, tanh, straight-through, windows of 48",
+    architecture: "jumprelu_skip_transcoder",
+    fields: { dOut: 128, applyBDecToInput: false, jumpreluSparsityLossMode: "tanh" },
+    batch: BATCH,
+    coef: [["l0", 0.8]],
+    extras: { jumpreluSteToInput: true },
+    windows: 48,
+  },
+  {
+    name: "matching pursuit, 32 iterations, b_dec on the input, windows of 48",
+    architecture: "matching_pursuit",
+    fields: { maxIterations: 32, applyBDecToInput: true, decoderInitNorm: 1 },
+    batch: BATCH,
+    coef: [],
+    windows: 48,
+    unitDecoderRows: true,
   },
   { name: "topk k 16", architecture: "topk", fields: { k: 16 }, batch: BATCH, coef: [] },
   { name: "topk k 48", architecture: "topk", fields: { k: 48 }, batch: BATCH, coef: [] },
@@ -149,6 +193,25 @@ export const TRAIN_STEP_CASES: TrainStepCase[] = [
     dead: half,
   },
   {
+    name: "matryoshka k 64, per-level aux loss, widths [65, 300, 1000] (+2048), half dead",
+    architecture: "matryoshka_batchtopk",
+    fields: { k: 64, matryoshkaWidths: [65, 300, 1000] },
+    batch: BATCH,
+    coef: [],
+    dead: half,
+    extras: { useMatryoshkaAuxLoss: true },
+  },
+  {
+    name: "matryoshka k 40, per-level aux loss, widths [256, 513, 1024], no rescale, windows of 48",
+    architecture: "matryoshka_batchtopk",
+    fields: { k: 40, matryoshkaWidths: [256, 513, 1024], rescaleActsByDecoderNorm: false },
+    batch: BATCH,
+    coef: [],
+    dead: Array.from({ length: 300 }, (_, i) => 7 * i + 3),
+    extras: { useMatryoshkaAuxLoss: true },
+    windows: 48,
+  },
+  {
     name: "matryoshka k 200, widths [256, 513, 1024, 2048], no rescale, windows of 48",
     architecture: "matryoshka_batchtopk",
     fields: { k: 200, matryoshkaWidths: [256, 513, 1024, 2048], rescaleActsByDecoderNorm: false },
@@ -170,6 +233,13 @@ export function caseProblem(c: TrainStepCase): Problem {
   );
   const s = 1 / (0.5 * Math.sqrt(pb.cfg.dIn));
   pb.params.W_enc = pb.params.W_enc.map((v) => v * s);
+  if (c.unitDecoderRows) {
+    const w = pb.params.W_dec, d = w.length / pb.cfg.dSae;
+    for (let i = 0; i < pb.cfg.dSae; i++) {
+      const row = w.subarray(i * d, (i + 1) * d), len = Math.hypot(...row);
+      for (let j = 0; j < d; j++) row[j] /= len;
+    }
+  }
   return pb;
 }
 

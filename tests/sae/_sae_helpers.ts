@@ -3,7 +3,7 @@
 import { Tensor } from "../../gpu/tensor.ts";
 import { createRng } from "../../sae/reference/rng.ts";
 import { createSAEConfig, type SAEConfig } from "../../sae/config.ts";
-import { getSaeArchitecture } from "../../sae/architectures.ts";
+import { getSaeArchitecture } from "../../sae/architectures/mod.ts";
 import { SAE } from "../../sae/sae.ts";
 
 /** Every architecture the GPU SAE implements, with the config fields a test SAE needs. */

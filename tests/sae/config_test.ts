@@ -347,11 +347,21 @@ Deno.test("validation errors name the field, the value and what was expected", (
   );
   assert(err.message.includes("jumprelu") && err.message.includes("trainingConfigFromDict"));
   assertThrows(() => saeConfigFromDict({ ...base, architecture: undefined }), ConfigError);
+  // Transcoders train now (saeflow); an inference-only architecture still has no training config.
+  registerArchitecture("test_inference_only_arch", { inferenceFields: [], trainingFields: null });
   assertThrows(
-    () => trainingConfigFromDict({ architecture: "transcoder", d_in: 4, d_sae: 8 }),
+    () => trainingConfigFromDict({ architecture: "test_inference_only_arch", d_in: 4, d_sae: 8 }),
     ConfigError,
     "inference-only",
   );
+  const tc = trainingConfigFromDict({
+    architecture: "transcoder",
+    d_in: 4,
+    d_sae: 8,
+    d_out: 3,
+    apply_b_dec_to_input: false,
+  });
+  assertEquals([tc.dOut, tc.l1Coefficient], [3, 1]);
   assertThrows(() => saeConfigFromDict({ ...base, d_in: 4, dIn: 5 }), ConfigError, "conflicting");
 });
 

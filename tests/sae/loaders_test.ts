@@ -9,7 +9,7 @@ import { foldActivationNormScalingFactorRef, forwardRef } from "../../sae/refere
 import { getPretrainedRelease } from "../../sae/pretrained.ts";
 import { gemma2Loader, getSaeLoader, parseNpy, readNpz } from "../../sae/loaders/mod.ts";
 import { SAE } from "../../sae/sae.ts";
-import { SaeLoadError } from "../../sae/sae_errors.ts";
+import { SaeLoadError } from "../../sae/errors.ts";
 import { startMockHub } from "../hub/mock_hub.ts";
 import { assertAllClose, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { randomInput, take, upload } from "./_sae_helpers.ts";

@@ -10,7 +10,7 @@ import {
   neuronpediaQuickListUrl,
   parseNeuronpediaId,
 } from "../../sae/neuronpedia.ts";
-import { SaeError } from "../../sae/sae_errors.ts";
+import { SaeError } from "../../sae/errors.ts";
 import { getPretrainedRelease } from "../../sae/pretrained.ts";
 import { assertEquals, assertThrows } from "../assert.ts";
 

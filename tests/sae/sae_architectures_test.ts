@@ -6,10 +6,10 @@ import {
   getSaeArchitecture,
   listSaeArchitectures,
   registerSaeArchitecture,
-} from "../../sae/architectures.ts";
+} from "../../sae/architectures/mod.ts";
 import { createSAEConfig } from "../../sae/config.ts";
 import { SAE } from "../../sae/sae.ts";
-import { SaeError } from "../../sae/sae_errors.ts";
+import { SaeError } from "../../sae/errors.ts";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../assert.ts";
 import { randomInput, take, upload } from "./_sae_helpers.ts";
 

@@ -4,7 +4,7 @@
 // 1e-4 abs + 1e-4 rel on activations and outputs.
 import { getGpu } from "../../gpu/device.ts";
 import { foldActivationNormScalingFactorRef, foldWDecNormRef } from "../../sae/reference/mod.ts";
-import { SaeError } from "../../sae/sae_errors.ts";
+import { SaeError } from "../../sae/errors.ts";
 import { assertAllClose, assertEquals, assertThrows } from "../assert.ts";
 import { ARCH_CASES, randomInput, randomSae, take, upload } from "./_sae_helpers.ts";
 

@@ -5,7 +5,7 @@
 import { getGpu } from "../../gpu/device.ts";
 import { decodeRef, encodeRef, forwardRef } from "../../sae/reference/mod.ts";
 import { SAE } from "../../sae/sae.ts";
-import { SaeError } from "../../sae/sae_errors.ts";
+import { SaeError } from "../../sae/errors.ts";
 import { assertAllClose, assertEquals, assertThrows } from "../assert.ts";
 import { ARCH_CASES, randomInput, randomSae, take, upload } from "./_sae_helpers.ts";
 

@@ -7,7 +7,7 @@ import { fill } from "../../gpu/kernels/elementwise.ts";
 import { HookRegistry } from "../../gpu/hooks.ts";
 import { forwardRef } from "../../sae/reference/mod.ts";
 import { SAE_HOOK_NAMES } from "../../sae/forward.ts";
-import { SaeError } from "../../sae/sae_errors.ts";
+import { SaeError } from "../../sae/errors.ts";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../assert.ts";
 import { randomInput, randomSae, take, upload } from "./_sae_helpers.ts";
 

@@ -8,7 +8,7 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../../io/dtypes.ts";
 import { writeJsonAtomic } from "../../io/atomic.ts";
 import { SAE } from "../../sae/sae.ts";
 import { SAEFLOW_VERSION } from "../../util/version.ts";
-import { SaeLoadError } from "../../sae/sae_errors.ts";
+import { SaeLoadError } from "../../sae/errors.ts";
 import { assertAllClose, assertEquals, assertRejects } from "../assert.ts";
 import { ARCH_CASES, randomInput, randomSae, take, upload } from "./_sae_helpers.ts";
 

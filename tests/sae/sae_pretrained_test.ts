@@ -9,7 +9,7 @@ import { foldActivationNormScalingFactorRef } from "../../sae/reference/mod.ts";
 import { getPretrainedRelease, PretrainedLookupError } from "../../sae/pretrained.ts";
 import { setConfigWarnHandler } from "../../config/errors.ts";
 import { SAE } from "../../sae/sae.ts";
-import { SaeLoadError } from "../../sae/sae_errors.ts";
+import { SaeLoadError } from "../../sae/errors.ts";
 import { type MockHub, startMockHub } from "../hub/mock_hub.ts";
 import { assert, assertAllClose, assertEquals, assertRejects } from "../assert.ts";
 import { randomInput } from "./_sae_helpers.ts";

@@ -5,7 +5,7 @@
 import { getGpu } from "../../gpu/device.ts";
 import { FileWriteError } from "../../io/atomic.ts";
 import { SAE } from "../../sae/sae.ts";
-import { SaeLoadError } from "../../sae/sae_errors.ts";
+import { SaeLoadError } from "../../sae/errors.ts";
 import { readCheckpointFolder } from "../../sae/training/checkpoint.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 

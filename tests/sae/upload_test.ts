@@ -11,7 +11,7 @@ import { writeSafetensors } from "../../io/safetensors_write.ts";
 import { createSAEConfig } from "../../sae/config.ts";
 import { SAEMetadata } from "../../sae/metadata.ts";
 import { SAE } from "../../sae/sae.ts";
-import { SaeLoadError } from "../../sae/sae_errors.ts";
+import { SaeLoadError } from "../../sae/errors.ts";
 import { checkSaeFolder, defaultSaeReadme, uploadSaesToHuggingface } from "../../sae/upload.ts";
 import { neuronpediaFeatureUrl } from "../../sae/neuronpedia.ts";
 import { assert, assertEquals, assertRejects } from "../assert.ts";

@@ -1,16 +1,16 @@
 /**
- * Private helpers of the training-SAE kernels: the error class, uniform packing, WGSL snippets,
+ * Private helpers of the training-SAE kernels: uniform packing, WGSL snippets,
  * windows of row-major matrices and a flat dispatcher.
  * @module
  */
 
 import type { BufferBinding, Gpu } from "../../../gpu/device.ts";
-import { GpuError } from "../../../gpu/device.ts";
 import { grid1d } from "../../../gpu/kernel.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
 
-/** Error raised by the training-SAE kernels and step (bad shapes, unsupported options). */
-export class TrainSaeError extends GpuError {}
+import { TrainSaeError } from "../errors.ts";
+
+export { TrainSaeError };
 
 /** Invocations per workgroup of the flat and per-row kernels. */
 export const WG = 64;

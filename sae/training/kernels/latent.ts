@@ -4,7 +4,8 @@
  * - `stepScalars`: the dead count N_dead and the aux-k weight coef·min(N_dead / k_aux, 1) from a
  *   u32 dead mask (integer sum: exact), into `scalars [4]`.
  * - `latentFinalize`: per latent, turns the column sums of the fused backward into loss terms,
- *   firing counts and bias / θ / decoder-norm gradients, as rows of `LO [L, n]`.
+ *   firing counts and bias / θ / decoder-norm gradients, as rows of `LO [L, n]` (the rows are
+ *   the architecture's {@link LatentSpec}).
  * - `decoderNormGrad`: ∂W_dec[i] += gN_i · W_dec[i] / ‖W_dec[i]‖ (chain rule through the norms).
  * - `bDecGrad`: ∂b_dec = Σ_t G_t − apply · W_enc · v (v = Σ_t ∂L/∂h_t; the vector-matrix product
  *   of the x̃ = x − b_dec path), one workgroup per output with a fixed-order tree.
@@ -18,16 +19,21 @@ import type { Gpu } from "../../../gpu/device.ts";
 import { grid1d } from "../../../gpu/kernel.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
 import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
+import { LEVEL_STRUCT, levelUniform } from "./_levels.ts";
 
 export {
   assembleRef,
   bDecGradRef,
   decoderNormGradRef,
-  FINALIZE,
+  finalizeRows,
+  type FinCtx,
+  type FinRow,
   latentFinalizeRef,
+  type LatentSpec,
+  levelScalarsRef,
   stepScalarsRef,
 } from "./latent_ref.ts";
-import { FINALIZE } from "./latent_ref.ts";
+import type { LatentSpec } from "./latent_ref.ts";
 
 /** Index of the dead count and of the aux-k weight in the step scalars. */
 export const SC_NDEAD = 0, SC_AUXW = 1;
@@ -76,13 +82,64 @@ export function stepScalars(
   gpu.dispatch(p, [dead, scalars, gpu.uniform(pack(SCAL_SPEC, dead.size, auxCoef, kAux))], [1]);
 }
 
+const LEVEL_SCAL = /* wgsl */ `${WGSL_HEAD}
+${LEVEL_STRUCT(["m", "auxCoef", "kAux", "pad0", "pad1", "pad2", "pad3", "pad4"])}
+@group(0) @binding(0) var<storage, read> DEAD: array<u32>;
+@group(0) @binding(1) var<storage, read_write> SC: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+var<workgroup> sh: array<u32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(${WGSL_ARGS}) {
+  let j = wgIndex(wid, nwg);
+  if (j >= u.m) { return; }
+  var c = 0u;
+  let lo = select(width(j - 1u), 0u, j == 0u);
+  for (var i = lo + lid; i < width(j); i += ${WG}u) {
+    c += select(0u, 1u, DEAD[i] != 0u);
+  }
+  sh[lid] = c;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let nd = f32(sh[0]);
+    SC[4u + 2u * j] = nd;
+    SC[5u + 2u * j] = bitcast<f32>(u.auxCoef) * min(nd / bitcast<f32>(u.kAux), 1.0);
+  }
+}`;
+
+/**
+ * Records, for each level j of `widths` (latents `[widths[j−1], widths[j])`), its dead count at
+ * `scalars[4 + 2j]` and its aux-k weight coef·min(N_dead_j / k_aux, 1) at `scalars[5 + 2j]`
+ * (Matryoshka's per-level aux loss); zeros when `dead` is null.
+ */
+export function levelScalars(
+  gpu: Gpu,
+  dead: Tensor | null,
+  scalars: Tensor,
+  auxCoef: number,
+  kAux: number,
+  widths: readonly number[],
+): void {
+  const m = widths.length;
+  if (!dead) {
+    gpu.clear(scalars.buffer, scalars.offset + 16, 8 * m);
+    return;
+  }
+  const bits = (v: number) => new Uint32Array(Float32Array.of(v).buffer)[0];
+  const uni = levelUniform([m, bits(auxCoef), bits(kAux), 0, 0, 0, 0, 0], widths as number[]);
+  const p = gpu.pipeline("tsae_level_scalars", LEVEL_SCAL);
+  gpu.dispatch(p, [dead, scalars, gpu.uniform(uni)], grid1d(gpu, m));
+}
+
 const FIN_SPEC = "ufffuu";
-function finalizeWgsl(arch: keyof typeof FINALIZE): string {
-  const spec = FINALIZE[arch];
+function finalizeWgsl(spec: LatentSpec): string {
   const reads = Array.from({ length: spec.q }, (_, k) => `let a${k} = CS[${k}u * u.n + i];`).join(
     " ",
   );
-  const writes = spec.wgsl.map((e, k) => `LO[${k}u * u.n + i] = ${e};`).join("\n  ");
+  const writes = spec.rows.map((r, k) => `LO[${k}u * u.n + i] = ${r.wgsl};`).join("\n  ");
   return /* wgsl */ `${WGSL_HEAD}
 ${uniformStruct(FIN_SPEC, ["n", "invB", "p0", "p1", "flags", "x0"])}
 @group(0) @binding(0) var<storage, read> CS: array<f32>;
@@ -105,13 +162,13 @@ fn main(${WGSL_ARGS}) {
 }
 
 /**
- * Records the per-latent finalisation of `arch` (see {@link FINALIZE} for the rows of `lo`).
+ * Records the per-latent finalisation of `spec` (see {@link LatentSpec} for the rows of `lo`).
  * `p0`: standard lp (1 → l1 from column sums), jumprelu pre-act coefficient; `flags` bit 0:
  * jumprelu pre-act active; `x0`: index of N_dead in `scalars`; `extra`: jumprelu threshold.
  */
 export function latentFinalize(
   gpu: Gpu,
-  arch: keyof typeof FINALIZE,
+  spec: LatentSpec,
   colSums: Tensor,
   norms: Tensor,
   coef: Tensor,
@@ -123,7 +180,7 @@ export function latentFinalize(
   flags = 0,
 ): void {
   const n = norms.size;
-  const p = gpu.pipeline(`tsae_fin_${arch}`, finalizeWgsl(arch));
+  const p = gpu.pipeline(`tsae_fin_${spec.name}`, finalizeWgsl(spec));
   dispatchUnits(gpu, p, n, [
     colSums,
     norms,

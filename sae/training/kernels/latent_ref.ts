@@ -1,11 +1,12 @@
 /**
- * Plain-TS references of the per-latent kernels (`latent.ts`), and the table of what the
- * per-latent finalisation writes for each dense architecture.
+ * Plain-TS references of the per-latent kernels (`latent.ts`) and the shape of a dense
+ * architecture's per-latent finalisation ({@link LatentSpec}; each architecture's rows live in
+ * its folder).
  * @module
  */
 
 /** One finalisation row: a WGSL expression (over a0.., nrm, li, xv, SC, u) and its TS twin. */
-interface FinRow {
+export interface FinRow {
   wgsl: string;
   ts: (c: FinCtx) => number;
 }
@@ -21,72 +22,30 @@ export interface FinCtx {
   p0: number;
   flags: number;
   nDead: number;
-  /** jumprelu: the raw threshold. */
+  /** The architecture's extra per-latent tensor (jumprelu: the raw threshold). */
   xv: number;
 }
 
-function rows(list: [string, (c: FinCtx) => number][]): FinRow[] {
+/** Finalisation rows from `[wgsl, ts]` pairs. */
+export function finalizeRows(list: [string, (c: FinCtx) => number][]): FinRow[] {
   return list.map(([wgsl, ts]) => ({ wgsl, ts }));
 }
 
-const standard = rows([
-  ["select(0.0, li * nrm * a1, u.p0 == 1.0)", (c) => (c.p0 === 1 ? c.li * c.nrm * c.a[1] : 0)],
-  ["a0", (c) => c.a[0]],
-  ["li * a1", (c) => c.li * c.a[1]],
-  ["a2", (c) => c.a[2]],
-]);
-const jumprelu = rows([
-  ["li * a1", (c) => c.li * c.a[1]],
-  ["a0", (c) => c.a[0]],
-  [
-    "select(0.0, u.p0 * u.invB * nrm * a2, (u.flags & 1u) != 0u && SC[0] > 0.0)",
-    (c) => ((c.flags & 1) && c.nDead > 0 ? c.p0 * c.invB * c.nrm * c.a[2] : 0),
-  ],
-  ["a4", (c) => c.a[4]],
-  ["select(0.0, a3, xv > 0.0)", (c) => (c.xv > 0 ? c.a[3] : 0)],
-  ["a5", (c) => c.a[5]],
-]);
-const gated = rows([
-  ["li * nrm * a1", (c) => c.li * c.nrm * c.a[1]],
-  ["a0", (c) => c.a[0]],
-  ["li * a1", (c) => c.li * c.a[1]],
-  ["a4", (c) => c.a[4]],
-  ["a2", (c) => c.a[2]],
-  ["a3", (c) => c.a[3]],
-  ["a5", (c) => c.a[5]],
-]);
-
 /**
- * Per dense architecture: the number of backward column sums `q`, the rows of `LO [L, n]`
- * (row 0 = sparsity-loss term, row 1 = firing count), which row is ∂L/∂‖W_dec[i]‖ (`gN`), which
- * is Σ_t ∂L/∂h (`bDecVec`, for the b_dec gradient), and which rows are parameter gradients.
+ * What a dense architecture's per-latent finalisation makes of its backward's column sums: the
+ * number of sums `q`, the rows of `LO [L, n]` (row 0 = sparsity-loss term, row 1 = firing
+ * count), which row is ∂L/∂‖W_dec[i]‖ (`gN`), which is Σ_t ∂L/∂h (`bDecVec`, for the b_dec
+ * gradient), and which rows are parameter gradients.
  */
-export const FINALIZE = {
-  standard: {
-    q: 3,
-    rows: standard,
-    wgsl: standard.map((r) => r.wgsl),
-    gN: 2,
-    bDecVec: 3,
-    grads: { b_enc: 3 } as Record<string, number>,
-  },
-  jumprelu: {
-    q: 6,
-    rows: jumprelu,
-    wgsl: jumprelu.map((r) => r.wgsl),
-    gN: 3,
-    bDecVec: 5,
-    grads: { threshold: 4, b_enc: 5 } as Record<string, number>,
-  },
-  gated: {
-    q: 6,
-    rows: gated,
-    wgsl: gated.map((r) => r.wgsl),
-    gN: 2,
-    bDecVec: 6,
-    grads: { b_gate: 3, b_mag: 4, r_mag: 5 } as Record<string, number>,
-  },
-} as const;
+export interface LatentSpec {
+  /** Name of the pipeline (`tsae_fin_<name>`). */
+  name: string;
+  q: number;
+  rows: readonly FinRow[];
+  gN: number;
+  bDecVec: number;
+  grads: Readonly<Record<string, number>>;
+}
 
 /**
  * Reference of `stepScalars`: [N_dead, auxCoef·min(N_dead/kAux, 1), 0, 0].
@@ -104,9 +63,37 @@ export function stepScalarsRef(dead: Uint32Array | null, auxCoef: number, kAux: 
   return Float32Array.of(nd, auxCoef * Math.min(nd / kAux, 1), 0, 0);
 }
 
+/**
+ * Reference of `levelScalars`: per level j, [N_dead_j, auxCoef·min(N_dead_j/kAux, 1)] (zeros
+ * without a mask), as the entries 4 + 2j and 5 + 2j of the step scalars.
+ *
+ * @example
+ * ```ts
+ * import { levelScalarsRef } from "./latent_ref.ts";
+ * const s = levelScalarsRef(new Uint32Array([1, 0, 1, 1]), 2, 4, [1, 4]);
+ * if (s.join() !== "1,0.5,2,1") throw new Error(s.join());
+ * ```
+ */
+export function levelScalarsRef(
+  dead: Uint32Array | null,
+  auxCoef: number,
+  kAux: number,
+  widths: readonly number[],
+): Float32Array {
+  const out = new Float32Array(2 * widths.length);
+  if (!dead) return out;
+  widths.forEach((w, j) => {
+    let nd = 0;
+    for (let i = j === 0 ? 0 : widths[j - 1]; i < w; i++) nd += dead[i] !== 0 ? 1 : 0;
+    out[2 * j] = nd;
+    out[2 * j + 1] = auxCoef * Math.min(nd / kAux, 1);
+  });
+  return out;
+}
+
 /** Reference of `latentFinalize`: `LO [L, n]` from the column sums `[q, n]`. */
 export function latentFinalizeRef(
-  arch: keyof typeof FINALIZE,
+  spec: LatentSpec,
   sums: Float32Array,
   norms: Float32Array,
   coef: number,
@@ -116,7 +103,7 @@ export function latentFinalizeRef(
   nDead: number,
   extra?: Float32Array,
 ): Float32Array {
-  const spec = FINALIZE[arch], n = norms.length;
+  const n = norms.length;
   const lo = new Float32Array(spec.rows.length * n);
   for (let i = 0; i < n; i++) {
     const a = Array.from({ length: spec.q }, (_, k) => sums[k * n + i]);

@@ -99,7 +99,7 @@ export function prepRows(
   ]);
 }
 
-const RES_SPEC = "uuuuuuuuuuufu";
+const RES_SPEC = "uuuuuuuuuuufuu";
 const RES = /* wgsl */ `${WGSL_HEAD}
 ${
   uniformStruct(RES_SPEC, [
@@ -116,6 +116,7 @@ ${
     "minus",
     "gscale",
     "wIdx",
+    "xhOff",
   ])
 }
 @group(0) @binding(0) var<storage, read_write> P: array<f32>;
@@ -137,12 +138,13 @@ fn main(${WGSL_ARGS}) {
   if (u.wIdx != 0xffffffffu) { w = SC[u.wIdx]; }
   let gs = u.gscale * w * s;
   let pb = (u.pOff + r) * u.d; let xb = (u.xOff + r) * u.d; let gb = (u.gOff + r) * u.d;
+  let hb = (u.xhOff + r) * u.d;
   var sq = 0.0;
   for (var j = 0u; j < u.d; j++) {
     var p = P[pb + j];
     if (u.denorm == 1u) { p = p * s + mu; P[pb + j] = p; }
     var tgt = X[xb + j];
-    if (u.minus == 1u) { tgt = tgt - XH[xb + j]; }
+    if (u.minus == 1u) { tgt = tgt - XH[hb + j]; }
     let e = p - tgt;
     sq += e * e;
     G[gb + j] = gs * e;
@@ -164,6 +166,8 @@ export interface ResidualRowsArgs {
   x: Tensor;
   xOff: number;
   xhat?: Tensor;
+  /** First row of `xhat` (default `xOff`). */
+  xhatOff?: number;
   /** Gradient rows `[gOff, gOff + rows)`: gscale · w · (p − target) · s. */
   g: Tensor;
   gOff: number;
@@ -203,6 +207,7 @@ export function residualRows(gpu: Gpu, a: ResidualRowsArgs): void {
     a.xhat ? 1 : 0,
     a.gscale,
     a.wIdx < 0 ? 0xffffffff : a.wIdx,
+    a.xhatOff ?? a.xOff,
   );
   dispatchUnits(gpu, p, a.rows, [
     a.pred,

@@ -149,10 +149,23 @@ export function topkSelect(
   dispatchUnits(gpu, p, rows, [h, norms, ent, rowPtr, gpu.uniform(uni)]);
 }
 
-const AUX_SPEC = "uuuuuuu";
+const AUX_SPEC = "uuuuuuuuuu";
 function auxWgsl(K: number, v: 1 | 4): string {
   return /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
-${uniformStruct(AUX_SPEC, ["rows", "n", "rOff", "base", "rescale", "nDeadIdx", "pad"])}
+${
+    uniformStruct(AUX_SPEC, [
+      "rows",
+      "n",
+      "rOff",
+      "base",
+      "rescale",
+      "nDeadIdx",
+      "lo",
+      "hi",
+      "stride",
+      "append",
+    ])
+  }
 ${scanDecl(v)}
 @group(0) @binding(2) var<storage, read> DEAD: array<u32>;
 @group(0) @binding(3) var<storage, read> SC: array<f32>;
@@ -164,26 +177,28 @@ fn put(t: u32, s: u32, i: u32, hs: f32) {
   var e = Ent();
   e.row = t; e.w = 0.0; e.idx = i;
   e.coef = select(hs, hs / normAt(i), u.rescale == 1u);
-  ENT[u.base + t * ${K}u + s] = e;
+  ENT[u.base + t * u.stride + s] = e;
 }
+fn dead(i: u32) -> bool { return DEAD[i] != 0u && i >= u.lo && i < u.hi; }
 @compute @workgroup_size(${WG})
 fn main(${WGSL_ARGS}) {
   let r = wgIndex(wid, nwg) * ${WG}u + lid;
   if (r >= u.rows) { return; }
   let t = u.rOff + r;
   let nd = u32(SC[u.nDeadIdx]);
-  var s = 0u;
+  let s0 = select(0u, AUXN[t], u.append == 1u);
+  var s = s0;
   if (nd > 0u && nd <= ${K}u) {
-    ${rowScan(v, "if (DEAD[i] != 0u) { put(t, s, i, h); s++; }")}
+    ${rowScan(v, "if (dead(i)) { put(t, s, i, h); s++; }")}
   } else if (nd > ${K}u) {
     var cnt = 0u;
     ${
     rowScan(
       v,
-      `if (DEAD[i] != 0u) { heapOffer(&cnt, ${K}u, h, i); }`,
+      `if (dead(i)) { heapOffer(&cnt, ${K}u, h, i); }`,
     )
   }
-    for (; s < ${K}u; s++) { put(t, s, hi[s], hv[s]); }
+    for (var q = 0u; q < ${K}u; q++) { put(t, s, hi[q], hv[q]); s++; }
   }
   // Only the first AUXN[t] slots of the row are written and valid.
   AUXN[t] = s;
@@ -191,9 +206,21 @@ fn main(${WGSL_ARGS}) {
 }
 
 /**
+ * Where {@link auxSelect} looks and writes: dead latents in `[lo, hi)` only (default all),
+ * rows of `stride` slots (default `kAux`), and with `append` after the `auxN[t]` entries an
+ * earlier call wrote (Matryoshka's per-level groups).
+ */
+export interface AuxSelectRange {
+  lo: number;
+  hi: number;
+  stride: number;
+  append: boolean;
+}
+
+/**
  * Records the aux-k selection for the rows of `h [rows, n]`: up to `kAux` entries per token at
- * `ent[base + t·kAux + s]`, their number in `auxN[t]` (u32 `[B]`); the dead count is read from
- * `scalars[nDeadIdx]` on the GPU.
+ * `ent[base + t·stride + s]`, their number in `auxN[t]` (u32 `[B]`); the dead count (of the
+ * range) is read from `scalars[nDeadIdx]` on the GPU.
  */
 export function auxSelect(
   gpu: Gpu,
@@ -208,11 +235,25 @@ export function auxSelect(
   rOff: number,
   rescale: boolean,
   nDeadIdx: number,
+  range?: AuxSelectRange,
 ): void {
   const [rows, n] = h.shape;
   const v = widthOf(n);
   const p = gpu.pipeline(`tsae_aux_${kAux}_v${v}`, auxWgsl(kAux, v));
-  const uni = pack(AUX_SPEC, rows, n, rOff, base, rescale ? 1 : 0, nDeadIdx, 0);
+  const r = range ?? { lo: 0, hi: n, stride: kAux, append: false };
+  const uni = pack(
+    AUX_SPEC,
+    rows,
+    n,
+    rOff,
+    base,
+    rescale ? 1 : 0,
+    nDeadIdx,
+    r.lo,
+    r.hi,
+    r.stride,
+    r.append ? 1 : 0,
+  );
   dispatchUnits(gpu, p, rows, [h, norms, dead, scalars, ent, gpu.uniform(uni), auxN]);
 }
 

@@ -33,7 +33,7 @@ const DOT_CHUNK = 32;
  */
 function dotsWgsl(v: 1 | 4): string {
   return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
-${LEVEL_STRUCT(["dv", "B", "m", "auxBase", "kA", "useAux", "pad1", "pad2"])}
+${LEVEL_STRUCT(["dv", "B", "m", "auxBase", "kA", "useAux", "auxPerLevel", "pad2"])}
 @group(0) @binding(0) var<storage, read_write> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
 @group(0) @binding(2) var<storage, read> UPS: array<T>;
@@ -63,7 +63,7 @@ fn main(${WGSL_ARGS}) {
       let slot = base + t;
       let idx = ENT[slotEntry(b, slot, nMain)].x;
       if (slot < nMain && idx == ${INVALID}u) { wb[t] = ${INVALID}u; continue; }
-      var src = u.m * u.B + b;
+      var src = (u.m + select(0u, levelOf(idx), u.auxPerLevel == 1u)) * u.B + b;
       if (slot < nMain) { src = levelOf(idx) * u.B + b; }
       wb[t] = idx * u.dv; sb[t] = src * u.dv;
     }
@@ -88,7 +88,10 @@ export interface SparseBackwardArgs {
   ent: Tensor;
   /** Main-entry row offsets `[B + 1]` (entries at or after `rowPtr[B]` and before `auxBase` are unused). */
   rowPtr: Tensor;
-  /** Upstream rows `[(m + 1)·B, d]`: level l's total gradient at rows l·B, aux at m·B. */
+  /**
+   * Upstream rows: level l's total gradient at rows l·B, aux at m·B (with `auxPerLevel`, the aux
+   * group of level l at (m + l)·B).
+   */
   ups: Tensor;
   wDec: Tensor;
   B: number;
@@ -101,6 +104,8 @@ export interface SparseBackwardArgs {
   auxN: Tensor;
   count: number;
   levels: number[];
+  /** Aux entries of level l take their upstream row from group l (Matryoshka per-level aux). */
+  auxPerLevel?: boolean;
 }
 
 /** Records ∂L/∂h_raw (`ENT[e].w`) of every entry. */
@@ -109,7 +114,7 @@ export function entryDots(gpu: Gpu, a: SparseBackwardArgs): void {
   const p = gpu.pipeline(`tsae_dots_v${v}`, dotsWgsl(v));
   const useAux = a.count > a.auxBase ? 1 : 0;
   const uni = levelUniform(
-    [a.d / v, a.B, a.levels.length, a.auxBase, a.kAux, useAux, 0, 0],
+    [a.d / v, a.B, a.levels.length, a.auxBase, a.kAux, useAux, a.auxPerLevel ? 1 : 0, 0],
     a.levels,
   );
   dispatchUnits(gpu, p, a.B, [a.ent, a.rowPtr, a.ups, a.wDec, gpu.uniform(uni), a.auxN]);
@@ -242,7 +247,7 @@ function gatherWgsl(v: 1 | 4, jb: number): string {
     `if (c0 + ${i}u < u.dv) { GWDEC[i * u.dv + c0 + ${i}u] = d${i}; ${encStore(i)} }`
   ).join("\n    ");
   return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
-${LEVEL_STRUCT(["n", "dv", "B", "m", "auxBase", "pad0", "pad1", "pad2"])}
+${LEVEL_STRUCT(["n", "dv", "B", "m", "auxBase", "auxPerLevel", "pad1", "pad2"])}
 @group(0) @binding(0) var<storage, read> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> LIST: array<u32>;
 @group(0) @binding(2) var<storage, read> START: array<u32>;
@@ -257,7 +262,7 @@ fn main(${WGSL_ARGS}) {
   let i = wgIndex(wid, nwg);
   if (i >= u.n) { return; }
   let lvlRow = levelOf(i) * u.B;
-  let auxRow = u.m * u.B;
+  let auxRow = (u.m + select(0u, levelOf(i), u.auxPerLevel == 1u)) * u.B;
   let s0 = START[i]; let s1 = START[i + 1u];
   for (var c0 = lid * ${jb}u; c0 < u.dv; c0 += ${WG * jb}u) {
     ${clamp}
@@ -301,7 +306,10 @@ export function latentGather(
   const v = vecWidth(a.d), dv = a.d / v;
   const jb = Math.min(4, Math.max(1, Math.ceil(dv / WG)));
   const p = gpu.pipeline(`tsae_gather_v${v}_${jb}`, gatherWgsl(v, jb));
-  const uni = levelUniform([a.n, dv, a.B, a.levels.length, a.auxBase, 0, 0, 0], a.levels);
+  const uni = levelUniform(
+    [a.n, dv, a.B, a.levels.length, a.auxBase, a.auxPerLevel ? 1 : 0, 0, 0],
+    a.levels,
+  );
   gpu.dispatch(p, [
     a.ent,
     s.list,

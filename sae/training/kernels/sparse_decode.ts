@@ -21,15 +21,15 @@ const DEC_JB = 4;
 function decodeWgsl(v: 1 | 4): string {
   const q = Array.from({ length: DEC_JB }, (_, i) => i);
   const clamp = q.map((i) => `let cc${i} = min(c0 + ${i}u, u.dv - 1u);`).join(" ");
-  const init = q.map((i) => `var a${i} = T0; if (u.bias == 1u) { a${i} = BIAS[cc${i}]; }`).join(
-    "\n  ",
-  );
+  const init = q.map((i) => `var a${i} = T0; if ((u.flags & 1u) != 0u) { a${i} = BIAS[cc${i}]; }`)
+    .join("\n  ");
+  const reset = q.map((i) => `a${i} = T0;`).join(" ");
   const flush = (lvl: string) =>
     q.map((i) => `if (c0 + ${i}u < u.dv) { OUT[(${lvl} * u.B + b) * u.dv + c0 + ${i}u] = a${i}; }`)
       .join(" ");
   const fma = q.map((i) => `a${i} += w * WDEC[wb + cc${i}];`).join(" ");
   return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
-${LEVEL_STRUCT(["B", "dv", "csr", "stride", "base", "m", "bias", "blocks"])}
+${LEVEL_STRUCT(["B", "dv", "csr", "stride", "base", "m", "flags", "blocks"])}
 @group(0) @binding(0) var<storage, read> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
 @group(0) @binding(2) var<storage, read> WDEC: array<T>;
@@ -53,13 +53,17 @@ fn main(${WGSL_ARGS}) {
     loop {
       if (lvl + 1u >= u.m || en.x < width(lvl)) { break; }
       ${flush("lvl")}
+      if ((u.flags & 2u) != 0u) { ${reset} }
       lvl++;
     }
     let w = bitcast<f32>(en.z);
     let wb = en.x * u.dv;
     ${fma}
   }
-  for (; lvl < u.m; lvl++) { ${flush("lvl")} }
+  for (; lvl < u.m; lvl++) {
+    ${flush("lvl")}
+    if ((u.flags & 2u) != 0u) { ${reset} }
+  }
 }`;
 }
 
@@ -81,6 +85,11 @@ export interface DecodeRowsArgs {
   B: number;
   /** Level widths (Matryoshka), `[dSae]` for a plain decode. */
   levels: number[];
+  /**
+   * Each level's output holds only its own latents' sum (no prefix, no bias), for entries whose
+   * levels come in increasing order (Matryoshka's per-level aux groups).
+   */
+  separateLevels?: boolean;
 }
 
 /** Records the sparse decode (see the module doc). */
@@ -90,7 +99,16 @@ export function decodeRows(gpu: Gpu, a: DecodeRowsArgs): void {
   const p = gpu.pipeline(`tsae_decode_v${v}`, decodeWgsl(v));
   const csr = a.stride === undefined;
   const uni = levelUniform(
-    [a.B, dv, csr ? 1 : 0, a.stride ?? 0, a.base ?? 0, a.levels.length, a.bias ? 1 : 0, blocks],
+    [
+      a.B,
+      dv,
+      csr ? 1 : 0,
+      a.stride ?? 0,
+      a.base ?? 0,
+      a.levels.length,
+      (a.bias ? 1 : 0) | (a.separateLevels ? 2 : 0),
+      blocks,
+    ],
     a.levels,
   );
   dispatchUnits(gpu, p, a.B * blocks, [

@@ -13,13 +13,23 @@ import { refConfigOf, type TrainingExtras, TrainingSAE } from "../../../sae/trai
 
 export { getGpu };
 
-/** A test problem: config, host params (f32) and x. */
+/** A test problem: config, host params (f32) and x (transcoders: and the target y). */
 export interface Problem {
   cfg: TrainingSAEConfig;
   params: Record<string, Float32Array>;
   x: Float32Array;
   n: number;
+  /** Transcoders: the activations to reconstruct `[n, dOut]`. */
+  target?: Float32Array;
 }
+
+/** Transcoder architectures (their problems get a target and d_out-wide decoders). */
+const TRANSCODERS = new Set([
+  "transcoder",
+  "skip_transcoder",
+  "jumprelu_transcoder",
+  "jumprelu_skip_transcoder",
+]);
 
 /** Random params around SAELens' init (biases and thresholds nonzero) and x ~ N(0, 1). */
 export function problem(
@@ -27,27 +37,38 @@ export function problem(
   n: number,
   seed: number,
 ): Problem {
-  const cfg = createTrainingConfig({ dIn: 8, dSae: 16, ...fields } as never);
+  const transcoder = TRANSCODERS.has(String(fields.architecture));
+  const cfg = createTrainingConfig({
+    dIn: 8,
+    dSae: 16,
+    ...(transcoder ? { dOut: 6, applyBDecToInput: false } : {}),
+    ...fields,
+  } as never);
   const rng = createRng(seed);
   const normal = (len: number, s: number, mean = 0) =>
     Float32Array.from({ length: len }, () => mean + s * rng.normal());
   const { dIn, dSae } = cfg;
+  const dOut = transcoder ? cfg.dOut! : dIn;
   const params: Record<string, Float32Array> = {
     W_enc: normal(dIn * dSae, 0.5),
-    W_dec: normal(dSae * dIn, 0.4),
-    b_dec: normal(dIn, 0.2),
+    W_dec: normal(dSae * dOut, 0.4),
+    b_dec: normal(dOut, 0.2),
   };
   const arch = cfg.architecture;
+  if (arch.endsWith("skip_transcoder")) params.W_skip = normal(dOut * dIn, 0.2);
   if (arch === "gated") {
     params.b_gate = normal(dSae, 0.3);
     params.r_mag = normal(dSae, 0.3);
     params.b_mag = normal(dSae, 0.3);
   } else params.b_enc = normal(dSae, 0.3);
-  if (arch === "jumprelu") params.threshold = normal(dSae, 0.2, 0.3);
+  if (arch === "jumprelu" || arch.startsWith("jumprelu_")) {
+    params.threshold = normal(dSae, 0.2, 0.3);
+  }
   if (arch === "batchtopk" || arch === "matryoshka_batchtopk") {
     params.topk_threshold = Float32Array.of(0.25);
   }
-  return { cfg, params, x: normal(n * dIn, 1), n };
+  const x = normal(n * dIn, 1);
+  return transcoder ? { cfg, params, x, n, target: normal(n * dOut, 1) } : { cfg, params, x, n };
 }
 
 /** Everything one GPU step produced, read back. */
@@ -76,8 +97,9 @@ export async function gpuStep(
   const x = Tensor.from(pb.x, [pb.n, pb.cfg.dIn], { gpu });
   const c = Tensor.from(Float32Array.from(coef), [coef.length], { gpu });
   const dm = dead ? Tensor.from(dead, [dead.length], { gpu }) : null;
-  let out = sae.recordStep(x, c, dm);
-  for (let s = 1; s < (opts.steps ?? 1); s++) out = sae.recordStep(x, c, dm);
+  const y = pb.target ? Tensor.from(pb.target, [pb.n, pb.target.length / pb.n], { gpu }) : null;
+  let out = sae.recordStep(x, c, dm, y);
+  for (let s = 1; s < (opts.steps ?? 1); s++) out = sae.recordStep(x, c, dm, y);
   const dbg = sae.debugStep();
   const names = [...sae.grads.keys()];
   const tensors = [
@@ -100,6 +122,7 @@ export async function gpuStep(
   x.dispose();
   c.dispose();
   dm?.dispose();
+  y?.dispose();
   return {
     losses: data[0],
     firedCounts: data[1],
@@ -124,6 +147,7 @@ export function refStep(
   return trainingStepRef(refConfigOf(pb.cfg, extras), pb.params, pb.x, pb.n, {
     coefficients,
     deadMask: dead ? Uint8Array.from(dead) : undefined,
+    target: pb.target,
   });
 }
 
@@ -178,16 +202,17 @@ export function compareStep(
   for (let k = 0; k < n * dSae; k++) if (f[k] !== 0) fired[k % dSae]++;
   assertAllClose(g.firedCounts, fired, 0, 0, "firedCounts");
   assertClose(g.l0Sum, fired.reduce((s, v) => s + v, 0), 0, 0, "l0Sum");
-  // §5.2 recon terms from the reference x̂.
-  const x = pb.x, xh = ref.forward.sae_out;
-  const mean = new Float64Array(dIn);
-  for (let t = 0; t < n; t++) for (let j = 0; j < dIn; j++) mean[j] += x[t * dIn + j] / n;
+  // §5.2 recon terms from the reference x̂ (against the target for transcoders).
+  const x = pb.target ?? pb.x, xh = ref.forward.sae_out, d = x.length / n;
+  void dIn;
+  const mean = new Float64Array(d);
+  for (let t = 0; t < n; t++) for (let j = 0; j < d; j++) mean[j] += x[t * d + j] / n;
   const r = [0, 0, 0, 0];
   for (let t = 0; t < n; t++) {
     let sq = 0, v = 0;
-    for (let j = 0; j < dIn; j++) {
-      sq += (xh[t * dIn + j] - x[t * dIn + j]) ** 2;
-      v += (x[t * dIn + j] - mean[j]) ** 2;
+    for (let j = 0; j < d; j++) {
+      sq += (xh[t * d + j] - x[t * d + j]) ** 2;
+      v += (x[t * d + j] - mean[j]) ** 2;
     }
     r[0] += sq;
     r[1] += v;

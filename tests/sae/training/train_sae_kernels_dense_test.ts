@@ -13,15 +13,16 @@ import {
   bDecGradRef,
   decoderNormGrad,
   decoderNormGradRef,
-  DENSE_Q,
-  denseBackward,
-  denseBackwardRef,
-  denseForward,
-  denseForwardRef,
+  type DenseBackwardArgs,
+  type DenseBackwardRefArgs,
+  type DenseForwardArgs,
+  type DenseForwardRefParams,
   ghostRows,
   ghostRowsRef,
   latentFinalize,
   latentFinalizeRef,
+  levelScalars,
+  levelScalarsRef,
   lpNormRows,
   lpNormRowsRef,
   prepRows,
@@ -33,6 +34,28 @@ import {
 } from "../../../sae/training/kernels/mod.ts";
 import { createRng, randomArray } from "../../gpu/_ops_helpers.ts";
 import { closeScaled } from "./_train_sae_helpers.ts";
+import { standardKernels, standardLatent } from "../../../sae/architectures/standard/training.ts";
+import { jumpreluKernels, jumpreluLatent } from "../../../sae/architectures/jumprelu/training.ts";
+import { gatedKernels, gatedLatent } from "../../../sae/architectures/gated/training.ts";
+
+// Each dense architecture's fused kernels and finalisation live in its folder; these helpers
+// reach them by name, as the tests did when one module held all three.
+type DenseArch = "standard" | "jumprelu" | "gated";
+const KERNELS = { standard: standardKernels, jumprelu: jumpreluKernels, gated: gatedKernels };
+const LATENT = { standard: standardLatent, jumprelu: jumpreluLatent, gated: gatedLatent };
+const DENSE_Q = { standard: standardKernels.q, jumprelu: jumpreluKernels.q, gated: gatedKernels.q };
+const denseForward = (gpu: Gpu, arch: DenseArch, a: DenseForwardArgs) =>
+  KERNELS[arch].forward(gpu, a);
+const denseBackward = (gpu: Gpu, arch: DenseArch, a: DenseBackwardArgs) =>
+  KERNELS[arch].backward(gpu, a);
+const denseForwardRef = (
+  arch: DenseArch,
+  h: Float32Array,
+  rows: number,
+  n: number,
+  p: DenseForwardRefParams,
+) => KERNELS[arch].forwardRef(h, rows, n, p);
+const denseBackwardRef = (arch: DenseArch, a: DenseBackwardRefArgs) => KERNELS[arch].backwardRef(a);
 
 const f32 = (gpu: Gpu, a: ArrayLike<number>, shape?: number[]) =>
   Tensor.from(Float32Array.from(a), shape ?? [a.length], { gpu });
@@ -259,6 +282,12 @@ Deno.test("stepScalars, latentFinalize, decoderNormGrad, bDecGrad vs references"
   assertEquals([...await sc.toArray()], [3, 1.5, 0, 0]);
   stepScalars(gpu, null, sc, 2, 4);
   assertEquals([...await sc.toArray()], [0, 0, 0, 0]);
+  // Per level (Matryoshka's per-level aux-k): levels [0, 1), [1, 4) of the same mask.
+  const lsc = Tensor.zeros([8], "f32", o);
+  levelScalars(gpu, td, lsc, 2, 4, [1, 4]);
+  assertEquals([...levelScalarsRef(dead, 2, 4, [1, 4])], [1, 0.5, 2, 1]);
+  assertEquals([...(await lsc.toArray()).subarray(4)], [1, 0.5, 2, 1]);
+  lsc.dispose();
   const n = 6, d = 5, B = 10;
   for (const arch of ["standard", "jumprelu", "gated"] as const) {
     const q = DENSE_Q[arch], sums = randomArray(rng, q * n), norms = randomArray(rng, n, 0.5, 2);
@@ -269,7 +298,7 @@ Deno.test("stepScalars, latentFinalize, decoderNormGrad, bDecGrad vs references"
     const scal = f32(gpu, [2, 0, 0, 0]);
     latentFinalize(
       gpu,
-      arch,
+      LATENT[arch],
       ts,
       tn,
       coef,
@@ -281,7 +310,7 @@ Deno.test("stepScalars, latentFinalize, decoderNormGrad, bDecGrad vs references"
       1,
     );
     const ref = latentFinalizeRef(
-      arch,
+      LATENT[arch],
       sums,
       norms,
       0.3,

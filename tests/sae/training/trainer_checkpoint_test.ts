@@ -177,6 +177,12 @@ const RESUME_CASES: ResumeCase[] = [
     fields: { k: 2, matryoshkaWidths: [3, 6, D_SAE] },
     moves: "topk_threshold",
   },
+  // The tied pursuit trains only W_dec and b_dec.
+  {
+    arch: "matching_pursuit",
+    fields: { maxIterations: 4, decoderInitNorm: 1, normalizeActivations: "layer_norm" },
+    moves: "W_dec",
+  },
 ];
 
 Deno.test("the resume table covers every trainable architecture", () => {
@@ -366,3 +372,44 @@ for (const arch of ["batchtopk", "matryoshka_batchtopk"]) {
     await Deno.remove(dir, { recursive: true });
   });
 }
+
+Deno.test("snapshot() / restore(): a fresh trainer continues bit for bit; a mismatch changes nothing", async () => {
+  const cfg = createTrainerConfig({ totalTrainingSamples: 64, trainBatchSizeSamples: 8 });
+  const batches = hostBatches(31, 8, 8);
+  const a = createTestSAE(saeCfg(), gpu, 3);
+  const ta = new SAETrainer(cfg, a, [], { disposeBatches: false });
+  const first = upload(batches.slice(0, 4));
+  for (const b of first) await ta.step(b);
+  const snap = await ta.snapshot();
+  assertEquals([snap.state.nTrainingSteps, snap.state.nTrainingSamples], [4, 32]);
+  assertEquals(snap.cfg.architecture, "standard");
+  assertEquals([...snap.shapes.get("W_enc")!], [D_IN, D_SAE]);
+  // A second SAE with other weights takes the snapshot, weights included.
+  const b = createTestSAE(saeCfg(), gpu, 99);
+  const tb = new SAETrainer(cfg, b, [], { disposeBatches: false });
+  tb.restore(snap);
+  assertEquals([tb.nTrainingSteps, tb.nTrainingSamples], [4, 32]);
+  const rest = upload(batches.slice(4));
+  for (const x of rest) {
+    await ta.step(x);
+    await tb.step(x);
+  }
+  const [wa, wb] = await Promise.all([a.stateDict(), b.stateDict()]);
+  for (const [name, v] of wa) assertEquals([...wb.get(name)!], [...v], name);
+  // The counters are read-only from outside: only restore() sets them.
+  assert(!Object.getOwnPropertyDescriptor(SAETrainer.prototype, "nTrainingSteps")?.set);
+  // Other Adam betas: refused, and nothing moved.
+  const c = createTestSAE(saeCfg(), gpu, 5);
+  const tc = new SAETrainer({ ...cfg, adamBeta1: 0.5 }, c, []);
+  let threw = false;
+  try {
+    tc.restore(snap);
+  } catch (e) {
+    threw = (e as Error).message.includes("Adam betas");
+  }
+  assert(threw, "a betas mismatch is refused");
+  assertEquals([tc.nTrainingSteps, tc.nTrainingSamples], [0, 0]);
+  for (const t of [...first, ...rest]) t.dispose();
+  for (const t of [ta, tb, tc]) t.dispose();
+  for (const s of [a, b, c]) s.dispose();
+});

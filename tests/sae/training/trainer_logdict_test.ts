@@ -24,7 +24,15 @@ import { TRAINABLE_ARCHITECTURES } from "./_sae_impls.ts";
 const gpu = await getGpu();
 const D_IN = 6, D_SAE = 12, N = 8, LOG_EVERY = 3;
 
-const ARCHS = ["standard", "gated", "jumprelu", "topk", "batchtopk", "matryoshka_batchtopk"];
+const ARCHS = [
+  "standard",
+  "gated",
+  "jumprelu",
+  "topk",
+  "batchtopk",
+  "matryoshka_batchtopk",
+  "matching_pursuit",
+];
 
 Deno.test("the log-dict table covers every trainable architecture", () => {
   assertEquals([...ARCHS].sort(), [...TRAINABLE_ARCHITECTURES].sort());
@@ -41,6 +49,7 @@ for (const arch of ARCHS) {
     l0Coefficient: 0.2,
     l0WarmUpSteps: 4,
     ...(arch === "matryoshka_batchtopk" ? { matryoshkaWidths: [4, 9, 12] } : {}),
+    ...(arch === "matching_pursuit" ? { maxIterations: 4, decoderInitNorm: 1 } : {}),
   });
   Deno.test({
     name: `GPU TrainingSAE ${arch}: logged dicts match the reference; counters match FiringStats`,
