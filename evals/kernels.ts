@@ -206,7 +206,7 @@ export function klDivRows(p: Tensor, q: Tensor, options: RowKernelOptions = {}):
   if (m === 0) return out;
   const perThread = pickVariant(gpu, n, 3, op, options.variant) === "thread";
   const pipeline = gpu.pipeline(`eval_kl_${perThread ? "t" : "wg"}`, klWgsl(perThread));
-  for (const s of spans(gpu, m, n, { aligned: [1] })) {
+  for (const s of spans(gpu, m, n, { aligned: [n, 1] })) {
     gpu.dispatch(pipeline, [
       windowOf(p, s.start * n, s.count * n),
       windowOf(q, s.start * n, s.count * n),
@@ -376,7 +376,7 @@ export function rowStats(
   if (n === 0) return out;
   const perThread = pickVariant(gpu, d, 1, op, options.variant) === "thread";
   const pipeline = gpu.pipeline(`eval_rowstats_${perThread ? "t" : "wg"}`, rowStatsWgsl(perThread));
-  for (const s of spans(gpu, n, d, { aligned: [ROW_STATS_WIDTH] })) {
+  for (const s of spans(gpu, n, d, { aligned: [d, ROW_STATS_WIDTH] })) {
     gpu.dispatch(pipeline, [
       windowOf(x, s.start * d, s.count * d),
       windowOf(xHat, s.start * d, s.count * d),
@@ -524,7 +524,7 @@ export function encDecDot(wEnc: Tensor, wDec: Tensor): Tensor {
   if (F === 0 || d === 0) return out;
   const pipeline = gpu.pipeline("eval_enc_dec_dot", ENC_DEC_WGSL);
   const kWindows = spans(gpu, d, F);
-  const fWindows = spans(gpu, F, d, { aligned: [1] });
+  const fWindows = spans(gpu, F, d, { aligned: [d, 1] });
   for (const kw of kWindows) {
     if (kw.count > CPU_LOOP_BUDGET / 2 && gpu.info.isFallbackAdapter) {
       throw new EvalError(`${op}: d_in ${d} is too large for a CPU adapter's loop budget`);

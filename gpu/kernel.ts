@@ -10,7 +10,8 @@
  *   {@link uniformStruct} (the matching WGSL struct).
  * - **Windows**: a tensor larger than one storage binding is processed in {@link spans} of rows
  *   whose bindings fit `maxStorageBufferBindingSize` and start at aligned offsets; bind one with
- *   {@link windowOf}.
+ *   {@link windowOf} (or {@link shiftedWindow} from the aligned offset below an unaligned start),
+ *   or view its rows as a tensor with {@link rowsView}.
  * - **Grids**: {@link grid1d} folds a workgroup count into a 2-D grid (at most 65535 per
  *   dimension); kernels get the linear index back with `wgIndex` from {@link WGSL_WG_INDEX};
  *   {@link dispatch1d} and {@link dispatchFlat} record the common launches.
@@ -59,7 +60,7 @@
 
 import type { Bindable, BufferBinding, Gpu } from "./device.ts";
 import { GpuError } from "./device.ts";
-import type { DType, Tensor } from "./tensor.ts";
+import { type DType, Tensor } from "./tensor.ts";
 
 // ---------------------------------------------------------------------------------- integers
 
@@ -304,6 +305,17 @@ export function windowOf(t: Tensor, start: number, count: number): BufferBinding
   return { buffer: t.buffer, offset: t.offset + start * 4, size: Math.max(4, count * 4) };
 }
 
+/**
+ * A view of rows `[start, start + count)` of a row-major tensor (rows over its first dim, each
+ * the size of its last): the same buffer, no copy; `t` itself when the rows are all of it. The
+ * view lives only as long as `t`.
+ */
+export function rowsView(t: Tensor, start: number, count: number): Tensor {
+  const cols = t.shape[t.shape.length - 1];
+  if (start === 0 && count === t.shape[0]) return t;
+  return new Tensor(t.gpu, t.buffer, [count, cols], t.dtype, t.offset + start * cols * 4, false);
+}
+
 /** A range of units (rows, elements, groups) of a split: `[start, start + count)`. */
 export interface Span {
   /** The first unit. */
@@ -315,8 +327,9 @@ export interface Span {
 /** Options of {@link spans}. */
 export interface SpanOptions {
   /**
-   * Elements per unit of the other tensors bound as windows of the same units; their window
-   * offsets stay aligned too (`unitElems` always counts).
+   * Elements per unit of every tensor bound at the spans' offsets (windows of the same units):
+   * each keeps its window offsets aligned. Default `[unitElems]`; pass `[]` when only whole
+   * per-span workspaces are bound.
    */
   aligned?: readonly number[];
   /** Starts are multiples of this many units (default 1). */
@@ -339,8 +352,8 @@ export interface SpanOptions {
 /**
  * Splits `count` units of `unitElems` 4-byte elements (the widest row among the tensors the
  * split sizes) into spans whose bindings fit `gpu.maxBindingSize` and whose starts keep every
- * window offset aligned to `minStorageBufferOffsetAlignment` (for `unitElems` and every width of
- * `opts.aligned`). One span when everything fits; none when `count` is 0.
+ * window offset aligned to `minStorageBufferOffsetAlignment` (for every width of `opts.aligned`,
+ * by default `unitElems`). One span when everything fits; none when `count` is 0.
  * @throws {GpuError} (or `opts.error`) naming the limit when one aligned group of units is too
  * large.
  *
@@ -367,7 +380,7 @@ export function spans(
   const limitElems = Math.floor(limitBytes / 4);
   const alignElems = Math.max(1, gpu.bindingOffsetAlignment / 4);
   let alignUnits = opts.multipleOf ?? 1;
-  for (const e of shifted ? [] : [unitElems, ...(opts.aligned ?? [])]) {
+  for (const e of shifted ? [] : opts.aligned ?? [unitElems]) {
     if (e > 0) alignUnits = lcm(alignUnits, alignElems / gcd(alignElems, e));
   }
   let per: number;
@@ -541,18 +554,4 @@ export function rowKernelVariant(gpu: Gpu, n: number, passes: number): "workgrou
 /** True when every tensor can be bound as `array<vec4<f32>>` (size and offset multiples of 4). */
 export function vec4Ok(...tensors: Tensor[]): boolean {
   return tensors.every((t) => t.size % 4 === 0 && t.offset % 16 === 0);
-}
-
-// ---------------------------------------------------------------------------------- transitional
-
-/** A window of rows `[start, start + count)`; the same as {@link Span}. */
-export type RowWindow = Span;
-
-/**
- * Splits `rows` rows of `rowBytes` bytes into aligned windows that fit one storage binding: the
- * same as {@link spans} with `rowBytes / 4` elements per row. Kept for the SAE kernels until they
- * call {@link spans}.
- */
-export function rowWindows(gpu: Gpu, rows: number, rowBytes: number): RowWindow[] {
-  return spans(gpu, rows, rowBytes / 4);
 }

@@ -3,30 +3,30 @@
  * depend on which kernel family provides them: affine maps (`x·W + b`, `x·Wᵀ`), per-row top-k,
  * decoder row norms, elementwise arithmetic.
  *
- * Products go to the shared tuned matmul (`gpu/kernels/matmul.ts`, bias epilogue); `topkActs`
+ * Products go to the shared tuned matmul (`gpu/kernels/matmul/`, bias epilogue); `topkActs`
  * uses the shared per-row top-k (`gpu/kernels/topk.ts`) up to its largest k, else a rank kernel
  * here.
  * @module
  */
 
-import { grid1d } from "../gpu/kernel.ts";
+import {
+  checkInt,
+  checkTensor,
+  DEFAULT_WG,
+  dispatch1d,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../gpu/kernel.ts";
 import { Tensor } from "../gpu/tensor.ts";
 import { binary } from "../gpu/kernels/binary.ts";
-import { matmul } from "../gpu/kernels/matmul.ts";
+import { matmul } from "../gpu/kernels/matmul/mod.ts";
 import { reduceRows } from "../gpu/kernels/reduce.ts";
 import { TOPK_MAX_K, topkRows } from "../gpu/kernels/topk.ts";
 import { denseFromTopk } from "./kernels/activations.ts";
 import { SaeKernelError } from "./kernels/errors.ts";
 
-const WG = 64;
-const WG_INDEX =
-  "fn wgIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }";
-
-function dims(t: Tensor, op: string, name: string): [number, number] {
-  if (t.rank !== 2 || t.dtype !== "f32") {
-    throw new SaeKernelError(`${op}: ${name} must be an f32 matrix, got ${t}`);
-  }
-  return [t.shape[0], t.shape[1]];
+function dims(t: Tensor, op: string, name: string): readonly number[] {
+  return checkTensor(t, op, name, { dtype: "f32", rank: 2 }, SaeKernelError);
 }
 
 /** `x [n, k] · W [k, m] (+ bias [m])` → `[n, m]` (shared tuned matmul, bias epilogue). */
@@ -48,14 +48,13 @@ struct U { n: u32, d: u32, k: u32, pad: u32 }
 @group(0) @binding(0) var<storage, read> H: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
-${WG_INDEX}
+${WGSL_WG_INDEX}
 // One invocation per entry: its rank in the row (larger first, ties → lower index first); the
 // entry is kept, ReLU'd, when the rank is below k. d iterations per invocation, so rows must stay
 // under llvmpipe's per-invocation loop budget (65535).
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let idx = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let idx = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (idx >= u.n * u.d) { return; }
   let base = idx - idx % u.d;
   let j = idx % u.d;
@@ -74,9 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  */
 export function topkActs(h: Tensor, k: number): Tensor {
   const [n, d] = dims(h, "topkActs", "h");
-  if (!Number.isSafeInteger(k) || k < 1 || k > d) {
-    throw new SaeKernelError(`topkActs: k is ${k}, expected an integer in [1, ${d}]`);
-  }
+  checkInt(k, 1, d, "topkActs", "k", SaeKernelError);
   if (k <= TOPK_MAX_K) {
     const { values, indices } = topkRows(h, k, { relu: true });
     const out = denseFromTopk(values, indices, d);
@@ -93,11 +90,8 @@ export function topkActs(h: Tensor, k: number): Tensor {
   const gpu = h.gpu;
   const out = Tensor.empty([n, d], "f32", { gpu });
   if (n === 0) return out;
-  gpu.dispatch(
-    gpu.pipeline("sae_topk_rank", TOPK_RANK_WGSL),
-    [h, out, gpu.uniform([n, d, k, 0])],
-    grid1d(gpu, Math.ceil((n * d) / WG)),
-  );
+  const pipeline = gpu.pipeline("sae_topk_rank", TOPK_RANK_WGSL);
+  dispatch1d(gpu, pipeline, [h, out, gpu.uniform([n, d, k, 0])], n * d);
   return out;
 }
 

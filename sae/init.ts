@@ -4,7 +4,7 @@
  * @module
  */
 
-import { createRng } from "./reference/rng.ts";
+import { createRng } from "../util/rng.ts";
 import type { SAEConfig } from "./config.ts";
 import type { SaeArchitectureImpl } from "./architectures/mod.ts";
 

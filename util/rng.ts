@@ -219,16 +219,19 @@ export class Mulberry32Float64 implements RefRng {
     this.#bits = new Mulberry32(seed);
   }
 
-  next(): number {
+  // Bound (arrow) methods: callers may pass `rng.next` or `rng.normal` around on their own.
+
+  /** Uniform float in [0, 1) with 53 random bits. */
+  readonly next = (): number => {
     const hi = this.#bits.nextUint32() >>> 5, lo = this.#bits.nextUint32() >>> 6;
     return (hi * 67108864 + lo) / 9007199254740992;
-  }
+  };
 
-  uniform(lo: number, hi: number): number {
-    return lo + (hi - lo) * this.next();
-  }
+  /** Uniform float in [lo, hi). */
+  readonly uniform = (lo: number, hi: number): number => lo + (hi - lo) * this.next();
 
-  normal(): number {
+  /** Standard normal N(0, 1) sample (Box–Muller). */
+  readonly normal = (): number => {
     if (this.#spare !== null) {
       const s = this.#spare;
       this.#spare = null;
@@ -240,7 +243,7 @@ export class Mulberry32Float64 implements RefRng {
     const r = Math.sqrt(-2 * Math.log(u));
     this.#spare = r * Math.sin(2 * Math.PI * v);
     return r * Math.cos(2 * Math.PI * v);
-  }
+  };
 }
 
 /**

@@ -188,7 +188,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor, options: BinaryOption
   const windowA = target === "a" || a.byteLength > limit;
   const windowB = target === "b" || b.byteLength > limit;
   const other = [windowA ? col.sa[0] : 0, windowB ? col.sb[0] : 0];
-  for (const s of spans(gpu, d0, rowElems, { aligned: other })) {
+  for (const s of spans(gpu, d0, rowElems, { aligned: [rowElems, ...other] })) {
     const bind = (t: Tensor, stride0: number, win: boolean) =>
       win ? windowOf(t, s.start * stride0, s.count * stride0) : t.binding();
     const bindings = [bind(a, col.sa[0], windowA)];

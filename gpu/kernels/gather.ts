@@ -15,6 +15,7 @@ import {
   packUniform,
   shiftedWindow,
   spans,
+  WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
 } from "../kernel.ts";
 import { Tensor } from "../tensor.ts";
@@ -58,8 +59,7 @@ struct U {
 @group(0) @binding(3) var<uniform> u: U;
 ${WGSL_WG_INDEX}
 @compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
+fn main(${WGSL_MAIN_ARGS}) {
   let g = wgIndex(wid, nwg) * ${WG}u + lid;
   let rl = g / u.w;
   if (rl >= u.outCount) { return; }

@@ -48,7 +48,7 @@ export {
   SC_NDEAD,
 } from "../training/kernels/latent.ts";
 export { gemm as trainingGemm, type GemmOptions } from "../training/kernels/_gemm.ts";
-export { rowsView } from "../training/kernels/_util.ts";
+export { rowsView } from "../../gpu/kernel.ts";
 export {
   type ArchTrainResult,
   type Grads64,
@@ -70,4 +70,4 @@ export {
 } from "../reference/linear.ts";
 export { normOut64, normOutBackward, type NormStateRef } from "../reference/normalization.ts";
 export { copyParams, foldNorms, initTiedParams, kaimingUniform } from "../reference/weights.ts";
-export type { RefRng } from "../reference/rng.ts";
+export type { RefRng } from "../../util/rng.ts";

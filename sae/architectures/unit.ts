@@ -24,7 +24,7 @@ import type {
   StepContext,
   TrainingExtras,
 } from "../training/train_sae_common.ts";
-import type { RefRng } from "../reference/rng.ts";
+import type { RefRng } from "../../util/rng.ts";
 
 /** What an architecture adds to the base SAE config. */
 export interface ArchitectureSpec {

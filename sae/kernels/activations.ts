@@ -6,16 +6,16 @@
  */
 
 import { Tensor } from "../../gpu/tensor.ts";
-import { grid1d, rowWindows } from "../../gpu/kernel.ts";
-import { SaeKernelError } from "./errors.ts";
 import {
-  dispatchRows,
-  expectShape,
-  matrixDims,
-  ROW_WG,
-  WGSL_ARGS,
+  checkTensor,
+  dispatch1d,
+  spans,
+  WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
-} from "./_rows.ts";
+  windowOf,
+} from "../../gpu/kernel.ts";
+import { SaeKernelError } from "./errors.ts";
+import { dispatchRows, ROW_WG } from "./_rows.ts";
 
 export {
   denseFromTopkRef,
@@ -36,8 +36,10 @@ function epilogue(
   params: Tensor[],
   op: string,
 ): Tensor {
-  const [n, d] = matrixDims(inputs[0], op, "h");
-  for (const t of inputs.slice(1)) expectShape(t, [n, d], op, "piMag");
+  const [n, d] = checkTensor(inputs[0], op, "h", { dtype: "f32", rank: 2 }, SaeKernelError);
+  for (const t of inputs.slice(1)) {
+    checkTensor(t, op, "piMag", { dtype: "f32", shape: [n, d] }, SaeKernelError);
+  }
   const names = ["A", "M"], pnames = ["P", "Q"];
   let b = 0;
   const decl = [
@@ -55,7 +57,7 @@ struct U { rowStart: u32, rows: u32, cols: u32, pad: u32 }
 ${decl}
 ${WGSL_WG_INDEX}
 @compute @workgroup_size(${ROW_WG})
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * ${ROW_WG}u + lid;
   if (i >= u.rows * u.cols) { return; }
   let j = i % u.cols;
@@ -74,8 +76,6 @@ fn main(${WGSL_ARGS}) {
  * ```ts
  * import { getGpu } from "../../gpu/device.ts";
  * import { Tensor } from "../../gpu/tensor.ts";
-import { grid1d, rowWindows } from "../../gpu/kernel.ts";
-import { SaeKernelError } from "./errors.ts";
  * import { jumpRelu } from "./activations.ts";
  * await getGpu();
  * using h = Tensor.from([0.6, 0.6, 0.6], [1, 3]);
@@ -86,8 +86,8 @@ import { SaeKernelError } from "./errors.ts";
  * ```
  */
 export function jumpRelu(h: Tensor, threshold: Tensor): Tensor {
-  const [, d] = matrixDims(h, "jumpRelu", "h");
-  expectShape(threshold, [d], "jumpRelu", "threshold");
+  const [, d] = checkTensor(h, "jumpRelu", "h", { dtype: "f32", rank: 2 }, SaeKernelError);
+  checkTensor(threshold, "jumpRelu", "threshold", { dtype: "f32", shape: [d] }, SaeKernelError);
   return epilogue(
     "sae_act_jumprelu",
     "let v = A[i];\n  Y[i] = select(0.0, v, v > P[j] && v > 0.0);",
@@ -99,9 +99,9 @@ export function jumpRelu(h: Tensor, threshold: Tensor): Tensor {
 
 /** Gated: π_mag = h0·exp(r_mag) + b_mag from `h0 = x̃·W_enc [n, dSae]`; a new tensor. */
 export function gatedMagnitude(h0: Tensor, rMag: Tensor, bMag: Tensor): Tensor {
-  const [, d] = matrixDims(h0, "gatedMagnitude", "h0");
-  expectShape(rMag, [d], "gatedMagnitude", "r_mag");
-  expectShape(bMag, [d], "gatedMagnitude", "b_mag");
+  const [, d] = checkTensor(h0, "gatedMagnitude", "h0", { dtype: "f32", rank: 2 }, SaeKernelError);
+  checkTensor(rMag, "gatedMagnitude", "r_mag", { dtype: "f32", shape: [d] }, SaeKernelError);
+  checkTensor(bMag, "gatedMagnitude", "b_mag", { dtype: "f32", shape: [d] }, SaeKernelError);
   return epilogue(
     "sae_act_gated_mag",
     "Y[i] = A[i] * exp(P[j]) + Q[j];",
@@ -113,8 +113,8 @@ export function gatedMagnitude(h0: Tensor, rMag: Tensor, bMag: Tensor): Tensor {
 
 /** Gated: f = 1[h0 + b_gate > 0]·ReLU(π_mag); a new tensor. */
 export function gatedActs(h0: Tensor, bGate: Tensor, piMag: Tensor): Tensor {
-  const [, d] = matrixDims(h0, "gatedActs", "h0");
-  expectShape(bGate, [d], "gatedActs", "b_gate");
+  const [, d] = checkTensor(h0, "gatedActs", "h0", { dtype: "f32", rank: 2 }, SaeKernelError);
+  checkTensor(bGate, "gatedActs", "b_gate", { dtype: "f32", shape: [d] }, SaeKernelError);
   return epilogue(
     "sae_act_gated",
     "Y[i] = select(0.0, max(M[i], 0.0), A[i] + P[j] > 0.0);",
@@ -132,7 +132,7 @@ struct U { rowStart: u32, rows: u32, k: u32, d: u32 }
 @group(0) @binding(3) var<uniform> u: U;
 ${WGSL_WG_INDEX}
 @compute @workgroup_size(${ROW_WG})
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let s = wgIndex(wid, nwg) * ${ROW_WG}u + lid;
   if (s >= u.rows * u.k) { return; }
   let r = s / u.k;
@@ -148,25 +148,17 @@ fn main(${WGSL_ARGS}) {
  */
 export function denseFromTopk(values: Tensor, indices: Tensor, d: number): Tensor {
   const op = "denseFromTopk";
-  const [n, k] = matrixDims(values, op, "values");
-  if (
-    indices.dtype !== "i32" || indices.rank !== 2 || indices.shape[0] !== n ||
-    indices.shape[1] !== k
-  ) {
-    throw new SaeKernelError(`${op}: indices must be i32 [${n}, ${k}], got ${indices}`);
-  }
+  const [n, k] = checkTensor(values, op, "values", { dtype: "f32", rank: 2 }, SaeKernelError);
+  checkTensor(indices, op, "indices", { dtype: "i32", shape: [n, k] }, SaeKernelError);
   const gpu = values.gpu;
   const out = Tensor.empty([n, d], "f32", { gpu });
   if (n * d === 0) return out;
   gpu.clear(out.buffer, out.offset, out.byteLength);
   const pipeline = gpu.pipeline("sae_dense_from_topk", DENSE_WGSL);
-  for (const w of rowWindows(gpu, n, d * 4)) {
-    const y = { buffer: out.buffer, offset: out.offset + w.start * d * 4, size: w.count * d * 4 };
-    gpu.dispatch(
-      pipeline,
-      [values, indices, y, gpu.uniform([w.start, w.count, k, d])],
-      grid1d(gpu, Math.ceil((w.count * k) / ROW_WG)),
-    );
+  for (const w of spans(gpu, n, d, { error: SaeKernelError })) {
+    const y = windowOf(out, w.start * d, w.count * d);
+    const uniform = gpu.uniform([w.start, w.count, k, d]);
+    dispatch1d(gpu, pipeline, [values, indices, y, uniform], w.count * k, ROW_WG);
   }
   return out;
 }

@@ -8,15 +8,8 @@
 
 import { Tensor } from "../../gpu/tensor.ts";
 import { SaeKernelError } from "./errors.ts";
-import {
-  dispatchRows,
-  expectDistinct,
-  expectShape,
-  matrixDims,
-  ROW_WG,
-  WGSL_ARGS,
-  WGSL_WG_INDEX,
-} from "./_rows.ts";
+import { checkDisjoint, checkTensor, WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../../gpu/kernel.ts";
+import { dispatchRows, ROW_WG } from "./_rows.ts";
 import { checkRuntimeNorm, LAYER_NORM_EPS, type RuntimeNormMode } from "./normalize_ref.ts";
 
 export {
@@ -42,7 +35,7 @@ ${WGSL_WG_INDEX}`;
   if (mode === "none") {
     return /* wgsl */ `${io}
 @compute @workgroup_size(${ROW_WG})
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * ${ROW_WG}u + lid;
   if (i >= u.rows * u.cols) { return; }
   let j = i % u.cols;
@@ -80,7 +73,7 @@ fn wgSum(lid: u32, v: f32) -> f32 {
   return r;
 }
 @compute @workgroup_size(${NORM_WG})
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let r = wgIndex(wid, nwg);
   if (r >= u.rows) { return; }
   let g = u.rowStart + r;
@@ -125,8 +118,8 @@ export function saeNormalizeIn(
 ): NormalizedInput {
   const op = "saeNormalizeIn";
   const m = checkRuntimeNorm(mode, op);
-  const [n, d] = matrixDims(x, op, "x");
-  if (bDec) expectShape(bDec, [d], op, "bDec");
+  const [n, d] = checkTensor(x, op, "x", { dtype: "f32", rank: 2 }, SaeKernelError);
+  if (bDec) checkTensor(bDec, op, "bDec", { dtype: "f32", shape: [d] }, SaeKernelError);
   const gpu = x.gpu;
   const out = Tensor.empty([n, d], "f32", { gpu });
   if (m === "none" && !bDec) {
@@ -153,7 +146,7 @@ struct U { rowStart: u32, rows: u32, cols: u32, pad: u32 }
 @group(0) @binding(3) var<uniform> u: U;
 ${WGSL_WG_INDEX}
 @compute @workgroup_size(${ROW_WG})
-fn main(${WGSL_ARGS}) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * ${ROW_WG}u + lid;
   if (i >= u.rows * u.cols) { return; }
   let g = u.rowStart + i / u.cols;
@@ -173,11 +166,11 @@ export function saeNormalizeOut(
 ): Tensor {
   const op = "saeNormalizeOut";
   const m = checkRuntimeNorm(mode, op);
-  const [n, d] = matrixDims(y, op, "y");
+  const [n, d] = checkTensor(y, op, "y", { dtype: "f32", rank: 2 }, SaeKernelError);
   const gpu = y.gpu;
   const result = out ?? Tensor.empty([n, d], "f32", { gpu });
-  expectShape(result, [n, d], op, "out");
-  expectDistinct(result, [y], op);
+  checkTensor(result, op, "out", { dtype: "f32", shape: [n, d] }, SaeKernelError);
+  checkDisjoint(result, [y], op, SaeKernelError);
   if (m === "none") {
     gpu.copy(y.buffer, y.offset, result.buffer, result.offset, y.byteLength);
     return result;
@@ -185,7 +178,7 @@ export function saeNormalizeOut(
   if (!state) {
     throw new SaeKernelError(`${op}: mode ${m} needs the state returned by saeNormalizeIn`);
   }
-  expectShape(state, [n, 2], op, "state");
+  checkTensor(state, op, "state", { dtype: "f32", shape: [n, 2] }, SaeKernelError);
   const pipeline = gpu.pipeline(`sae_norm_out_${m}`, outWgsl(m));
   dispatchRows(gpu, pipeline, n, d, [y, result], [state]);
   return result;

@@ -3,7 +3,7 @@
  * each architecture's reference `init` (the shared tied initialisation is in `weights.ts`).
  */
 import { type RefSaeConfig, type SaeParams, SaeReferenceError } from "./common.ts";
-import type { RefRng } from "./rng.ts";
+import type { RefRng } from "../../util/rng.ts";
 import { findArchitectureUnit } from "../architectures/mod.ts";
 
 export { initTiedParams, kaimingUniform } from "./weights.ts";
@@ -17,7 +17,7 @@ export { initTiedParams, kaimingUniform } from "./weights.ts";
  * @example
  * ```ts
  * import { initTrainingParamsRef } from "./init.ts";
- * import { createRng } from "./rng.ts";
+ * import { createRng } from "../../util/rng.ts";
  * const p = initTrainingParamsRef({ architecture: "standard", dIn: 4, dSae: 8,
  *   applyBDecToInput: true, normalizeActivations: "none" }, createRng(0));
  * const row0 = Math.hypot(...p.W_dec.subarray(0, 4));

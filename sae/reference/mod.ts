@@ -16,7 +16,7 @@ export {
   SaeReferenceError,
   type TrainOptions,
 } from "./common.ts";
-export { createRng, type RefRng } from "./rng.ts";
+export { createRng, type RefRng } from "../../util/rng.ts";
 export { normalizeInRef, normalizeOutRef, type NormStateRef } from "./normalization.ts";
 export {
   decodeRef,

@@ -5,7 +5,7 @@
  * @module
  */
 import { param, type ParamsLike, type RefSaeConfig, rowNorms, type SaeParams } from "./common.ts";
-import type { RefRng } from "./rng.ts";
+import type { RefRng } from "../../util/rng.ts";
 
 /** torch `kaiming_uniform_` (a = 0) on a [rows, cols] tensor: U(−√(6/cols), √(6/cols)). */
 export function kaimingUniform(rng: RefRng, rows: number, cols: number): Float64Array {

@@ -7,10 +7,10 @@
  */
 
 import type { Gpu } from "../../gpu/device.ts";
-import type { RowWindow } from "../../gpu/kernel.ts";
+import { type Span, spans } from "../../gpu/kernel.ts";
 import { type DType, Tensor } from "../../gpu/tensor.ts";
 import type { TrainingSAEConfig } from "../config.ts";
-import { TrainSaeError } from "./kernels/_util.ts";
+import { TrainSaeError } from "./errors.ts";
 
 export { TrainSaeError };
 
@@ -104,11 +104,6 @@ export interface ArchStep {
   dispose(): void;
 }
 
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
-
 /**
  * Splits `B` rows into micro-batch windows so that `[rows, w]` workspaces fit one storage
  * binding for every `w` of `widths`, and row offsets of views into `[B, a]` matrices stay
@@ -120,32 +115,12 @@ export function planWindows(
   widths: number[],
   aligned: number[],
   maxRows?: number,
-): RowWindow[] {
-  const maxElems = Math.floor(gpu.maxBindingSize / 4);
-  let R = B;
-  for (const w of widths) R = Math.min(R, Math.floor(maxElems / Math.max(1, w)));
-  if (maxRows !== undefined) R = Math.min(R, maxRows);
-  if (R < B) {
-    const alignElems = Math.max(1, gpu.bindingOffsetAlignment / 4);
-    let unit = 1;
-    for (const a of aligned) {
-      const u = alignElems / gcd(alignElems, a);
-      unit = (unit * u) / gcd(unit, u);
-    }
-    R -= R % unit;
-    if (R === 0) R = unit;
-    for (const w of widths) {
-      if (R * w > maxElems) {
-        throw new TrainSaeError(
-          `a micro-batch of ${R} rows of ${w} f32 exceeds maxStorageBufferBindingSize ` +
-            `(${gpu.maxBindingSize} bytes); use a smaller d_sae`,
-        );
-      }
-    }
-  }
-  const out: RowWindow[] = [];
-  for (let start = 0; start < B; start += R) out.push({ start, count: Math.min(R, B - start) });
-  return out;
+): Span[] {
+  return spans(gpu, B, Math.max(1, ...widths), {
+    aligned,
+    maxCount: maxRows,
+    error: TrainSaeError,
+  });
 }
 
 /** Tensors allocated together and released together. */

@@ -16,13 +16,12 @@
  */
 
 import type { Gpu } from "../../gpu/device.ts";
-import type { RowWindow } from "../../gpu/kernel.ts";
+import { rowsView, type Span } from "../../gpu/kernel.ts";
 import { binary } from "../../gpu/kernels/binary.ts";
 import { reduceCols, reduceRows } from "../../gpu/kernels/reduce.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { TrainingSAEConfig } from "../config.ts";
 import { gemm } from "./kernels/_gemm.ts";
-import { rowsView } from "./kernels/_util.ts";
 import type { DenseKernels } from "./kernels/dense_acts.ts";
 import {
   assembleLosses,
@@ -166,7 +165,7 @@ export interface DenseArchitecture {
 interface DenseWorkspace {
   batchRows: number;
   tensors: Workspace;
-  windows: RowWindow[];
+  windows: Span[];
   /** x̃ `[B, d_in]`. */
   inputCentred: Tensor;
   inputMean: Tensor;
@@ -346,7 +345,7 @@ export class DenseStep implements ArchStep {
   #recordWindow(
     batch: DenseBatch,
     ws: DenseWorkspace,
-    range: RowWindow,
+    range: Span,
     first: boolean,
     chunkOffset: number,
   ): void {

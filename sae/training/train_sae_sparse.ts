@@ -20,12 +20,11 @@
  */
 
 import type { Gpu } from "../../gpu/device.ts";
-import type { RowWindow } from "../../gpu/kernel.ts";
+import { rowsView, type Span } from "../../gpu/kernel.ts";
 import { reduceAll, reduceCols, reduceRows } from "../../gpu/kernels/reduce.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { TrainingSAEConfig } from "../config.ts";
 import { gemm } from "./kernels/_gemm.ts";
-import { rowsView } from "./kernels/_util.ts";
 import {
   assembleLosses,
   bDecGrad,
@@ -104,9 +103,9 @@ export interface SparseArchitecture {
     batchRows: number,
   ): Record<string, Tensor>;
   /** Per-token selection of window `win` of `preActs` (rows `[0, win.count)` are the window's). */
-  selectWindow?(sel: SparseSelectionContext, preActs: Tensor, win: RowWindow): void;
+  selectWindow?(sel: SparseSelectionContext, preActs: Tensor, win: Span): void;
   /** Batch selection once every window is encoded (`preActs` holds all B rows). */
-  selectBatch?(sel: SparseSelectionContext, preActs: Tensor, windows: RowWindow[]): void;
+  selectBatch?(sel: SparseSelectionContext, preActs: Tensor, windows: Span[]): void;
   /** After the backward (BatchTopK: the threshold EMA into the metrics). */
   finish?(sel: SparseSelectionContext): void;
   /** Names of `StepOutputs.metrics`. */
@@ -123,7 +122,7 @@ export function sparseLossKeys(levels: readonly number[]): string[] {
 interface SparseWorkspace {
   batchRows: number;
   tensors: Workspace;
-  windows: RowWindow[];
+  windows: Span[];
   mainCapacity: number;
   /** Aux slots per row (k_aux per aux group) and in all. */
   auxSlotsPerRow: number;
@@ -322,7 +321,7 @@ export class SparseStep implements ArchStep {
   #encodeAndSelect(ws: SparseWorkspace, sel: SparseSelectionContext, dead: Tensor | null): void {
     const { gpu, params } = this.#ctx, arch = this.#arch;
     const wEnc = params.get("W_enc")!, bEnc = params.get("b_enc")!;
-    const preActsOf = (win: RowWindow) =>
+    const preActsOf = (win: Span) =>
       rowsView(ws.preActs, arch.wholeBatch ? win.start : 0, win.count);
     // With the rescale, encode with W_enc·diag(n) and b_enc·n: the GEMM yields hs = h·n.
     let encoder = wEnc, encoderBias = bEnc;
@@ -345,7 +344,7 @@ export class SparseStep implements ArchStep {
     ws: SparseWorkspace,
     sel: SparseSelectionContext,
     h: Tensor,
-    win: RowWindow,
+    win: Span,
     dead: Tensor,
   ): void {
     const groups = this.#auxGroups;

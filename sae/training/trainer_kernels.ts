@@ -18,8 +18,8 @@ import {
   FLAT_WG,
   packUniform,
   WGSL_MAIN_ARGS,
-  WGSL_WG,
-} from "../../gpu/kernels/_op_util.ts";
+  WGSL_WG_INDEX,
+} from "../../gpu/kernel.ts";
 
 /** Flag value meaning "no bad step yet". */
 export const NO_BAD_STEP = 0xffffffff;
@@ -43,7 +43,7 @@ function checkInputWgsl(scaled: boolean): string {
 @group(0) @binding(1) var<storage, read> P: array<u32>;
 @group(0) @binding(2) var<storage, read_write> FLAG: array<atomic<u32>>;
 @group(0) @binding(3) var<uniform> u: U;`;
-  return /* wgsl */ `${WGSL_WG}${WGSL_NONFINITE}
+  return /* wgsl */ `${WGSL_WG_INDEX}${WGSL_NONFINITE}
 struct U { n: u32, scale: f32, stepWord: u32 }
 ${io}
 @compute @workgroup_size(${FLAT_WG})
@@ -109,7 +109,7 @@ export function checkAndScaleInputRef(
   return { out, nonFinite: bad };
 }
 
-const DEAD_MASK_WGSL = /* wgsl */ `${WGSL_WG}
+const DEAD_MASK_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, window: f32 }
 @group(0) @binding(0) var<storage, read> PASSES: array<f32>;
 @group(0) @binding(1) var<storage, read_write> MASK: array<u32>;
@@ -143,7 +143,7 @@ export function deadMaskRef(passes: Float32Array, window: number): Uint32Array {
   return Uint32Array.from(passes, (p) => (p > w ? 1 : 0));
 }
 
-const FIRING_WGSL = /* wgsl */ `${WGSL_WG}
+const FIRING_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32 }
 @group(0) @binding(0) var<storage, read> COUNTS: array<f32>;
 @group(0) @binding(1) var<storage, read_write> PASSES: array<f32>;

@@ -16,8 +16,8 @@ import {
   FLAT_WG,
   packUniform,
   WGSL_MAIN_ARGS,
-  WGSL_WG,
-} from "../../gpu/kernels/_op_util.ts";
+  WGSL_WG_INDEX,
+} from "../../gpu/kernel.ts";
 import { ADAM_SLOTS, adamRef, type AdamScalars, adamScalars } from "../../gpu/kernels/adam.ts";
 import { GradNormClipper } from "../../gpu/kernels/clip.ts";
 import { TrainingError } from "./errors.ts";
@@ -39,7 +39,7 @@ export interface AdamOptions {
   eps?: number;
 }
 
-const ADAM_WGSL = /* wgsl */ `${WGSL_WG}
+const ADAM_WGSL = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { n: u32, word: u32 }
 @group(0) @binding(0) var<storage, read_write> P: array<f32>;
 @group(0) @binding(1) var<storage, read_write> M: array<f32>;

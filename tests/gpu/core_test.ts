@@ -1,6 +1,6 @@
 import { getGpu, GpuError } from "../../gpu/device.ts";
 import { readAll, Tensor } from "../../gpu/tensor.ts";
-import { grid1d, spans, WGSL_WG_INDEX } from "../../gpu/kernel.ts";
+import { grid1d, spans, WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../../gpu/kernel.ts";
 import { assert, assertAllClose, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 
 const gpu = await getGpu();
@@ -77,8 +77,7 @@ ${WGSL_WG_INDEX}
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<uniform> n: vec4<u32>;
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg) * 64u + lid;
   if (i < n.x) { x[i] = x[i] + 1.0; }
 }`;

@@ -121,7 +121,7 @@ Deno.test("toolkit: spans fit the binding limit with aligned offsets for every b
   assertEquals(spans(gpu, 100, 8), [{ start: 0, count: 100 }]);
   // 64 KiB bindings: rows of 100 (and 7 and 3 bound at the same rows).
   const mid = smallBindingGpu(gpu, 65536);
-  const s = spans(mid, 1000, 100, { aligned: [7, 3] });
+  const s = spans(mid, 1000, 100, { aligned: [100, 7, 3] });
   assert(s.length > 1, "split");
   checkSpans(mid, s, 1000, 100, [7, 3]);
   // 4 KiB bindings: 1024 f32 per binding.

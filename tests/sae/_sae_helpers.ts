@@ -1,7 +1,7 @@
 /** Helpers shared by the GPU `SAE` tests: random small SAEs in every architecture. */
 
 import { Tensor } from "../../gpu/tensor.ts";
-import { createRng } from "../../sae/reference/rng.ts";
+import { createRng } from "../../util/rng.ts";
 import { createSAEConfig, type SAEConfig } from "../../sae/config.ts";
 import { getSaeArchitecture } from "../../sae/architectures/mod.ts";
 import { SAE } from "../../sae/sae.ts";

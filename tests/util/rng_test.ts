@@ -73,6 +73,8 @@ Deno.test("rng: the float64 draws of createRng are two canonical mulberry32 word
     assertEquals(ours.normal(), r * Math.cos(2 * Math.PI * v));
     assertEquals(ours.normal(), r * Math.sin(2 * Math.PI * v));
     assertEquals(ours.uniform(2, 4), 2 + 2 * u53());
+    const { next } = ours; // the methods work detached, as the closures they replace did
+    assertEquals(next(), u53());
   }
 });
 

@@ -6,7 +6,7 @@
  */
 
 import type { BufferBinding, Gpu } from "../../device.ts";
-import { WGSL_WG_INDEX } from "../../kernel.ts";
+import { WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../../kernel.ts";
 import { PARAM_WORDS } from "./common.ts";
 
 /**
@@ -32,9 +32,8 @@ struct PackParams { rows: u32, cols: u32, ld: u32, off: u32, tiles: u32, block: 
 @group(0) @binding(1) var<storage, read_write> D: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> Q: PackParams;
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let v4 = wgIndex(wid, nwg) * 64u + li;
+fn main(${WGSL_MAIN_ARGS}) {
+  let v4 = wgIndex(wid, nwg) * 64u + lid;
   if (v4 >= Q.tiles * ${tile * t4}u) { return; }
   let t = v4 / ${tile * t4}u;
   let rem = v4 % ${tile * t4}u;

@@ -10,7 +10,13 @@
 import type { Gpu } from "../../../gpu/device.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
 import { ModelError } from "../../errors.ts";
-import { dispatch1d, packUniform, WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../../../gpu/kernel.ts";
+import {
+  dispatch1d,
+  packUniform,
+  spans,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
 
 /** `W_E [V, D]` on the GPU as row windows `[v0, v0 + rows)` that each fit one binding. */
 export interface EmbedTable {
@@ -25,16 +31,12 @@ export interface EmbedTable {
 /** Uploads `W_E [V, D]` in row windows. */
 export function prepareEmbed(gpu: Gpu, WE: Float32Array, V: number, D: number): EmbedTable {
   if (WE.length !== V * D) throw new ModelError(`prepareEmbed: W_E is not [${V}, ${D}]`);
-  const per = Math.max(1, Math.floor(gpu.maxBindingSize / 4 / D));
-  const windows = [];
-  for (let v0 = 0; v0 < V; v0 += per) {
-    const rows = Math.min(per, V - v0);
-    windows.push({
-      v0,
-      rows,
-      w: Tensor.from(WE.subarray(v0 * D, (v0 + rows) * D), [rows, D], { gpu }),
-    });
-  }
+  // Each window is a tensor of its own: no offset to align.
+  const windows = spans(gpu, V, D, { aligned: [], error: ModelError }).map((s) => ({
+    v0: s.start,
+    rows: s.count,
+    w: Tensor.from(WE.subarray(s.start * D, (s.start + s.count) * D), [s.count, D], { gpu }),
+  }));
   return { V, D, windows };
 }
 

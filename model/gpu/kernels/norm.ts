@@ -151,7 +151,7 @@ export function norm(
   const wg = gpu.info.isFallbackAdapter ? 8 : 64;
   const key = `lm_norm_${centered}_${affine}_${scaleMode}_${vec}_${wg}`;
   const pipeline = gpu.pipeline(key, normWgsl(centered, affine, scaleMode, vec, wg));
-  for (const s of spans(gpu, rows, n, { aligned: [1], error: ModelError })) {
+  for (const s of spans(gpu, rows, n, { aligned: [n, 1], error: ModelError })) {
     const bind = [windowOf(x, s.start * n, s.count * n), windowOf(out, s.start * n, s.count * n)];
     if (affine !== "none") bind.push(opts.w!.binding());
     if (affine === "wb") bind.push(opts.b!.binding());

@@ -23,7 +23,7 @@ import {
 import { initTiedParams } from "../../reference/weights.ts";
 import type { ParamsLike, RefSaeConfig, SaeParams } from "../../reference/common.ts";
 import type { ReferenceArchitecture } from "../unit.ts";
-import type { RefRng } from "../../reference/rng.ts";
+import type { RefRng } from "../../../util/rng.ts";
 
 /** Marks the top ⌊k·n⌋ entries of ReLU(h) over the whole batch (ties → lower flat index). */
 export function batchTopKMask64(

@@ -9,7 +9,7 @@
 import { fill } from "../../../gpu/kernels/elementwise.ts";
 import { kthLargest } from "../../../gpu/kernels/kth_largest.ts";
 import type { TrainingSAEConfig } from "../../config.ts";
-import { rowsView } from "../../training/kernels/_util.ts";
+import { rowsView } from "../../../gpu/kernel.ts";
 import { batchRowCount, batchRowWrite } from "../../training/kernels/select.ts";
 import { scanU32, thresholdUpdate } from "../../training/kernels/sparse_decode.ts";
 import { TrainSaeError } from "../../training/errors.ts";

@@ -11,7 +11,7 @@
 import type { Gpu } from "../../../gpu/device.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
 import { gemm } from "../../training/kernels/_gemm.ts";
-import { rowsView } from "../../training/kernels/_util.ts";
+import { rowsView } from "../../../gpu/kernel.ts";
 import {
   BACKWARD_PRELUDE,
   type DenseBackwardArgs,

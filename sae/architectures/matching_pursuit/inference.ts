@@ -10,7 +10,7 @@
  * @module
  */
 
-import { matmul } from "../../../gpu/kernels/matmul.ts";
+import { matmul } from "../../../gpu/kernels/matmul/mod.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
 import type { SAEConfig } from "../../config.ts";
 import { linear } from "../../_ops.ts";

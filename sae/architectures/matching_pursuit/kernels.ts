@@ -18,19 +18,19 @@
 import type { Gpu } from "../../../gpu/device.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
 import {
-  dispatchUnits,
-  pack,
+  DEFAULT_WG,
+  dispatch1d,
+  packUniform,
   uniformStruct,
-  WG,
-  WGSL_ARGS,
-  WGSL_HEAD,
-} from "../../training/kernels/_util.ts";
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
 
 /** Marker of "no latent" in the one-hot bookkeeping. */
 export const NO_LATENT = 0xffffffff;
 
 const STEP_SPEC = "uuuuuufuuuu";
-const STEP = /* wgsl */ `${WGSL_HEAD}
+const STEP = /* wgsl */ `${WGSL_WG_INDEX}
 ${
   uniformStruct(STEP_SPEC, [
     "rows",
@@ -55,9 +55,9 @@ ${
 @group(0) @binding(6) var<storage, read_write> HV: array<f32>;
 @group(0) @binding(7) var<storage, read_write> RD: array<f32>;
 @group(0) @binding(8) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let b = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let b = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (b >= u.rows) { return; }
   var best = 0.0; var bi = 0u;
   for (var i = 0u; i < u.n; i++) {
@@ -119,7 +119,7 @@ export interface PursuitStepArgs {
 export function pursuitStep(gpu: Gpu, a: PursuitStepArgs): void {
   const [rows, n] = a.scores.shape, d = a.wDec.shape[1];
   const h = a.history, rs = a.rowStats;
-  const uni = pack(
+  const uni = packUniform(
     STEP_SPEC,
     rows,
     n,
@@ -133,7 +133,7 @@ export function pursuitStep(gpu: Gpu, a: PursuitStepArgs): void {
     rs.rOff,
     rs.B,
   );
-  dispatchUnits(gpu, gpu.pipeline("mp_step", STEP), rows, [
+  dispatch1d(gpu, gpu.pipeline("mp_step", STEP), [
     a.scores,
     a.wDec,
     a.residual,
@@ -143,7 +143,7 @@ export function pursuitStep(gpu: Gpu, a: PursuitStepArgs): void {
     h.value,
     rs.tensor,
     gpu.uniform(uni),
-  ]);
+  ], rows);
 }
 
 /** Reference of {@link pursuitStep} on host arrays (updated in place); returns (i*, v) per row. */
@@ -189,7 +189,7 @@ export function pursuitStepRef(
 }
 
 const BACK_SPEC = "uuuuu";
-const BACK = /* wgsl */ `${WGSL_HEAD}
+const BACK = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(BACK_SPEC, ["rows", "n", "d", "t", "stride"])}
 @group(0) @binding(0) var<storage, read> WDEC: array<f32>;
 @group(0) @binding(1) var<storage, read> G: array<f32>;
@@ -201,9 +201,9 @@ ${uniformStruct(BACK_SPEC, ["rows", "n", "d", "t", "stride"])}
 @group(0) @binding(7) var<storage, read> HIDX: array<u32>;
 @group(0) @binding(8) var<storage, read> HV: array<f32>;
 @group(0) @binding(9) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let b = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let b = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (b >= u.rows) { return; }
   let i = HIDX[u.t * u.stride + b];
   let v = HV[u.t * u.stride + b];
@@ -246,8 +246,8 @@ export interface PursuitBackArgs {
 /** Records one reverse iteration (see the module doc). */
 export function pursuitBackStep(gpu: Gpu, a: PursuitBackArgs): void {
   const [rows, d] = a.residual.shape, n = a.wDec.shape[0];
-  const uni = pack(BACK_SPEC, rows, n, d, a.t, a.history.stride);
-  dispatchUnits(gpu, gpu.pipeline("mp_back", BACK), rows, [
+  const uni = packUniform(BACK_SPEC, rows, n, d, a.t, a.history.stride);
+  dispatch1d(gpu, gpu.pipeline("mp_back", BACK), [
     a.wDec,
     a.gradOut,
     a.residual,
@@ -258,7 +258,7 @@ export function pursuitBackStep(gpu: Gpu, a: PursuitBackArgs): void {
     a.history.idx,
     a.history.value,
     gpu.uniform(uni),
-  ]);
+  ], rows);
 }
 
 /**
@@ -295,14 +295,14 @@ export function pursuitBackStepRef(
 }
 
 const FIRED_SPEC = "uuu";
-const FIRED = /* wgsl */ `${WGSL_HEAD}
+const FIRED = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(FIRED_SPEC, ["rows", "n", "accumulate"])}
 @group(0) @binding(0) var<storage, read> ACTS: array<f32>;
 @group(0) @binding(1) var<storage, read_write> FC: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let i = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let i = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (i >= u.n) { return; }
   var c = 0.0;
   for (var b = 0u; b < u.rows; b++) { if (ACTS[b * u.n + i] != 0.0) { c += 1.0; } }
@@ -312,8 +312,8 @@ fn main(${WGSL_ARGS}) {
 /** Records per latent the rows of `acts [rows, n]` where it is nonzero, into or onto `fired`. */
 export function firedColumns(gpu: Gpu, acts: Tensor, fired: Tensor, accumulate: boolean): void {
   const [rows, n] = acts.shape;
-  const uni = pack(FIRED_SPEC, rows, n, accumulate ? 1 : 0);
-  dispatchUnits(gpu, gpu.pipeline("mp_fired", FIRED), n, [acts, fired, gpu.uniform(uni)]);
+  const uni = packUniform(FIRED_SPEC, rows, n, accumulate ? 1 : 0);
+  dispatch1d(gpu, gpu.pipeline("mp_fired", FIRED), [acts, fired, gpu.uniform(uni)], n);
 }
 
 const METRICS_SPEC = "uuuf";
@@ -349,6 +349,6 @@ export function pursuitMetrics(
   threshold: number,
   metrics: Tensor,
 ): void {
-  const uni = pack(METRICS_SPEC, B, sqCol, l0Col, threshold);
+  const uni = packUniform(METRICS_SPEC, B, sqCol, l0Col, threshold);
   gpu.dispatch(gpu.pipeline("mp_metrics", METRICS), [rowStats, metrics, gpu.uniform(uni)], [1]);
 }

@@ -22,7 +22,7 @@ import {
 import { processInput64 } from "../../reference/linear.ts";
 import { normOut64, normOutBackward } from "../../reference/normalization.ts";
 import { kaimingUniform } from "../../reference/weights.ts";
-import type { RefRng } from "../../reference/rng.ts";
+import type { RefRng } from "../../../util/rng.ts";
 import type { ReferenceArchitecture } from "../unit.ts";
 
 /** The pursuit settings of a config (max_iterations null → d_in). */

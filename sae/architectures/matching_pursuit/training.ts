@@ -10,11 +10,10 @@
 
 import { binary } from "../../../gpu/kernels/binary.ts";
 import { reduceAll, reduceCols, reduceRows } from "../../../gpu/kernels/reduce.ts";
-import type { RowWindow } from "../../../gpu/kernel.ts";
+import { rowsView, type Span } from "../../../gpu/kernel.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
 import type { TrainingSAEConfig } from "../../config.ts";
 import { gemm } from "../../training/kernels/_gemm.ts";
-import { rowsView } from "../../training/kernels/_util.ts";
 import { assembleLosses } from "../../training/kernels/latent.ts";
 import { prepRows, residualRows } from "../../training/kernels/rows.ts";
 import { TrainSaeError } from "../../training/errors.ts";
@@ -42,7 +41,7 @@ const COL_L0 = 4;
 interface PursuitWorkspace {
   batchRows: number;
   tensors: Workspace;
-  windows: RowWindow[];
+  windows: Span[];
   inputCentred: Tensor;
   inputMean: Tensor;
   reconstruction: Tensor;
@@ -168,7 +167,7 @@ export class MatchingPursuitStep implements ArchStep {
   }
 
   /** The pursuit of one window, its decode and its residual against x. */
-  #forward(ws: PursuitWorkspace, x: Tensor, win: RowWindow, first: boolean): void {
+  #forward(ws: PursuitWorkspace, x: Tensor, win: Span, first: boolean): void {
     const { gpu, cfg, params, outputs } = this.#ctx;
     const c = win.count, d = cfg.dIn, wDec = params.get("W_dec")!;
     const residual = rowsView(ws.residual, 0, c), acts = rowsView(ws.acts, 0, c);
@@ -220,7 +219,7 @@ export class MatchingPursuitStep implements ArchStep {
   }
 
   /** The reverse pass of one window: decode, then the pursuit from its last iteration back. */
-  #backward(ws: PursuitWorkspace, win: RowWindow, first: boolean): void {
+  #backward(ws: PursuitWorkspace, win: Span, first: boolean): void {
     const { gpu, cfg, params, grads } = this.#ctx;
     const c = win.count, wDec = params.get("W_dec")!, gWDec = grads.get("W_dec")!;
     const gradOut = rowsView(ws.gradOut, 0, c), gradResidual = rowsView(ws.gradResidual, 0, c);

@@ -27,7 +27,7 @@ import { normIn64, type NormStateRef } from "../../reference/normalization.ts";
 import { jumpreluActs64, jumpreluTrain } from "../jumprelu/reference.ts";
 import { relu64, standardTrain } from "../standard/reference.ts";
 import { kaimingUniform } from "../../reference/weights.ts";
-import type { RefRng } from "../../reference/rng.ts";
+import type { RefRng } from "../../../util/rng.ts";
 import type { SaeParams } from "../../reference/common.ts";
 import type { ReferenceArchitecture } from "../unit.ts";
 

@@ -7,9 +7,9 @@
  */
 
 import type { Gpu } from "../../../gpu/device.ts";
-import { matmul } from "../../../gpu/kernels/matmul.ts";
+import { matmul } from "../../../gpu/kernels/matmul/mod.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import { TrainSaeError } from "./_util.ts";
+import { TrainSaeError } from "../errors.ts";
 
 /** Options of {@link gemm}. */
 export interface GemmOptions {

@@ -5,7 +5,7 @@
  */
 
 import { INVALID } from "./select.ts";
-import { TrainSaeError } from "./_util.ts";
+import { TrainSaeError } from "../errors.ts";
 
 /** Most Matryoshka levels the kernels accept. */
 export const MAX_LEVELS = 16;

@@ -14,9 +14,15 @@
  */
 
 import type { Gpu } from "../../../gpu/device.ts";
-import { grid1d } from "../../../gpu/kernel.ts";
+import {
+  DEFAULT_WG,
+  dispatch1d,
+  grid1d,
+  packUniform,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import { dispatchUnits, pack, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
 
 /** WGSL tanh that never overflows (exp of a non-positive argument only). */
 export const WGSL_TANH = /* wgsl */ `
@@ -141,16 +147,16 @@ export interface DenseKernels {
 const FWD_SPEC = "uuuu";
 
 /** WGSL head of a forward kernel: `wgIndex` and the uniform `u` (count, n, rows, flag). */
-export const FORWARD_PRELUDE = /* wgsl */ `${WGSL_HEAD}
+export const FORWARD_PRELUDE = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { count: u32, n: u32, rows: u32, flag: u32 }`;
 
 /** WGSL: element `k` of the invocation and its latent `i` (returns past the end). */
-export const FORWARD_INDEX = /* wgsl */ `let k = wgIndex(wid, nwg) * ${WG}u + lid;
+export const FORWARD_INDEX = /* wgsl */ `let k = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (k >= u.count) { return; }
   let i = k % u.n;`;
 
 /** `@compute` header of a forward kernel. */
-export const FORWARD_MAIN = `@compute @workgroup_size(${WG})\nfn main(${WGSL_ARGS})`;
+export const FORWARD_MAIN = `@compute @workgroup_size(${DEFAULT_WG})\nfn main(${WGSL_MAIN_ARGS})`;
 
 /**
  * Records a forward kernel over `rows × n` elements; `flag` is the uniform's fourth word
@@ -166,14 +172,14 @@ export function recordDenseForward(
   bindings: (Tensor | GPUBuffer)[],
 ): void {
   const count = rows * n;
-  const uni = gpu.uniform(pack(FWD_SPEC, count, n, rows, flag));
-  dispatchUnits(gpu, gpu.pipeline(`tsae_fwd_${name}`, code), count, [...bindings, uni]);
+  const uni = gpu.uniform(packUniform(FWD_SPEC, count, n, rows, flag));
+  dispatch1d(gpu, gpu.pipeline(`tsae_fwd_${name}`, code), [...bindings, uni], count);
 }
 
 const BWD_SPEC = "uuuuuuuufffffuu";
 
 /** WGSL head of a backward kernel: `wgIndex` and the uniform `u`. */
-export const BACKWARD_PRELUDE = /* wgsl */ `${WGSL_HEAD}
+export const BACKWARD_PRELUDE = /* wgsl */ `${WGSL_WG_INDEX}
 struct U { rows: u32, n: u32, chunkRows: u32, blocks: u32, chunks: u32,
   chunkOff: u32, rOff: u32, B: u32, invB: f32, p0: f32, p1: f32, p2: f32, p3: f32,
   flags: u32, x0: u32 }`;
@@ -188,11 +194,11 @@ export function latentPass(q: number, pre: string, body: string): string {
   const writes = Array.from({ length: q }, (_, k) => `PART[pb + ${k}u * u.n] = a${k};`).join(
     "\n  ",
   );
-  return `@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
+  return `@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
   let w = wgIndex(wid, nwg);
   let chunk = w / u.blocks;
-  let i = (w % u.blocks) * ${WG}u + lid;
+  let i = (w % u.blocks) * ${DEFAULT_WG}u + lid;
   if (chunk >= u.chunks || i >= u.n) { return; }
   let r0 = chunk * u.chunkRows;
   let r1 = min(u.rows, r0 + u.chunkRows);
@@ -230,10 +236,10 @@ export function recordDenseBackward(
   uniforms: BackwardUniforms,
   bindings: (Tensor | GPUBuffer)[],
 ): void {
-  const blocks = Math.ceil(n / WG), chunks = Math.ceil(rows / a.chunkRows);
+  const blocks = Math.ceil(n / DEFAULT_WG), chunks = Math.ceil(rows / a.chunkRows);
   const { p0 = 0, p1 = 0, p2 = 0, flags = 0, x0 = 0 } = uniforms;
   const uni = gpu.uniform(
-    pack(
+    packUniform(
       BWD_SPEC,
       rows,
       n,

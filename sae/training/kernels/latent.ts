@@ -16,9 +16,16 @@
  */
 
 import type { Gpu } from "../../../gpu/device.ts";
-import { grid1d } from "../../../gpu/kernel.ts";
+import {
+  DEFAULT_WG,
+  dispatch1d,
+  grid1d,
+  packUniform,
+  uniformStruct,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
 import { LEVEL_STRUCT, levelUniform } from "./_levels.ts";
 
 export {
@@ -39,19 +46,19 @@ import type { LatentSpec } from "./latent_ref.ts";
 export const SC_NDEAD = 0, SC_AUXW = 1;
 
 const SCAL_SPEC = "uff";
-const SCAL = /* wgsl */ `${WGSL_HEAD}
+const SCAL = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(SCAL_SPEC, ["n", "auxCoef", "kAux"])}
 @group(0) @binding(0) var<storage, read> DEAD: array<u32>;
 @group(0) @binding(1) var<storage, read_write> SC: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
-var<workgroup> sh: array<u32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
+var<workgroup> sh: array<u32, ${DEFAULT_WG}>;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
   var c = 0u;
-  for (var i = lid; i < u.n; i += ${WG}u) { c += select(0u, 1u, DEAD[i] != 0u); }
+  for (var i = lid; i < u.n; i += ${DEFAULT_WG}u) { c += select(0u, 1u, DEAD[i] != 0u); }
   sh[lid] = c;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${DEFAULT_WG / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
     workgroupBarrier();
   }
@@ -79,27 +86,29 @@ export function stepScalars(
     return;
   }
   const p = gpu.pipeline("tsae_scalars", SCAL);
-  gpu.dispatch(p, [dead, scalars, gpu.uniform(pack(SCAL_SPEC, dead.size, auxCoef, kAux))], [1]);
+  gpu.dispatch(p, [dead, scalars, gpu.uniform(packUniform(SCAL_SPEC, dead.size, auxCoef, kAux))], [
+    1,
+  ]);
 }
 
-const LEVEL_SCAL = /* wgsl */ `${WGSL_HEAD}
+const LEVEL_SCAL = /* wgsl */ `${WGSL_WG_INDEX}
 ${LEVEL_STRUCT(["m", "auxCoef", "kAux", "pad0", "pad1", "pad2", "pad3", "pad4"])}
 @group(0) @binding(0) var<storage, read> DEAD: array<u32>;
 @group(0) @binding(1) var<storage, read_write> SC: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
-var<workgroup> sh: array<u32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
+var<workgroup> sh: array<u32, ${DEFAULT_WG}>;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
   let j = wgIndex(wid, nwg);
   if (j >= u.m) { return; }
   var c = 0u;
   let lo = select(width(j - 1u), 0u, j == 0u);
-  for (var i = lo + lid; i < width(j); i += ${WG}u) {
+  for (var i = lo + lid; i < width(j); i += ${DEFAULT_WG}u) {
     c += select(0u, 1u, DEAD[i] != 0u);
   }
   sh[lid] = c;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${DEFAULT_WG / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
     workgroupBarrier();
   }
@@ -140,7 +149,7 @@ function finalizeWgsl(spec: LatentSpec): string {
     " ",
   );
   const writes = spec.rows.map((r, k) => `LO[${k}u * u.n + i] = ${r.wgsl};`).join("\n  ");
-  return /* wgsl */ `${WGSL_HEAD}
+  return /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(FIN_SPEC, ["n", "invB", "p0", "p1", "flags", "x0"])}
 @group(0) @binding(0) var<storage, read> CS: array<f32>;
 @group(0) @binding(1) var<storage, read> NORMS: array<f32>;
@@ -149,9 +158,9 @@ ${uniformStruct(FIN_SPEC, ["n", "invB", "p0", "p1", "flags", "x0"])}
 @group(0) @binding(4) var<storage, read> EXTRA: array<f32>;
 @group(0) @binding(5) var<storage, read_write> LO: array<f32>;
 @group(0) @binding(6) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let i = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let i = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (i >= u.n) { return; }
   ${reads}
   let nrm = NORMS[i]; let li = COEF[0] * u.invB; let xv = EXTRA[i];
@@ -181,28 +190,28 @@ export function latentFinalize(
 ): void {
   const n = norms.size;
   const p = gpu.pipeline(`tsae_fin_${spec.name}`, finalizeWgsl(spec));
-  dispatchUnits(gpu, p, n, [
+  dispatch1d(gpu, p, [
     colSums,
     norms,
     coef,
     scalars,
     extra ?? norms,
     lo,
-    gpu.uniform(pack(FIN_SPEC, n, 1 / B, p0, 0, flags, 0)),
-  ]);
+    gpu.uniform(packUniform(FIN_SPEC, n, 1 / B, p0, 0, flags, 0)),
+  ], n);
 }
 
 const DNG_SPEC = "uuu";
-const DNG = /* wgsl */ `${WGSL_HEAD}
+const DNG = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(DNG_SPEC, ["n", "d", "row"])}
 @group(0) @binding(0) var<storage, read_write> GW: array<f32>;
 @group(0) @binding(1) var<storage, read> W: array<f32>;
 @group(0) @binding(2) var<storage, read> LO: array<f32>;
 @group(0) @binding(3) var<storage, read> NORMS: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let k = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let k = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (k >= u.n * u.d) { return; }
   let i = k / u.d;
   let g = LO[u.row * u.n + i];
@@ -221,32 +230,37 @@ export function decoderNormGrad(
 ): void {
   const [n, d] = wDec.shape;
   const p = gpu.pipeline("tsae_decnorm", DNG);
-  dispatchUnits(gpu, p, n * d, [gWDec, wDec, lo, norms, gpu.uniform(pack(DNG_SPEC, n, d, row))]);
+  dispatch1d(
+    gpu,
+    p,
+    [gWDec, wDec, lo, norms, gpu.uniform(packUniform(DNG_SPEC, n, d, row))],
+    n * d,
+  );
 }
 
 const BDEC_SPEC = "uuuuu";
-const BDEC = /* wgsl */ `${WGSL_HEAD}
+const BDEC = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(BDEC_SPEC, ["d", "n", "row", "apply", "transposed"])}
 @group(0) @binding(0) var<storage, read> WENC: array<f32>;
 @group(0) @binding(1) var<storage, read> LO: array<f32>;
 @group(0) @binding(2) var<storage, read> CSG: array<f32>;
 @group(0) @binding(3) var<storage, read_write> OUT: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
-var<workgroup> sh: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
+var<workgroup> sh: array<f32, ${DEFAULT_WG}>;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
   let j = wgIndex(wid, nwg);
   if (j >= u.d) { return; }
   var acc = 0.0;
   if (u.apply == 1u) {
-    for (var i = lid; i < u.n; i += ${WG}u) {
+    for (var i = lid; i < u.n; i += ${DEFAULT_WG}u) {
       let w = select(WENC[j * u.n + i], WENC[i * u.d + j], u.transposed == 1u);
       acc += w * LO[u.row * u.n + i];
     }
   }
   sh[lid] = acc;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${DEFAULT_WG / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
     workgroupBarrier();
   }
@@ -274,7 +288,7 @@ export function bDecGrad(
     lo,
     colSumG,
     out,
-    gpu.uniform(pack(BDEC_SPEC, d, n, row, apply ? 1 : 0, transposed ? 1 : 0)),
+    gpu.uniform(packUniform(BDEC_SPEC, d, n, row, apply ? 1 : 0, transposed ? 1 : 0)),
   ], grid1d(gpu, d));
 }
 
@@ -328,6 +342,6 @@ fn main() {
     losses,
     recon,
     l0Sum,
-    gpu.uniform(pack(ASM_SPEC, B, 1 / B, 1 / (B * d), p0)),
+    gpu.uniform(packUniform(ASM_SPEC, B, 1 / B, 1 / (B * d), p0)),
   ], [1]);
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-export { TrainSaeError } from "./_util.ts";
+export { TrainSaeError } from "../errors.ts";
 export { gemm, type GemmOptions } from "./_gemm.ts";
 export * from "./rows.ts";
 export * from "./dense_acts.ts";

@@ -14,7 +14,14 @@
 
 import type { Gpu } from "../../../gpu/device.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
+import {
+  DEFAULT_WG,
+  dispatch1d,
+  packUniform,
+  uniformStruct,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
 
 export {
   ghostRowsRef,
@@ -30,7 +37,7 @@ import { NORM_MODES } from "./rows_ref.ts";
 export const RD_SQ = 0, RD_VAR = 1, RD_LEG = 2, RD_LEG2 = 3;
 
 const PREP_SPEC = "uuuuu";
-const PREP = /* wgsl */ `${WGSL_HEAD}
+const PREP = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(PREP_SPEC, ["rows", "d", "B", "mode", "apply"])}
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> BDEC: array<f32>;
@@ -39,9 +46,9 @@ ${uniformStruct(PREP_SPEC, ["rows", "d", "B", "mode", "apply"])}
 @group(0) @binding(4) var<storage, read_write> RN: array<f32>;
 @group(0) @binding(5) var<storage, read_write> RD: array<f32>;
 @group(0) @binding(6) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (r >= u.rows) { return; }
   let base = r * u.d;
   var ss = 0.0; var sum = 0.0; var v = 0.0;
@@ -88,19 +95,21 @@ export function prepRows(
   const [B, d] = x.shape;
   const code = NORM_MODES.indexOf(mode as typeof NORM_MODES[number]);
   const p = gpu.pipeline("tsae_prep", PREP);
-  dispatchUnits(gpu, p, B, [
+  dispatch1d(gpu, p, [
     x,
     bDec,
     xbar,
     xt,
     rowNorm,
     rowData,
-    gpu.uniform(pack(PREP_SPEC, B, d, B, code === 2 ? 1 : code === 3 ? 2 : 0, apply ? 1 : 0)),
-  ]);
+    gpu.uniform(
+      packUniform(PREP_SPEC, B, d, B, code === 2 ? 1 : code === 3 ? 2 : 0, apply ? 1 : 0),
+    ),
+  ], B);
 }
 
 const RES_SPEC = "uuuuuuuuuuufuu";
-const RES = /* wgsl */ `${WGSL_HEAD}
+const RES = /* wgsl */ `${WGSL_WG_INDEX}
 ${
   uniformStruct(RES_SPEC, [
     "rows",
@@ -127,9 +136,9 @@ ${
 @group(0) @binding(5) var<storage, read_write> RD: array<f32>;
 @group(0) @binding(6) var<storage, read> SC: array<f32>;
 @group(0) @binding(7) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (r >= u.rows) { return; }
   let t = u.rOff + r;
   var s = 1.0; var mu = 0.0;
@@ -192,7 +201,7 @@ export interface ResidualRowsArgs {
 export function residualRows(gpu: Gpu, a: ResidualRowsArgs): void {
   const d = a.x.shape[a.x.shape.length - 1];
   const p = gpu.pipeline("tsae_residual", RES);
-  const uni = pack(
+  const uni = packUniform(
     RES_SPEC,
     a.rows,
     d,
@@ -209,7 +218,7 @@ export function residualRows(gpu: Gpu, a: ResidualRowsArgs): void {
     a.wIdx < 0 ? 0xffffffff : a.wIdx,
     a.xhatOff ?? a.xOff,
   );
-  dispatchUnits(gpu, p, a.rows, [
+  dispatch1d(gpu, p, [
     a.pred,
     a.x,
     a.xhat ?? a.x,
@@ -218,19 +227,19 @@ export function residualRows(gpu: Gpu, a: ResidualRowsArgs): void {
     a.rowData,
     a.scalars,
     gpu.uniform(uni),
-  ]);
+  ], a.rows);
 }
 
 const LP_SPEC = "uuuuuf";
-const LP = /* wgsl */ `${WGSL_HEAD}
+const LP = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(LP_SPEC, ["rows", "n", "rOff", "B", "col", "p"])}
 @group(0) @binding(0) var<storage, read> F: array<f32>;
 @group(0) @binding(1) var<storage, read> NORMS: array<f32>;
 @group(0) @binding(2) var<storage, read_write> RD: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (r >= u.rows) { return; }
   var s = 0.0;
   for (var i = 0u; i < u.n; i++) {
@@ -253,16 +262,16 @@ export function lpNormRows(
 ): void {
   const [rows, n] = f.shape;
   const pl = gpu.pipeline("tsae_lpnorm", LP);
-  dispatchUnits(gpu, pl, rows, [
+  dispatch1d(gpu, pl, [
     f,
     norms,
     rowData,
-    gpu.uniform(pack(LP_SPEC, rows, n, rOff, B, col, p)),
-  ]);
+    gpu.uniform(packUniform(LP_SPEC, rows, n, rOff, B, col, p)),
+  ], rows);
 }
 
 const GHOST_SPEC = "uuuuuuf";
-const GHOST = /* wgsl */ `${WGSL_HEAD}
+const GHOST = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(GHOST_SPEC, ["rows", "d", "xOff", "B", "col", "nDeadIdx", "invBD"])}
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> XH: array<f32>;
@@ -270,9 +279,9 @@ ${uniformStruct(GHOST_SPEC, ["rows", "d", "xOff", "B", "col", "nDeadIdx", "invBD
 @group(0) @binding(3) var<storage, read_write> RD: array<f32>;
 @group(0) @binding(4) var<storage, read> SC: array<f32>;
 @group(0) @binding(5) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (r >= u.rows) { return; }
   let t = u.xOff + r;
   let xb = t * u.d; let rb = r * u.d;
@@ -319,12 +328,12 @@ export function ghostRows(
 ): void {
   const [rows, d] = raw.shape;
   const pl = gpu.pipeline("tsae_ghost", GHOST);
-  dispatchUnits(gpu, pl, rows, [
+  dispatch1d(gpu, pl, [
     x,
     xhat,
     raw,
     rowData,
     scalars,
-    gpu.uniform(pack(GHOST_SPEC, rows, d, xOff, B, col, nDeadIdx, 1 / (B * d))),
-  ]);
+    gpu.uniform(packUniform(GHOST_SPEC, rows, d, xOff, B, col, nDeadIdx, 1 / (B * d))),
+  ], rows);
 }

@@ -22,7 +22,14 @@
 
 import type { Gpu } from "../../../gpu/device.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
+import {
+  DEFAULT_WG,
+  dispatch1d,
+  packUniform,
+  uniformStruct,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
 
 export { auxSelectRef, batchTopKSelectRef, topkSelectRef } from "./select_ref.ts";
 
@@ -98,16 +105,16 @@ fn heapOffer(cnt: ptr<function, u32>, k: u32, v: f32, i: u32) {
 
 const TOPK_SPEC = "uuuuuu";
 function topkWgsl(K: number, v: 1 | 4): string {
-  return /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
+  return /* wgsl */ `${WGSL_WG_INDEX}${WGSL_ENT}
 ${uniformStruct(TOPK_SPEC, ["rows", "n", "rOff", "B", "rescale", "pad"])}
 ${scanDecl(v)}
 @group(0) @binding(2) var<storage, read_write> ENT: array<Ent>;
 @group(0) @binding(3) var<storage, read_write> RP: array<u32>;
 @group(0) @binding(4) var<uniform> u: U;
 ${heapWgsl(K)}
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (r >= u.rows) { return; }
   let t = u.rOff + r;
   var cnt = 0u;
@@ -145,13 +152,13 @@ export function topkSelect(
   const [rows, n] = h.shape;
   const v = widthOf(n);
   const p = gpu.pipeline(`tsae_topk_${k}_v${v}`, topkWgsl(k, v));
-  const uni = pack(TOPK_SPEC, rows, n, rOff, B, rescale ? 1 : 0, 0);
-  dispatchUnits(gpu, p, rows, [h, norms, ent, rowPtr, gpu.uniform(uni)]);
+  const uni = packUniform(TOPK_SPEC, rows, n, rOff, B, rescale ? 1 : 0, 0);
+  dispatch1d(gpu, p, [h, norms, ent, rowPtr, gpu.uniform(uni)], rows);
 }
 
 const AUX_SPEC = "uuuuuuuuuu";
 function auxWgsl(K: number, v: 1 | 4): string {
-  return /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
+  return /* wgsl */ `${WGSL_WG_INDEX}${WGSL_ENT}
 ${
     uniformStruct(AUX_SPEC, [
       "rows",
@@ -180,9 +187,9 @@ fn put(t: u32, s: u32, i: u32, hs: f32) {
   ENT[u.base + t * u.stride + s] = e;
 }
 fn dead(i: u32) -> bool { return DEAD[i] != 0u && i >= u.lo && i < u.hi; }
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (r >= u.rows) { return; }
   let t = u.rOff + r;
   let nd = u32(SC[u.nDeadIdx]);
@@ -241,7 +248,7 @@ export function auxSelect(
   const v = widthOf(n);
   const p = gpu.pipeline(`tsae_aux_${kAux}_v${v}`, auxWgsl(kAux, v));
   const r = range ?? { lo: 0, hi: n, stride: kAux, append: false };
-  const uni = pack(
+  const uni = packUniform(
     AUX_SPEC,
     rows,
     n,
@@ -254,7 +261,7 @@ export function auxSelect(
     r.stride,
     r.append ? 1 : 0,
   );
-  dispatchUnits(gpu, p, rows, [h, norms, dead, scalars, ent, gpu.uniform(uni), auxN]);
+  dispatch1d(gpu, p, [h, norms, dead, scalars, ent, gpu.uniform(uni), auxN], rows);
 }
 
 /**
@@ -270,15 +277,15 @@ fn batchSel(v: f32, f: u32) -> bool {
 
 const ROWCNT_SPEC = "uuuu";
 const rowCountWgsl = (v: 1 | 4) =>
-  /* wgsl */ `${WGSL_HEAD}${WGSL_BATCH_SEL}
+  /* wgsl */ `${WGSL_WG_INDEX}${WGSL_BATCH_SEL}
 ${uniformStruct(ROWCNT_SPEC, ["rows", "n", "rOff", "pad"])}
 @group(0) @binding(0) var<storage, read> H: array<${v === 4 ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(1) var<storage, read> KTH: array<u32>;
 @group(0) @binding(2) var<storage, read_write> CNT: array<u32>;
 @group(0) @binding(3) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (r >= u.rows) { return; }
   let t = u.rOff + r;
   var c = 0u;
@@ -300,12 +307,17 @@ export function batchRowCount(
   const [rows, n] = h.shape;
   const v = widthOf(n);
   const p = gpu.pipeline(`tsae_batch_rowcount_v${v}`, rowCountWgsl(v));
-  dispatchUnits(gpu, p, rows, [h, kth, counts, gpu.uniform(pack(ROWCNT_SPEC, rows, n, rOff, 0))]);
+  dispatch1d(
+    gpu,
+    p,
+    [h, kth, counts, gpu.uniform(packUniform(ROWCNT_SPEC, rows, n, rOff, 0))],
+    rows,
+  );
 }
 
 const WRITE_SPEC = "uuuu";
 const writeWgsl = (v: 1 | 4) =>
-  /* wgsl */ `${WGSL_HEAD}${WGSL_BATCH_SEL}${WGSL_ENT}
+  /* wgsl */ `${WGSL_WG_INDEX}${WGSL_BATCH_SEL}${WGSL_ENT}
 ${uniformStruct(WRITE_SPEC, ["rows", "n", "rOff", "rescale"])}
 ${scanDecl(v)}
 @group(0) @binding(2) var<storage, read> KTH: array<u32>;
@@ -313,9 +325,9 @@ ${scanDecl(v)}
 @group(0) @binding(4) var<storage, read_write> ENT: array<Ent>;
 @group(0) @binding(5) var<storage, read_write> RMIN: array<f32>;
 @group(0) @binding(6) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let r = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let r = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (r >= u.rows) { return; }
   let t = u.rOff + r;
   var p = RP[t];
@@ -354,13 +366,13 @@ export function batchRowWrite(
   const [rows, n] = h.shape;
   const v = widthOf(n);
   const p = gpu.pipeline(`tsae_batch_write_v${v}`, writeWgsl(v));
-  dispatchUnits(gpu, p, rows, [
+  dispatch1d(gpu, p, [
     h,
     norms,
     kth,
     rowPtr,
     ent,
     rowMin,
-    gpu.uniform(pack(WRITE_SPEC, rows, n, rOff, rescale ? 1 : 0)),
-  ]);
+    gpu.uniform(packUniform(WRITE_SPEC, rows, n, rOff, rescale ? 1 : 0)),
+  ], rows);
 }

@@ -14,9 +14,16 @@
  */
 
 import type { Gpu } from "../../../gpu/device.ts";
-import { grid1d } from "../../../gpu/kernel.ts";
+import {
+  DEFAULT_WG,
+  dispatch1d,
+  grid1d,
+  packUniform,
+  uniformStruct,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
 import { INVALID } from "./select.ts";
 import { LEVEL_STRUCT, levelUniform, VALID, vecWidth, wgslVec } from "./_levels.ts";
 import { scanU32 } from "./sparse_decode.ts";
@@ -32,7 +39,7 @@ const DOT_CHUNK = 32;
  * per-lane load is a gather, this halves the loads of a per-entry kernel).
  */
 function dotsWgsl(v: 1 | 4): string {
-  return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
+  return /* wgsl */ `${WGSL_WG_INDEX}${wgslVec(v)}
 ${LEVEL_STRUCT(["dv", "B", "m", "auxBase", "kA", "useAux", "auxPerLevel", "pad2"])}
 @group(0) @binding(0) var<storage, read_write> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
@@ -44,9 +51,9 @@ fn slotEntry(b: u32, slot: u32, nMain: u32) -> u32 {
   if (slot < nMain) { return RP[b] + slot; }
   return u.auxBase + b * u.kA + slot - nMain;
 }
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let b = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let b = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (b >= u.B) { return; }
   let nMain = RP[b + 1u] - RP[b];
   var nAux = 0u;
@@ -117,11 +124,11 @@ export function entryDots(gpu: Gpu, a: SparseBackwardArgs): void {
     [a.d / v, a.B, a.levels.length, a.auxBase, a.kAux, useAux, a.auxPerLevel ? 1 : 0, 0],
     a.levels,
   );
-  dispatchUnits(gpu, p, a.B, [a.ent, a.rowPtr, a.ups, a.wDec, gpu.uniform(uni), a.auxN]);
+  dispatch1d(gpu, p, [a.ent, a.rowPtr, a.ups, a.wDec, gpu.uniform(uni), a.auxN], a.B);
 }
 
 const SORT_SPEC = "uuuuuuu";
-const SORT_HEAD = `${WGSL_HEAD}
+const SORT_HEAD = `${WGSL_WG_INDEX}
 ${uniformStruct(SORT_SPEC, ["count", "n", "chunk", "auxBase", "chunks", "B", "kA"])}
 ${VALID}`;
 const COUNT = /* wgsl */ `${SORT_HEAD}
@@ -130,23 +137,23 @@ const COUNT = /* wgsl */ `${SORT_HEAD}
 @group(0) @binding(2) var<storage, read_write> CNT: array<u32>;
 @group(0) @binding(3) var<uniform> u: U;
 @group(0) @binding(4) var<storage, read> AUXN: array<u32>;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let c = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let c = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (c >= u.chunks) { return; }
   let e1 = min(u.count, (c + 1u) * u.chunk);
   for (var e = c * u.chunk; e < e1; e++) {
     if (validEntry(e)) { CNT[c * u.n + ENT[e].x] += 1u; }
   }
 }`;
-const CHUNKSCAN = /* wgsl */ `${WGSL_HEAD}
+const CHUNKSCAN = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct("uu", ["n", "chunks"])}
 @group(0) @binding(0) var<storage, read_write> CNT: array<u32>;
 @group(0) @binding(1) var<storage, read_write> TOT: array<u32>;
 @group(0) @binding(2) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let i = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let i = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (i >= u.n) { return; }
   var run = 0u;
   for (var c = 0u; c < u.chunks; c++) {
@@ -164,9 +171,9 @@ const PLACE = /* wgsl */ `${SORT_HEAD}
 @group(0) @binding(4) var<storage, read> AUXN: array<u32>;
 @group(0) @binding(5) var<storage, read> START: array<u32>;
 @group(0) @binding(6) var<storage, read_write> LIST: array<u32>;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let c = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let c = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (c >= u.chunks) { return; }
   let e1 = min(u.count, (c + 1u) * u.chunk);
   for (var e = c * u.chunk; e < e1; e++) {
@@ -201,23 +208,23 @@ export function sortChunks(count: number): { chunk: number; chunks: number } {
 export function sortEntries(gpu: Gpu, a: SparseBackwardArgs, s: SortScratch): void {
   const { chunk, chunks } = sortChunks(a.count);
   const uni = gpu.uniform(
-    pack(SORT_SPEC, a.count, a.n, chunk, a.auxBase, chunks, a.B, a.kAux),
+    packUniform(SORT_SPEC, a.count, a.n, chunk, a.auxBase, chunks, a.B, a.kAux),
   );
   gpu.clear(s.cnt.buffer, s.cnt.offset, s.cnt.byteLength);
-  dispatchUnits(gpu, gpu.pipeline("tsae_sort_count", COUNT), chunks, [
+  dispatch1d(gpu, gpu.pipeline("tsae_sort_count", COUNT), [
     a.ent,
     a.rowPtr,
     s.cnt,
     uni,
     a.auxN,
-  ]);
-  dispatchUnits(gpu, gpu.pipeline("tsae_sort_chunkscan", CHUNKSCAN), a.n, [
+  ], chunks);
+  dispatch1d(gpu, gpu.pipeline("tsae_sort_chunkscan", CHUNKSCAN), [
     s.cnt,
     s.tot,
-    gpu.uniform(pack("uu", a.n, chunks)),
-  ]);
+    gpu.uniform(packUniform("uu", a.n, chunks)),
+  ], a.n);
   scanU32(gpu, s.tot, null, s.start, a.n);
-  dispatchUnits(gpu, gpu.pipeline("tsae_sort_place", PLACE), chunks, [
+  dispatch1d(gpu, gpu.pipeline("tsae_sort_place", PLACE), [
     a.ent,
     a.rowPtr,
     s.cnt,
@@ -225,7 +232,7 @@ export function sortEntries(gpu: Gpu, a: SparseBackwardArgs, s: SortScratch): vo
     a.auxN,
     s.start,
     s.list,
-  ]);
+  ], chunks);
 }
 
 function gatherWgsl(v: 1 | 4, jb: number): string {
@@ -246,7 +253,7 @@ function gatherWgsl(v: 1 | 4, jb: number): string {
   const stores = q.map((i) =>
     `if (c0 + ${i}u < u.dv) { GWDEC[i * u.dv + c0 + ${i}u] = d${i}; ${encStore(i)} }`
   ).join("\n    ");
-  return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
+  return /* wgsl */ `${WGSL_WG_INDEX}${wgslVec(v)}
 ${LEVEL_STRUCT(["n", "dv", "B", "m", "auxBase", "auxPerLevel", "pad1", "pad2"])}
 @group(0) @binding(0) var<storage, read> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> LIST: array<u32>;
@@ -257,14 +264,14 @@ ${LEVEL_STRUCT(["n", "dv", "B", "m", "auxBase", "auxPerLevel", "pad1", "pad2"])}
 @group(0) @binding(6) var<storage, read_write> GWENC: array<f32>;
 @group(0) @binding(7) var<storage, read_write> LAT: array<f32>;
 @group(0) @binding(8) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
   let i = wgIndex(wid, nwg);
   if (i >= u.n) { return; }
   let lvlRow = levelOf(i) * u.B;
   let auxRow = (u.m + select(0u, levelOf(i), u.auxPerLevel == 1u)) * u.B;
   let s0 = START[i]; let s1 = START[i + 1u];
-  for (var c0 = lid * ${jb}u; c0 < u.dv; c0 += ${WG * jb}u) {
+  for (var c0 = lid * ${jb}u; c0 < u.dv; c0 += ${DEFAULT_WG * jb}u) {
     ${clamp}
     ${init}
     for (var p = s0; p < s1; p++) {
@@ -304,7 +311,7 @@ export function latentGather(
   lat: Tensor,
 ): void {
   const v = vecWidth(a.d), dv = a.d / v;
-  const jb = Math.min(4, Math.max(1, Math.ceil(dv / WG)));
+  const jb = Math.min(4, Math.max(1, Math.ceil(dv / DEFAULT_WG)));
   const p = gpu.pipeline(`tsae_gather_v${v}_${jb}`, gatherWgsl(v, jb));
   const uni = levelUniform(
     [a.n, dv, a.B, a.levels.length, a.auxBase, a.auxPerLevel ? 1 : 0, 0, 0],

@@ -10,7 +10,14 @@
 
 import type { Gpu } from "../../../gpu/device.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import { dispatchUnits, pack, uniformStruct, WG, WGSL_ARGS, WGSL_HEAD } from "./_util.ts";
+import {
+  DEFAULT_WG,
+  dispatch1d,
+  packUniform,
+  uniformStruct,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+} from "../../../gpu/kernel.ts";
 import { INVALID, WGSL_ENT } from "./select.ts";
 import { LEVEL_STRUCT, levelUniform, vecWidth, wgslVec } from "./_levels.ts";
 
@@ -28,7 +35,7 @@ function decodeWgsl(v: 1 | 4): string {
     q.map((i) => `if (c0 + ${i}u < u.dv) { OUT[(${lvl} * u.B + b) * u.dv + c0 + ${i}u] = a${i}; }`)
       .join(" ");
   const fma = q.map((i) => `a${i} += w * WDEC[wb + cc${i}];`).join(" ");
-  return /* wgsl */ `${WGSL_HEAD}${wgslVec(v)}
+  return /* wgsl */ `${WGSL_WG_INDEX}${wgslVec(v)}
 ${LEVEL_STRUCT(["B", "dv", "csr", "stride", "base", "m", "flags", "blocks"])}
 @group(0) @binding(0) var<storage, read> ENT: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
@@ -36,9 +43,9 @@ ${LEVEL_STRUCT(["B", "dv", "csr", "stride", "base", "m", "flags", "blocks"])}
 @group(0) @binding(3) var<storage, read> BIAS: array<T>;
 @group(0) @binding(4) var<storage, read_write> OUT: array<T>;
 @group(0) @binding(5) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let k = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let k = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (k >= u.B * u.blocks) { return; }
   let b = k / u.blocks;
   let c0 = (k % u.blocks) * ${DEC_JB}u;
@@ -111,24 +118,24 @@ export function decodeRows(gpu: Gpu, a: DecodeRowsArgs): void {
     ],
     a.levels,
   );
-  dispatchUnits(gpu, p, a.B * blocks, [
+  dispatch1d(gpu, p, [
     a.ent,
     a.rowPtr,
     a.wDec,
     a.bias ?? a.wDec,
     a.out,
     gpu.uniform(uni),
-  ]);
+  ], a.B * blocks);
 }
 
 const CUM_SPEC = "uuu";
-const CUM = /* wgsl */ `${WGSL_HEAD}
+const CUM = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct(CUM_SPEC, ["count", "m", "pad"])}
 @group(0) @binding(0) var<storage, read_write> G: array<f32>;
 @group(0) @binding(1) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let k = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let k = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (k >= u.count) { return; }
   var acc = G[(u.m - 1u) * u.count + k];
   for (var l = i32(u.m) - 2; l >= 0; l--) {
@@ -142,7 +149,7 @@ fn main(${WGSL_ARGS}) {
 export function cumulativeLevels(gpu: Gpu, g: Tensor, m: number, count: number): void {
   if (m < 2) return;
   const p = gpu.pipeline("tsae_cumlevels", CUM);
-  dispatchUnits(gpu, p, count, [g, gpu.uniform(pack(CUM_SPEC, count, m, 0))]);
+  dispatch1d(gpu, p, [g, gpu.uniform(packUniform(CUM_SPEC, count, m, 0))], count);
 }
 
 /** Entries per chunk of the per-row dot kernel. */
@@ -183,11 +190,11 @@ export function scanU32(gpu: Gpu, input: Tensor, input2: Tensor | null, out: Ten
     input,
     input2 ?? input,
     out,
-    gpu.uniform(pack("uuu", len, input2 ? 1 : 0, 0)),
+    gpu.uniform(packUniform("uuu", len, input2 ? 1 : 0, 0)),
   ], [1]);
 }
 
-const SCALE = /* wgsl */ `${WGSL_HEAD}
+const SCALE = /* wgsl */ `${WGSL_WG_INDEX}
 ${uniformStruct("uu", ["d", "n"])}
 @group(0) @binding(0) var<storage, read> W: array<f32>;
 @group(0) @binding(1) var<storage, read> BV: array<f32>;
@@ -195,9 +202,9 @@ ${uniformStruct("uu", ["d", "n"])}
 @group(0) @binding(3) var<storage, read_write> WS: array<f32>;
 @group(0) @binding(4) var<storage, read_write> BS: array<f32>;
 @group(0) @binding(5) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let k = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let k = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (k >= u.d * u.n) { return; }
   let i = k % u.n;
   WS[k] = W[k] * NORMS[i];
@@ -218,7 +225,7 @@ export function scaleEncoder(
 ): void {
   const [d, n] = wEnc.shape;
   const p = gpu.pipeline("tsae_scale_enc", SCALE);
-  dispatchUnits(gpu, p, d * n, [wEnc, bEnc, norms, wOut, bOut, gpu.uniform(pack("uu", d, n))]);
+  dispatch1d(gpu, p, [wEnc, bEnc, norms, wOut, bOut, gpu.uniform(packUniform("uu", d, n))], d * n);
 }
 
 const THR = /* wgsl */ `
@@ -227,14 +234,14 @@ ${uniformStruct("uf", ["B", "lr"])}
 @group(0) @binding(1) var<storage, read_write> THR: array<f32>;
 @group(0) @binding(2) var<storage, read_write> MET: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
-var<workgroup> sh: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
+var<workgroup> sh: array<f32, ${DEFAULT_WG}>;
+@compute @workgroup_size(${DEFAULT_WG})
 fn main(@builtin(local_invocation_index) lid: u32) {
   var mn = bitcast<f32>(0x7f800000u);
-  for (var t = lid; t < u.B; t += ${WG}u) { mn = min(mn, RMIN[t]); }
+  for (var t = lid; t < u.B; t += ${DEFAULT_WG}u) { mn = min(mn, RMIN[t]); }
   sh[lid] = mn;
   workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${DEFAULT_WG / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) { sh[lid] = min(sh[lid], sh[lid + s]); }
     workgroupBarrier();
   }
@@ -254,19 +261,21 @@ export function thresholdUpdate(
   lr: number,
 ): void {
   const p = gpu.pipeline("tsae_threshold", THR);
-  gpu.dispatch(p, [rowMin, threshold, metrics, gpu.uniform(pack("uf", rowMin.size, lr))], [1]);
+  gpu.dispatch(p, [rowMin, threshold, metrics, gpu.uniform(packUniform("uf", rowMin.size, lr))], [
+    1,
+  ]);
 }
 
-const DENSE = /* wgsl */ `${WGSL_HEAD}${WGSL_ENT}
+const DENSE = /* wgsl */ `${WGSL_WG_INDEX}${WGSL_ENT}
 ${uniformStruct("uuuu", ["count", "n", "rescale", "B"])}
 @group(0) @binding(0) var<storage, read> ENT: array<Ent>;
 @group(0) @binding(1) var<storage, read> RP: array<u32>;
 @group(0) @binding(2) var<storage, read> NORMS: array<f32>;
 @group(0) @binding(3) var<storage, read_write> F: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
-@compute @workgroup_size(${WG})
-fn main(${WGSL_ARGS}) {
-  let e = wgIndex(wid, nwg) * ${WG}u + lid;
+@compute @workgroup_size(${DEFAULT_WG})
+fn main(${WGSL_MAIN_ARGS}) {
+  let e = wgIndex(wid, nwg) * ${DEFAULT_WG}u + lid;
   if (e >= u.count || e >= RP[u.B]) { return; }
   let en = ENT[e];
   if (en.idx == ${INVALID}u) { return; }
@@ -286,11 +295,11 @@ export function densify(
   const [B, n] = f.shape;
   gpu.clear(f.buffer, f.offset, f.byteLength);
   const p = gpu.pipeline("tsae_densify", DENSE);
-  dispatchUnits(gpu, p, count, [
+  dispatch1d(gpu, p, [
     ent,
     rowPtr,
     norms,
     f,
-    gpu.uniform(pack("uuuu", count, n, rescale ? 1 : 0, B)),
-  ]);
+    gpu.uniform(packUniform("uuuu", count, n, rescale ? 1 : 0, B)),
+  ], count);
 }

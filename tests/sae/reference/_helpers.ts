@@ -1,6 +1,6 @@
 /** Shared helpers for the reference-SAE tests: random small problems and FD gradient checks. */
 import { assertAllClose } from "../../assert.ts";
-import { createRng } from "../../../sae/reference/rng.ts";
+import { createRng } from "../../../util/rng.ts";
 import type { RefSaeConfig, TrainOptions } from "../../../sae/reference/common.ts";
 import { trainingBackwardRef, trainingForwardRef } from "../../../sae/reference/sae.ts";
 

@@ -1,6 +1,6 @@
 import { assert, assertAllClose, assertClose, assertEquals } from "../../assert.ts";
 import { initTrainingParamsRef } from "../../../sae/reference/init.ts";
-import { createRng } from "../../../sae/reference/rng.ts";
+import { createRng } from "../../../util/rng.ts";
 import { smallCfg } from "./_helpers.ts";
 
 function transposeOf(wDec: Float32Array, dSae: number, dIn: number): Float32Array {

@@ -17,7 +17,7 @@ import {
   type RefSaeConfig,
   trainingStepRef,
 } from "../../../sae/reference/mod.ts";
-import { createRng } from "../../../sae/reference/rng.ts";
+import { createRng } from "../../../util/rng.ts";
 import type {
   CoefficientSpec,
   StepOutputs,

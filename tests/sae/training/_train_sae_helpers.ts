@@ -7,7 +7,7 @@ import { assert, assertAllClose, assertClose, assertEquals } from "../../assert.
 import { getGpu, type Gpu } from "../../../gpu/device.ts";
 import { readAll, Tensor } from "../../../gpu/tensor.ts";
 import { createTrainingConfig, type TrainingSAEConfig } from "../../../sae/config.ts";
-import { createRng } from "../../../sae/reference/rng.ts";
+import { createRng } from "../../../util/rng.ts";
 import { trainingStepRef } from "../../../sae/reference/mod.ts";
 import { refConfigOf, type TrainingExtras, TrainingSAE } from "../../../sae/training/train_sae.ts";
 

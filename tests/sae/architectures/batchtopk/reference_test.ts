@@ -10,7 +10,7 @@ import {
   trainingBackwardRef,
   trainingForwardRef,
 } from "../../../../sae/reference/sae.ts";
-import { createRng } from "../../../../sae/reference/rng.ts";
+import { createRng } from "../../../../util/rng.ts";
 import {
   auxKSurrogate,
   checkGradients,

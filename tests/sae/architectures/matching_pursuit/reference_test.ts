@@ -11,7 +11,7 @@ import {
   assertEquals,
   assertThrows,
 } from "../../../assert.ts";
-import { createRng } from "../../../../sae/reference/rng.ts";
+import { createRng } from "../../../../util/rng.ts";
 import { SaeReferenceError } from "../../../../sae/reference/errors.ts";
 import { foldWDecNormRef } from "../../../../sae/reference/fold.ts";
 import {

@@ -6,7 +6,7 @@
  */
 import { assert, assertAllClose, assertEquals, assertThrows } from "../../../assert.ts";
 import { readAll, Tensor } from "../../../../gpu/tensor.ts";
-import { matmul } from "../../../../gpu/kernels/matmul.ts";
+import { matmul } from "../../../../gpu/kernels/matmul/mod.ts";
 import { createTrainingConfig } from "../../../../sae/config.ts";
 import { SAE } from "../../../../sae/sae.ts";
 import { encodeRef } from "../../../../sae/reference/sae.ts";

@@ -1,7 +1,7 @@
 import { assertAllClose, assertClose, assertEquals, assertThrows } from "../../../assert.ts";
 import { SaeReferenceError } from "../../../../sae/reference/common.ts";
 import { foldWDecNormRef } from "../../../../sae/reference/fold.ts";
-import { createRng } from "../../../../sae/reference/rng.ts";
+import { createRng } from "../../../../util/rng.ts";
 import {
   decodeRef,
   encodeRef,
