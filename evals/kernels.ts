@@ -23,6 +23,7 @@ import {
   packUniform,
   rowKernelVariant,
   spans,
+  WGSL_FLAT_INDEX,
   WGSL_MAIN_ARGS,
   WGSL_NEG_INF,
   WGSL_WG_INDEX,
@@ -398,8 +399,7 @@ struct U { n: u32 }
 @group(0) @binding(2) var<uniform> u: U;
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
-  if (i >= u.n) { return; }
+  ${WGSL_FLAT_INDEX}
   // On the bits: NaN is non-zero (a float compare may be optimised assuming no NaN); ±0 is zero.
   Y[i] = select(0.0, 1.0, (bitcast<u32>(X[i]) & 0x7fffffffu) != 0u);
 }`;

@@ -508,6 +508,14 @@ fn wgIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x
 export const WGSL_MAIN_ARGS = "@builtin(workgroup_id) wid: vec3<u32>, " +
   "@builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32";
 
+/**
+ * WGSL statements opening the body of a {@link dispatchFlat} kernel (`@workgroup_size(FLAT_WG)`):
+ * `i` is the unit (element or vec4) of the window, and units past `u.n` return; the kernel's
+ * uniform `u` has the window's unit count in a field `n`.
+ */
+export const WGSL_FLAT_INDEX = `let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
+  if (i >= u.n) { return; }`;
+
 /** WGSL: `-inf` without a constant expression (constant overflow is a WGSL error). */
 export const WGSL_NEG_INF = "bitcast<f32>(0xff800000u)";
 

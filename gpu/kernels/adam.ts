@@ -21,6 +21,7 @@ import {
   FLAT_WG,
   packUniform,
   vec4Ok,
+  WGSL_FLAT_INDEX,
   WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
 } from "../kernel.ts";
@@ -113,8 +114,7 @@ ${clip ? "@group(0) @binding(5) var<storage, read> C: array<f32>;" : ""}
 @group(0) @binding(${clip ? 6 : 5}) var<uniform> u: U;
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
-  if (i >= u.n) { return; }
+  ${WGSL_FLAT_INDEX}
   let g = ${maximize ? `-(${g})` : g};
   let m0 = M[i];
   let m = m0 + H[${ADAM_SLOTS.oneMinusBeta1}] * (g - m0);

@@ -17,6 +17,7 @@ import {
   sameStorage,
   spans,
   vec4Ok,
+  WGSL_FLAT_INDEX,
   WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
   windowOf,
@@ -103,8 +104,7 @@ ${uniform}
 ${bindingsWgsl(target, bIsA, vec4)}
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
-  if (i >= u.n) { return; }
+  ${WGSL_FLAT_INDEX}
   ${index}
   let a = A[ia];
   let b = ${B}[ib];

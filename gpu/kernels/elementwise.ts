@@ -18,6 +18,7 @@ import {
   packUniform,
   sameStorage,
   vec4Ok,
+  WGSL_FLAT_INDEX,
   WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
 } from "../kernel.ts";
@@ -52,10 +53,6 @@ fn tanh_(x: V) -> V { return tanh(clamp(x, V(-15.0), V(15.0))); }
 ${WGSL_WG_INDEX}`;
 }
 
-/** Shared by the flat kernels: the element index, returning when past the end. */
-const FLAT_INDEX = `let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
-  if (i >= u.n) { return; }`;
-
 function unaryWgsl(op: UnaryOp, vec4: boolean, inPlace: boolean): string {
   const io = inPlace
     ? `@group(0) @binding(0) var<storage, read_write> Y: array<V>;
@@ -69,7 +66,7 @@ ${io}
 fn f(x: V) -> V { let c = u.c; return ${UNARY_WGSL[op]}; }
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  ${FLAT_INDEX}
+  ${WGSL_FLAT_INDEX}
   Y[i] = f(${inPlace ? "Y" : "X"}[i]);
 }`;
 }
@@ -145,7 +142,7 @@ struct U { n: u32, c: f32 }
 @group(0) @binding(1) var<uniform> u: U;
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  ${FLAT_INDEX}
+  ${WGSL_FLAT_INDEX}
   Y[i] = V(u.c);
 }`;
 
@@ -181,7 +178,7 @@ struct U { n: u32, a: f32 }
 @group(0) @binding(2) var<uniform> u: U;
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  ${FLAT_INDEX}
+  ${WGSL_FLAT_INDEX}
   Y[i] = Y[i] + u.a * X[i];
 }`;
 
@@ -213,7 +210,7 @@ struct U { n: u32 }
 ${io}
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  ${FLAT_INDEX}
+  ${WGSL_FLAT_INDEX}
   Y[i] = ${inPlace ? "Y" : "X"}[i] * F[0];
 }`;
 }

@@ -8,7 +8,13 @@
 
 import { Tensor } from "../../gpu/tensor.ts";
 import { SaeKernelError } from "./errors.ts";
-import { checkDisjoint, checkTensor, WGSL_MAIN_ARGS, WGSL_WG_INDEX } from "../../gpu/kernel.ts";
+import {
+  checkDisjoint,
+  checkTensor,
+  WGSL_MAIN_ARGS,
+  WGSL_WG_INDEX,
+  wgslWorkgroupReduce,
+} from "../../gpu/kernel.ts";
 import { dispatchRows, ROW_WG } from "./_rows.ts";
 import { checkRuntimeNorm, LAYER_NORM_EPS, type RuntimeNormMode } from "./normalize_ref.ts";
 
@@ -61,17 +67,7 @@ fn main(${WGSL_MAIN_ARGS}) {
   if (lid == 0u) { S[2u * g] = shift; S[2u * g + 1u] = sigma; }`;
   return /* wgsl */ `${io}
 var<workgroup> sh: array<f32, ${NORM_WG}>;
-fn wgSum(lid: u32, v: f32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${NORM_WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}
+${wgslWorkgroupReduce("wgSum", NORM_WG, "a + b")}
 @compute @workgroup_size(${NORM_WG})
 fn main(${WGSL_MAIN_ARGS}) {
   let r = wgIndex(wid, nwg);

@@ -17,8 +17,10 @@ import {
   dispatchFlat,
   FLAT_WG,
   packUniform,
+  WGSL_FLAT_INDEX,
   WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
+  wgslWorkgroupReduce,
 } from "../../gpu/kernel.ts";
 
 /** Flag value meaning "no bad step yet". */
@@ -28,9 +30,6 @@ export const NO_BAD_STEP = 0xffffffff;
 const WGSL_NONFINITE = /* wgsl */ `
 fn nonFinite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }
 `;
-
-const FLAT_INDEX = `let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
-  if (i >= u.n) { return; }`;
 
 function checkInputWgsl(scaled: boolean): string {
   const io = scaled
@@ -48,7 +47,7 @@ struct U { n: u32, scale: f32, stepWord: u32 }
 ${io}
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  ${FLAT_INDEX}
+  ${WGSL_FLAT_INDEX}
   let v = X[i];
   if (nonFinite(v)) { atomicMin(&FLAG[0], P[u.stepWord]); }
   ${scaled ? "Y[i] = v * u.scale;" : ""}
@@ -116,7 +115,7 @@ struct U { n: u32, window: f32 }
 @group(0) @binding(2) var<uniform> u: U;
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  ${FLAT_INDEX}
+  ${WGSL_FLAT_INDEX}
   MASK[i] = select(0u, 1u, PASSES[i] > u.window);
 }`;
 
@@ -151,7 +150,7 @@ struct U { n: u32 }
 @group(0) @binding(3) var<uniform> u: U;
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  ${FLAT_INDEX}
+  ${WGSL_FLAT_INDEX}
   let c = COUNTS[i];
   PASSES[i] = select(PASSES[i] + 1.0, 0.0, c != 0.0);
   FREQ[i] = FREQ[i] + c;
@@ -219,17 +218,7 @@ struct U { n: u32, window: f32, outIndex: u32 }
 @group(0) @binding(1) var<storage, read_write> OUT: array<f32>;
 @group(0) @binding(2) var<uniform> u: U;
 var<workgroup> sh: array<f32, ${STATS_WG}>;
-fn reduce(lid: u32, v: f32) -> f32 {
-  sh[lid] = v;
-  workgroupBarrier();
-  for (var s = ${STATS_WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { sh[lid] = sh[lid] + sh[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = sh[0];
-  workgroupBarrier();
-  return r;
-}
+${wgslWorkgroupReduce("reduce", STATS_WG, "a + b")}
 @compute @workgroup_size(${STATS_WG})
 fn main(@builtin(local_invocation_index) lid: u32) {
   var sum = 0.0;

@@ -15,6 +15,7 @@ import {
   dispatchFlat,
   FLAT_WG,
   packUniform,
+  WGSL_FLAT_INDEX,
   WGSL_MAIN_ARGS,
   WGSL_WG_INDEX,
 } from "../../gpu/kernel.ts";
@@ -51,8 +52,7 @@ struct U { n: u32, word: u32 }
 @group(0) @binding(7) var<uniform> u: U;
 @compute @workgroup_size(${FLAT_WG})
 fn main(${WGSL_MAIN_ARGS}) {
-  let i = wgIndex(wid, nwg) * ${FLAT_WG}u + lid;
-  if (i >= u.n) { return; }
+  ${WGSL_FLAT_INDEX}
   if (FLAG[0] != 0xffffffffu || FLAG[1] != 0xffffffffu) { return; }
   let h = u.word;
   let g = G[i] * C[0];
