@@ -29,7 +29,7 @@ import {
 } from "../stages/types.ts";
 import { writeFolderAtomic } from "../io/atomic.ts";
 import type { RunnerConfig } from "./runner_config.ts";
-import { resolveSpecialToken } from "./runner.ts";
+import { resolveSpecialToken } from "./special_tokens.ts";
 import { cachedActivationStream, openCacheFor } from "./cache_activations.ts";
 import { PipelineError } from "./errors.ts";
 

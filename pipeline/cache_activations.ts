@@ -89,7 +89,7 @@ import { SAEFLOW_VERSION } from "../util/version.ts";
 import type { PipelineConfig } from "./config.ts";
 import { parseOverrideValue } from "./config.ts";
 import { PipelineError } from "./errors.ts";
-import { resolveSpecialToken } from "./runner.ts";
+import { resolveSpecialToken } from "./special_tokens.ts";
 
 /** SAELens's config file name for a cache (it uploads it beside a pushed cache). */
 export const CACHE_RUNNER_CFG_FILE = "cache_activations_runner_cfg.json";

@@ -45,7 +45,7 @@ import { join } from "../util/path.ts";
 import { SAE_LENS_VERSION, SAEFLOW_VERSION } from "../util/version.ts";
 import { parseCommandArgs } from "./cache_activations.ts";
 import { PipelineError } from "./errors.ts";
-import { resolveSpecialToken } from "./runner.ts";
+import { resolveSpecialToken } from "./special_tokens.ts";
 
 /** SAELens's metadata file of a pretokenized dataset. */
 export const SAE_LENS_METADATA_FILE = "sae_lens.json";

@@ -31,7 +31,6 @@
 
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import type { HubOptions } from "../hub/env.ts";
-import type { Tokenizer } from "../hub/tokenizer.ts";
 import { recoverFolder } from "../io/atomic.ts";
 import { HookedTransformer } from "../model/hooked_transformer.ts";
 import { SAEMetadata } from "../sae/metadata.ts";
@@ -63,6 +62,7 @@ import { loadTrainingSaeFromDisk } from "./load_sae.ts";
 import { cachedActivationStream, openCacheForTraining } from "./cache_activations.ts";
 import { PipelineError } from "./errors.ts";
 import { ActivationsStore } from "./activations_store.ts";
+import { resolveSpecialToken } from "./special_tokens.ts";
 import { makeTrainingEvaluator } from "../evals/training.ts";
 
 /** Options of {@link SAETrainingRunner}. */
@@ -93,30 +93,6 @@ export interface RunResult {
   interrupted: boolean;
   /** Checkpoint folders written, in order. */
   checkpoints: string[];
-}
-
-/** Resolves SAELens's `sequence_separator_token` (`"bos"`, `"eos"`, `"sep"`, an id, null). */
-export function resolveSpecialToken(
-  value: string | number | null,
-  tok: Tokenizer | null,
-  field: string,
-): number | null {
-  if (value === null) return null;
-  if (typeof value === "number") return value;
-  if (!tok) return null; // SAELens: no tokenizer, no special tokens
-  const id = value === "bos"
-    ? tok.bosTokenId
-    : value === "eos"
-    ? tok.eosTokenId
-    : value === "sep"
-    ? tok.sepTokenId ?? null
-    : undefined;
-  if (id === undefined) {
-    throw new PipelineError(
-      `${field} is ${JSON.stringify(value)}, expected bos, eos, sep, an id or null`,
-    );
-  }
-  return id;
 }
 
 /** Creates `dir` (and parents) and proves a file can be written there; else a named error. */

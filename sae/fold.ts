@@ -6,7 +6,7 @@
 
 import { Tensor } from "../gpu/tensor.ts";
 import { scale } from "../gpu/kernels/elementwise.ts";
-import type { SAEConfig } from "./config.ts";
+import type { SAEConfig } from "./config_types.ts";
 import type { SaeArchitectureImpl } from "./architectures/mod.ts";
 import { ewInPlace, rowNorms } from "./_ops.ts";
 import { SaeError } from "./errors.ts";

@@ -7,7 +7,7 @@
 
 import { Tensor } from "../gpu/tensor.ts";
 import { type HookRunner, noHooks } from "../gpu/hooks.ts";
-import type { SAEConfig } from "./config.ts";
+import type { SAEConfig } from "./config_types.ts";
 import type { SaeArchitectureImpl } from "./architectures/mod.ts";
 import { outputWidth } from "./architectures/mod.ts";
 import { saeNormalizeIn, saeNormalizeOut } from "./kernels/normalize.ts";

@@ -5,7 +5,7 @@
  */
 
 import { createRng } from "../util/rng.ts";
-import type { SAEConfig } from "./config.ts";
+import type { SAEConfig } from "./config_types.ts";
 import type { SaeArchitectureImpl } from "./architectures/mod.ts";
 
 function kaimingUniform(next: () => number, rows: number, cols: number): Float32Array {

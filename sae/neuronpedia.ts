@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { SAEConfig } from "./config.ts";
+import type { SAEConfig } from "./config_types.ts";
 import { SaeError } from "./errors.ts";
 
 /** Neuronpedia's site, for feature pages. */

@@ -13,7 +13,7 @@ import { f32ToBf16, f32ToF16 } from "../io/dtypes.ts";
 import { writeFolderAtomic } from "../io/atomic.ts";
 import { join } from "../util/path.ts";
 import { configWarn } from "../config/errors.ts";
-import type { Dtype, SAEConfig } from "./config.ts";
+import type { Dtype, SAEConfig } from "./config_types.ts";
 import { SaeLoadError } from "./errors.ts";
 import type { HostTensor } from "../util/host_tensor.ts";
 import { readRegularTextFile } from "../util/files.ts";

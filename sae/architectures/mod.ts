@@ -6,7 +6,7 @@
  */
 
 import "./builtin.ts";
-import type { SAEConfig } from "../config.ts";
+import type { SAEConfig } from "../config_types.ts";
 import type { SaeArchitectureImpl } from "./unit.ts";
 import { dOutOf } from "./shared.ts";
 

@@ -9,7 +9,7 @@ import type { Tensor } from "../../gpu/tensor.ts";
 import { unary } from "../../gpu/kernels/elementwise.ts";
 import { matmul } from "../../gpu/kernels/matmul/mod.ts";
 import { MAX_SIZE_FIELD } from "../../config/fields.ts";
-import type { SAEConfig } from "../config.ts";
+import type { SAEConfig } from "../config_types.ts";
 import { linear } from "../_ops.ts";
 import { SaeError } from "../errors.ts";
 import type { EncodeContext } from "./unit.ts";

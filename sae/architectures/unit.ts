@@ -9,7 +9,7 @@
 
 import type { Tensor } from "../../gpu/tensor.ts";
 import type { FieldSpec } from "../../config/fields.ts";
-import type { SAEConfig, TrainingSAEConfig } from "../config.ts";
+import type { SAEConfig, TrainingSAEConfig } from "../config_types.ts";
 import type {
   ArchTrainResult,
   ParamsLike,

@@ -9,7 +9,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { type Span, spans } from "../../gpu/kernel.ts";
 import { type DType, Tensor } from "../../gpu/tensor.ts";
-import type { TrainingSAEConfig } from "../config.ts";
+import type { TrainingSAEConfig } from "../config_types.ts";
 import { TrainSaeError } from "./errors.ts";
 
 export { TrainSaeError };

@@ -20,7 +20,7 @@ import { rowsView, type Span } from "../../gpu/kernel.ts";
 import { binary } from "../../gpu/kernels/binary.ts";
 import { reduceCols, reduceRows } from "../../gpu/kernels/reduce.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import type { TrainingSAEConfig } from "../config.ts";
+import type { TrainingSAEConfig } from "../config_types.ts";
 import { gemm } from "./kernels/_gemm.ts";
 import type { DenseKernels } from "./kernels/dense_acts.ts";
 import {

@@ -23,7 +23,7 @@ import type { Gpu } from "../../gpu/device.ts";
 import { rowsView, type Span } from "../../gpu/kernel.ts";
 import { reduceAll, reduceCols, reduceRows } from "../../gpu/kernels/reduce.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
-import type { TrainingSAEConfig } from "../config.ts";
+import type { TrainingSAEConfig } from "../config_types.ts";
 import { gemm } from "./kernels/_gemm.ts";
 import {
   assembleLosses,

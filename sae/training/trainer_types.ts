@@ -7,7 +7,7 @@
  */
 
 import type { Tensor } from "../../gpu/tensor.ts";
-import type { SAEConfig, TrainingSAEConfig } from "../config.ts";
+import type { SAEConfig, TrainingSAEConfig } from "../config_types.ts";
 import type { CoefficientSpec, StepOutputs } from "./train_sae_common.ts";
 import type { ActivationScaler } from "./activation_scaler.ts";
 import type { Rng } from "../../util/rng.ts";

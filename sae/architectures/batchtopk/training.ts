@@ -8,7 +8,7 @@
 
 import { fill } from "../../../gpu/kernels/elementwise.ts";
 import { kthLargest } from "../../../gpu/kernels/kth_largest.ts";
-import type { TrainingSAEConfig } from "../../config.ts";
+import type { TrainingSAEConfig } from "../../config_types.ts";
 import { rowsView } from "../../../gpu/kernel.ts";
 import { batchRowCount, batchRowWrite } from "../../training/kernels/select.ts";
 import { scanU32, thresholdUpdate } from "../../training/kernels/sparse_decode.ts";

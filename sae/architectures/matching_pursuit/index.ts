@@ -7,7 +7,7 @@
 
 import type { FieldSpec } from "../../../config/fields.ts";
 import { configWarn } from "../../../config/errors.ts";
-import type { TrainingSAEConfig } from "../../config.ts";
+import type { TrainingSAEConfig } from "../../config_types.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, SIZE } from "../shared.ts";
 import { matchingPursuitInference } from "./inference.ts";

@@ -12,7 +12,7 @@
 
 import { matmul } from "../../../gpu/kernels/matmul/mod.ts";
 import { Tensor } from "../../../gpu/tensor.ts";
-import type { SAEConfig } from "../../config.ts";
+import type { SAEConfig } from "../../config_types.ts";
 import { linear } from "../../_ops.ts";
 import { SaeError } from "../../errors.ts";
 import type { SaeArchitectureImpl } from "../unit.ts";

@@ -12,7 +12,7 @@ import { binary } from "../../../gpu/kernels/binary.ts";
 import { reduceAll, reduceCols, reduceRows } from "../../../gpu/kernels/reduce.ts";
 import { rowsView, type Span } from "../../../gpu/kernel.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import type { TrainingSAEConfig } from "../../config.ts";
+import type { TrainingSAEConfig } from "../../config_types.ts";
 import { gemm } from "../../training/kernels/_gemm.ts";
 import { assembleLosses } from "../../training/kernels/latent.ts";
 import { prepRows, residualRows } from "../../training/kernels/rows.ts";

@@ -5,7 +5,7 @@
  */
 
 import { ConfigError, configWarn } from "../../../config/errors.ts";
-import type { TrainingSAEConfig } from "../../config.ts";
+import type { TrainingSAEConfig } from "../../config_types.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { checkK } from "../topk/index.ts";
 import { BATCHTOPK_TRAINING_FIELDS } from "../batchtopk/index.ts";

@@ -8,7 +8,7 @@
 
 import type { Gpu } from "../../../gpu/device.ts";
 import type { Tensor } from "../../../gpu/tensor.ts";
-import type { TrainingSAEConfig } from "../../config.ts";
+import type { TrainingSAEConfig } from "../../config_types.ts";
 import { gemm } from "../../training/kernels/_gemm.ts";
 import { rowsView } from "../../../gpu/kernel.ts";
 import {

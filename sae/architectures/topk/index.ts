@@ -6,7 +6,7 @@
 
 import type { FieldSpec } from "../../../config/fields.ts";
 import { ConfigError } from "../../../config/errors.ts";
-import type { SAEConfig } from "../../config.ts";
+import type { SAEConfig } from "../../config_types.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { NON_NEGATIVE, SIZE } from "../shared.ts";
 import { topkInference } from "./inference.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { TrainingSAEConfig } from "../../config.ts";
+import type { TrainingSAEConfig } from "../../config_types.ts";
 import { topkSelect } from "../../training/kernels/select.ts";
 import { TrainSaeError } from "../../training/errors.ts";
 import {

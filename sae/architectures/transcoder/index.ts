@@ -9,7 +9,7 @@
 
 import type { FieldSpec } from "../../../config/fields.ts";
 import { ConfigError } from "../../../config/errors.ts";
-import type { SAEConfig } from "../../config.ts";
+import type { SAEConfig } from "../../config_types.ts";
 import type { SaeArchitectureUnit } from "../unit.ts";
 import { SIZE } from "../shared.ts";
 import { STANDARD_TRAINING_FIELDS } from "../standard/index.ts";

@@ -6,7 +6,7 @@
  */
 
 import type { Tensor } from "../../../gpu/tensor.ts";
-import type { SAEConfig } from "../../config.ts";
+import type { SAEConfig } from "../../config_types.ts";
 import type { SaeArchitectureImpl } from "../unit.ts";
 import { linearT } from "../../_ops.ts";
 import { affineEncode, baseShapes, dOutOf, reluEncode } from "../shared.ts";

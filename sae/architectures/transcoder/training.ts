@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { TrainingSAEConfig } from "../../config.ts";
+import type { TrainingSAEConfig } from "../../config_types.ts";
 import { TrainSaeError } from "../../training/errors.ts";
 import { DenseStep } from "../../training/train_sae_dense.ts";
 import type { TrainingArchitecture } from "../unit.ts";
