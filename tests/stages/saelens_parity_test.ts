@@ -73,6 +73,11 @@ interface StoreCase extends StoreRun {
   documented_difference?: string;
   saeflow_expected?: StoreRun;
 }
+interface EvalCase extends Omit<StoreCase, "batches" | "n_batches" | "saeflow_expected"> {
+  calls: number[];
+  batches: number[][][];
+  saeflow_expected?: { batches: number[][][]; error: PyError | null };
+}
 interface PackRun {
   rows: number[][] | null;
   error: PyError | null;
@@ -102,6 +107,7 @@ interface MixCase {
 interface Fixture {
   saelens: { files: Record<string, string> } | null;
   store: StoreCase[];
+  eval_tokens: EvalCase[];
   packing: PackCase[];
   mixing: MixCase[];
 }
@@ -264,6 +270,38 @@ for (const c of FIXTURE.store) {
       // Sequences packed so far, the ones dropped at epoch ends included.
       assertEquals(b.cursor.sequences, w.sequences_pulled, `batch ${i} sequences`);
     });
+  });
+}
+
+/**
+ * `get_batch_tokens(k)` as SAELens's evals call it: the end of the dataset wraps silently, even
+ * inside a batch. saeflow's `ActivationsStore.getBatchTokens` reads a tokenize stage of one
+ * sequence per block and groups k of them, which drops nothing at an epoch end.
+ */
+for (const c of FIXTURE.eval_tokens) {
+  Deno.test(`saelens parity: get_batch_tokens ${c.name}`, () => {
+    const total = c.calls.reduce((s, k) => s + k, 0);
+    const { blocks, error } = replayStore({
+      ...c,
+      store_batch_size_prompts: 1,
+      n_batches: total,
+      batches: [],
+      saeflow_expected: undefined,
+    });
+    const want = c.documented_difference === ZERO_BEGIN_TOKEN ? c.saeflow_expected! : c;
+    if (want.error) {
+      assert(
+        want.error.type === "StopIteration" && error instanceof StageError &&
+          /Dataset may be too small/.test(error.message),
+        `expected the too-small error, got ${error}`,
+      );
+      return;
+    }
+    assert(error === null, `unexpected error ${error}`);
+    const rows = blocks.flatMap(blockRows);
+    let at = 0;
+    const batches = c.calls.map((k) => rows.slice(at, at += k));
+    assertEquals(batches, want.batches);
   });
 }
 
