@@ -41,6 +41,7 @@ import {
 } from "../../stages/types.ts";
 import { TrainingError } from "../../sae/training/errors.ts";
 import { Mulberry32 } from "../../util/rng.ts";
+import { nDatasetProcessed } from "../../stages/checkpoint.ts";
 import { assert, assertEquals } from "../assert.ts";
 
 // --- the fixture ---------------------------------------------------------------------------------
@@ -267,6 +268,8 @@ for (const c of FIXTURE.store) {
       // saeflow counts the document the block's last row came from; SAELens increments
       // n_dataset_processed only once its generator moves past that document.
       assertEquals(b.cursor.docsRead, w.n_dataset_processed + 1, `batch ${i} documents read`);
+      // … and what saeflow writes as SAELens's counter is SAELens's own.
+      assertEquals(nDatasetProcessed(b.cursor.docsRead), w.n_dataset_processed, `batch ${i}`);
       // Sequences packed so far, the ones dropped at epoch ends included.
       assertEquals(b.cursor.sequences, w.sequences_pulled, `batch ${i} sequences`);
     });
