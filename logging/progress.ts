@@ -137,7 +137,11 @@ export class ProgressSink implements LogSink {
         this.#advance(event.sae, event.step, event.tokens, now);
         this.#remember(event.sae, event.values);
         if (this.#tty) this.#redraw(now);
-        else this.#plain(this.#status(now, false, event.sae));
+        // A plain line per log dict that brings a shown metric (the sparsity-window dicts of the
+        // same step bring none, and would repeat the line).
+        else if (METRIC_KEYS.some(([, key]) => key in event.values)) {
+          this.#plain(this.#status(now, false, event.sae));
+        }
         return;
       case "eval":
         this.#advance(event.sae, event.step, event.tokens, now);

@@ -15,7 +15,7 @@ import type { HookedTransformer } from "../model/hooked_transformer.ts";
 import type { SAE } from "../sae/sae.ts";
 import { type SeqposSlice, seqposSliceLength } from "../config/seqpos.ts";
 import { ActivationBuffer, type BufferSnapshot } from "../stages/buffer.ts";
-import { pipelineStateFiles, readPipelineState } from "../stages/checkpoint.ts";
+import { nDatasetProcessed, pipelineStateFiles, readPipelineState } from "../stages/checkpoint.ts";
 import { checkHooks, harvest, hook } from "../stages/hook.ts";
 import { source, type TextSampleBy } from "../stages/source.ts";
 import { encoderFor, tokenize } from "../stages/tokenize.ts";
@@ -327,9 +327,9 @@ export class ActivationsStore implements AsyncIterable<Tensor> {
     while (true) yield await this.nextBatch();
   }
 
-  /** SAELens `state_dict()`: `{ n_dataset_processed }` (documents read by the training stream). */
+  /** SAELens `state_dict()`: `{ n_dataset_processed }` (documents the training stream has passed). */
   stateDict(): { n_dataset_processed: number } {
-    return { n_dataset_processed: this.#buffer?.cursor?.docsRead ?? 0 };
+    return { n_dataset_processed: nDatasetProcessed(this.#buffer?.cursor?.docsRead ?? 0) };
   }
 
   /**

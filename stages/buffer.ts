@@ -78,9 +78,26 @@ function checkInt(v: number, name: string, min: number): void {
 }
 
 /**
- * Rows each of the two stores per hook key needs: the buffer size, or more when blocks are so
- * large (or the mix fraction so high) that fewer rows leave per refill than arrive, plus one
- * block and one batch of headroom.
+ * Rows each of the two stores per hook key needs: the most rows the buffer can ever hold.
+ *
+ * While fewer than `bufferSize` rows are held, blocks keep coming, so a refill starts with at most
+ * `bufferSize − 1 + blockRows` rows. With more held, one block arrives per refill and a refill of
+ * N rows serves `servingBatches(N)·batchSize ≥ batchSize` rows. Let T be the smallest N whose
+ * refill serves at least `blockRows` rows: from T on the held rows cannot grow, and below T a
+ * refill keeps at most `T − 1 − batchSize` rows. So the buffer never holds more than
+ * max(bufferSize − 1 + blockRows, T − 1 − batchSize + blockRows) rows; the second term only
+ * counts when blocks are larger than a batch (e.g. at a high mix fraction, SAELens's held rows
+ * grow until a refill serves a whole block).
+ *
+ * @example
+ * ```ts
+ * import { bufferCapacityRows } from "./buffer.ts";
+ * // Blocks no larger than a batch: a refill always serves at least one block's worth.
+ * if (bufferCapacityRows(16384, 4096, 4096, 0.5) !== 16384 - 1 + 4096) throw new Error();
+ * // 17-row blocks, 8-row batches, mix 0.9: held rows grow until a refill serves 3 batches,
+ * // i.e. until N·(1 − 0.9) ≥ 24 (N = 241 in floats).
+ * if (bufferCapacityRows(16, 8, 17, 0.9) !== 241 - 1 - 8 + 17) throw new Error();
+ * ```
  */
 export function bufferCapacityRows(
   bufferSize: number,
@@ -88,8 +105,16 @@ export function bufferCapacityRows(
   blockRows: number,
   mixFraction = 0.5,
 ): number {
-  const steady = Math.max(bufferSize, Math.ceil(blockRows / (1 - mixFraction)));
-  return steady + blockRows + batchSize;
+  let grown = 0;
+  if (blockRows > batchSize) {
+    // T, found from just below its real-number value with the same float arithmetic as the
+    // refills (servingBatches is non-decreasing in N).
+    const whole = Math.ceil(blockRows / batchSize) * batchSize;
+    let t = Math.max(0, Math.floor(whole / (1 - mixFraction)) - 2);
+    while (servingBatches(t, batchSize, mixFraction) * batchSize < blockRows) t++;
+    grown = t - 1 - batchSize + blockRows;
+  }
+  return Math.max(bufferSize - 1 + blockRows, grown);
 }
 
 interface Waiter {

@@ -106,10 +106,30 @@ export function pipelineStateFiles(dir: string, capture: PipelineCapture): Map<s
     [
       PIPELINE_FILES.storeState,
       serializeTo(storePath, {
-        n_dataset_processed: { dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(docsRead)) },
+        n_dataset_processed: {
+          dtype: "I64",
+          shape: [],
+          data: BigInt64Array.of(BigInt(nDatasetProcessed(docsRead))),
+        },
       }),
     ],
   ]);
+}
+
+/**
+ * SAELens's `n_dataset_processed` for saeflow's documents-read count: SAELens counts a document
+ * only once its generator moves past it, saeflow also the one the block's last row came from
+ * (checked against SAELens's own store: always one less), so a SAELens resume from this file
+ * skips exactly the documents SAELens would have consumed.
+ *
+ * @example
+ * ```ts
+ * import { nDatasetProcessed } from "./checkpoint.ts";
+ * if (nDatasetProcessed(7) !== 6 || nDatasetProcessed(0) !== 0) throw new Error();
+ * ```
+ */
+export function nDatasetProcessed(docsRead: number): number {
+  return Math.max(0, docsRead - 1);
 }
 
 /** What {@link readPipelineState} returns. */

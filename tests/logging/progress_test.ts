@@ -103,6 +103,19 @@ Deno.test("progress when not a TTY: plain lines, no carriage return, no escape c
   assert(writes.every((w) => !w.includes("\r") && !w.includes("\x1b")));
 });
 
+Deno.test("progress when not a TTY: a log dict without a shown metric (sparsity window) adds no line", () => {
+  const sparsity: [number, MetricsEvent] = [1060, {
+    type: "log",
+    sae: "sae0",
+    step: 1,
+    tokens: 8192,
+    values: { "metrics/mean_log10_feature_sparsity": -3, "sparsity/below_1e-5": 0 },
+  }];
+  const script = [...SCRIPT];
+  script.splice(script.findIndex(([t]) => t > 1050), 0, sparsity);
+  assertEquals(run({ isTTY: false }, script), run({ isTTY: false }));
+});
+
 Deno.test("progress on a TTY: at most one redraw per 100 ms, one line each, cut to the width", () => {
   const script: [number, MetricsEvent][] = [[0, SCRIPT[0][1]]];
   for (let i = 0; i < 50; i++) {

@@ -14,7 +14,7 @@ import {
   startCursor,
   type TrainBatch,
 } from "../../stages/types.ts";
-import { mixingBuffer } from "../../stages/mixing_buffer.ts";
+import { mixingBuffer, servingBatches } from "../../stages/mixing_buffer.ts";
 import { Mulberry32 } from "../../util/rng.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 
@@ -223,10 +223,39 @@ Deno.test("buffer: configuration errors are named; capacity follows the config",
     StageError,
     "expected a number in [0, 1)",
   );
-  assertEquals(bufferCapacityRows(16384, 4096, 4096, 0.5), 16384 + 4096 + 4096);
-  // 60 / (1 − 0.9) is 600.0000000000001 in floats, so 601.
-  assertEquals(bufferCapacityRows(100, 10, 60, 0.9), 601 + 60 + 10);
+  assertEquals(bufferCapacityRows(16384, 4096, 4096, 0.5), 16384 - 1 + 4096);
+  // 60-row blocks, 10-row batches, mix 0.9: the held rows grow until a refill serves 6 batches,
+  // N·(1 − 0.9) ≥ 60, which floats reach at N = 601 (0.1 is 0.09999999999999998).
+  assertEquals(bufferCapacityRows(100, 10, 60, 0.9), 601 - 1 - 10 + 60);
   const buf = new ActivationBuffer({ bufferSize: 32, batchSize: 16, widths, blockRows: 8, gpu });
   assertEquals(buf.memoryBytes, 4 * 4 * (2 * buf.capacity + 32));
   buf.dispose();
+});
+
+Deno.test("buffer: the capacity bounds the held rows for any block sequence (refills simulated)", () => {
+  // The buffer's refill rule on row counts alone: absorb blocks until bufferSize rows are held,
+  // then serve servingBatches(N) batches. Blocks of the largest size make the held rows grow
+  // most; random sizes and empty blocks (every position excluded) are checked too.
+  const rng = new Mulberry32(5);
+  let worst = 0;
+  for (let trial = 0; trial < 3000; trial++) {
+    const batchSize = 1 + Math.floor(rng.nextFloat() * 70);
+    const bufferSize = batchSize + Math.floor(rng.nextFloat() * 300);
+    const blockRows = 1 + Math.floor(rng.nextFloat() * 250);
+    const mixFraction = [0, 0.1, 0.3, 0.5, 0.75, 0.9, 0.95, rng.nextFloat() * 0.97][trial % 8];
+    const cap = bufferCapacityRows(bufferSize, batchSize, blockRows, mixFraction);
+    const random = trial % 2 === 1;
+    let held = 0, peak = 0;
+    for (let b = 0; b < 600; b++) {
+      held += random ? Math.floor(rng.nextFloat() * (blockRows + 1)) : blockRows;
+      peak = Math.max(peak, held);
+      if (held >= bufferSize) held -= servingBatches(held, batchSize, mixFraction) * batchSize;
+    }
+    const where = `bufferSize ${bufferSize}, batchSize ${batchSize}, blockRows ${blockRows}, ` +
+      `mix ${mixFraction}`;
+    assert(peak <= cap, `${where}: ${peak} rows held, capacity ${cap}`);
+    if (!random) worst = Math.max(worst, peak / cap);
+  }
+  // The bound is tight enough to matter: steady full blocks come within 10 % of it somewhere.
+  assert(worst > 0.9, `peak/capacity at most ${worst}`);
 });
