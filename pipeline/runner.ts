@@ -65,6 +65,9 @@ import { ActivationsStore } from "./activations_store.ts";
 import { resolveSpecialToken } from "./special_tokens.ts";
 import { makeTrainingEvaluator } from "../evals/training.ts";
 
+/** Re-exported from `special_tokens.ts`, where the stores and runners take it from. */
+export { resolveSpecialToken };
+
 /** Options of {@link SAETrainingRunner}. */
 export interface RunnerOptions {
   /** The device (default: `getGpu()`). */

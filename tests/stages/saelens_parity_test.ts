@@ -26,7 +26,7 @@
 import { getGpu } from "../../gpu/device.ts";
 import { readAll, Tensor } from "../../gpu/tensor.ts";
 import type { Tokenizer } from "../../hub/tokenizer.ts";
-import { resolveSpecialToken } from "../../pipeline/runner.ts";
+import { resolveSpecialToken } from "../../pipeline/special_tokens.ts";
 import { ActivationBuffer } from "../../stages/buffer.ts";
 import { mixingBuffer } from "../../stages/mixing_buffer.ts";
 import { concatAndBatchSequences } from "../../stages/packing.ts";
