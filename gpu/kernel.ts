@@ -192,6 +192,12 @@ export function sameStorage(a: Tensor, b: Tensor): boolean {
   return a.buffer === b.buffer && a.offset === b.offset && a.size === b.size;
 }
 
+/** True when `a` and `b` share at least one byte. */
+function overlaps(a: Tensor, b: Tensor): boolean {
+  return a.buffer === b.buffer && a.offset < b.offset + b.byteLength &&
+    b.offset < a.offset + a.byteLength;
+}
+
 /**
  * For ops that may run in place: throws when `out` shares a buffer with an input without being
  * exactly it. WebGPU forbids a buffer bound writable and bound again in the same dispatch (even
@@ -203,11 +209,8 @@ export function checkAlias(
   op: string,
   Err: KernelErrorClass = GpuError,
 ): void {
-  for (const t of inputs) {
-    if (out.buffer === t.buffer && !sameStorage(out, t)) {
-      throw new Err(`${op}: out ${out} shares a GPU buffer with input ${t} without being it`);
-    }
-  }
+  const t = inputs.find((t) => out.buffer === t.buffer && !sameStorage(out, t));
+  if (t) throw new Err(`${op}: out ${out} shares a GPU buffer with input ${t} without being it`);
 }
 
 /**
@@ -220,14 +223,8 @@ export function checkDisjoint(
   op: string,
   Err: KernelErrorClass = GpuError,
 ): void {
-  for (const t of inputs) {
-    if (
-      t.buffer === out.buffer && t.offset < out.offset + out.byteLength &&
-      out.offset < t.offset + t.byteLength
-    ) {
-      throw new Err(`${op}: out ${out} overlaps an input ${t}`);
-    }
-  }
+  const t = inputs.find((t) => overlaps(out, t));
+  if (t) throw new Err(`${op}: out ${out} overlaps an input ${t}`);
 }
 
 /** Throws a clear error when a tensor that a kernel cannot window exceeds one binding. */
