@@ -14,6 +14,7 @@ import { isPlainObject, snakeizeKeys, toCamel } from "../config/naming.ts";
 import { defaultCachedActivationsPath } from "../config/derived.ts";
 import { type SeqposSlice, seqposSliceLength, validateSeqposSlice } from "../config/seqpos.ts";
 import type { SpecialToken } from "../sae/metadata.ts";
+import { checkSpecialToken } from "./runner_config.ts";
 
 /** SAELens `CacheActivationsRunnerConfig` (camelCase) with PR #612's and saeflow's additions. */
 export interface CacheRunnerConfig {
@@ -144,17 +145,6 @@ export const CACHE_RUNNER_EXTRA_FIELDS: readonly FieldSpec[] = [
   },
 ];
 
-function specialToken(value: unknown, where: string): SpecialToken {
-  if (
-    value === null || value === "bos" || value === "eos" || value === "sep" ||
-    (Number.isSafeInteger(value) && (value as number) >= 0)
-  ) return value as SpecialToken;
-  throw new ConfigError(
-    `${where}: sequence_separator_token is ${describeValue(value)}, expected "bos", "eos", ` +
-      `"sep", a token id or null`,
-  );
-}
-
 /**
  * Reads a cache config (see the module doc): required fields, SAELens defaults, unknown keys
  * refused, and what saeflow cannot do refused with the reason (`dtype` other than float32,
@@ -276,7 +266,7 @@ export function cacheRunnerConfigFromDict(
       `${where}: dataset_trust_remote_code is ${describeValue(trc)}, expected true, false or null`,
     );
   }
-  cfg.sequenceSeparatorToken = specialToken(cfg.sequenceSeparatorToken, where);
+  cfg.sequenceSeparatorToken = checkSpecialToken(cfg.sequenceSeparatorToken, where);
   if (cfg.contextSize === 0) {
     throw new ConfigError(`${where}: context_size is 0, expected a positive size or -1`);
   }

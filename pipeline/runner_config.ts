@@ -193,7 +193,11 @@ export interface RunnerConfigOptions {
   where?: string;
 }
 
-function checkSpecialToken(value: unknown, where: string): SpecialToken {
+/**
+ * Checks a `sequence_separator_token` value: `"bos"`, `"eos"`, `"sep"`, a token id or null;
+ * anything else is a {@link ConfigError} naming `where`.
+ */
+export function checkSpecialToken(value: unknown, where: string): SpecialToken {
   if (
     value === null || value === "bos" || value === "eos" || value === "sep" ||
     (Number.isSafeInteger(value) && (value as number) >= 0)
