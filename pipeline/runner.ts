@@ -50,7 +50,6 @@ import {
   type ActivationBlock,
   activationKey,
   type MetricsEvent,
-  StageError,
   startCursor,
   type TokenBlock,
   type TokenCursor,
@@ -346,8 +345,6 @@ export class SAETrainingRunner {
     }
     const configDict = pipelineConfigToDict(this.cfg);
     const checkpoints: string[] = [];
-    let interrupted = false;
-    let tokens = 0;
     const cached = cache
       ? await cachedActivationStream(cache, {
         contextSize: trainingContext,
@@ -412,7 +409,6 @@ export class SAETrainingRunner {
           write: (e) => {
             if (e.type === "checkpoint") checkpoints.push(e.path);
             if (e.type === "end") sawEnd = true;
-            if (e.type === "step") tokens = Math.max(tokens, e.tokens);
             this.options.onEvent?.(e);
           },
         }),
@@ -421,12 +417,10 @@ export class SAETrainingRunner {
       cached?.close();
       await evalStore?.close();
     }
-    if (!sawEnd) interrupted = true;
-    void this.options.signal;
     return {
       saes: new Map(units.map((u) => [u.id, u.trainer.sae as TrainingSAE])),
       tokens: units[0].trainer.nTrainingSamples,
-      interrupted,
+      interrupted: !sawEnd,
       checkpoints,
     };
   }
@@ -479,5 +473,3 @@ async function probeWidths(
   }
   return widths;
 }
-
-export { StageError };
