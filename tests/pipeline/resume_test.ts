@@ -7,7 +7,8 @@
 // The kill points are random; a failure prints the seed (rerun with SAEFLOW_TEST_SEED=<seed>).
 
 import { main } from "../../pipeline/cli.ts";
-import { join } from "../../util/path.ts";
+import { COMPLETED_FILE } from "../../pipeline/run_folder.ts";
+import { exists, join } from "../../util/path.ts";
 import { assert, assertEquals } from "../assert.ts";
 import {
   assertSameBytes,
@@ -65,17 +66,24 @@ async function killAndResume(multi: boolean, kills: number): Promise<void> {
         p.child.kill("SIGKILL");
       } catch { /* it had already finished */ }
       const killed = await p.status;
-      const resumed = await runCli([
-        "resume",
-        join(runDir, "ck", "run"),
-        "--output_path",
-        join(runDir, "resumed"),
-      ]);
+      const runFolder = join(runDir, "ck", "run");
+      const resumeFrom = (target: string) =>
+        runCli(["resume", target, "--output_path", join(runDir, "resumed")]);
+      const finished = await exists(join(runFolder, COMPLETED_FILE));
+      let resumed = await resumeFrom(runFolder);
+      if (finished) {
+        // The run got to its end before the kill landed: resuming the run folder is refused
+        // with a hint naming the last checkpoint, and resuming that checkpoint trains the rest.
+        assert(resumed.code !== 0, `a finished run folder was resumed:\n${resumed.output}`);
+        const hint = /has finished .*pipeline\.ts resume (\S+)/.exec(resumed.output);
+        assert(hint !== null, `no checkpoint named in:\n${resumed.output}`);
+        resumed = await resumeFrom(hint[1]);
+      }
       const from = resumed.stdout.find((l) => l.includes("resuming from:")) ?? "?";
       notes.push(
         `kill ${i}: ${delay} ms after checkpoint line ${after}, ` +
           (killed.signal === "SIGKILL" ? "killed" : `had exited with ${killed.code}`) +
-          `; ${from.trim()}`,
+          (finished ? " after finishing" : "") + `; ${from.trim()}`,
       );
       assertEquals(resumed.code, 0, `resume failed (seed ${rand.seed}):\n${resumed.output}`);
       const ref = await reference;
