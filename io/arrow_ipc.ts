@@ -36,6 +36,7 @@ import {
   Struct,
 } from "apache-arrow";
 import { DatasetError, errorMessage } from "./dataset_error.ts";
+import { openDataFile } from "./byte_stream.ts";
 import { f16ToF32 } from "./dtypes.ts";
 
 /** Largest message header (flatbuffer metadata) accepted: headers are a few KB at most. */
@@ -184,12 +185,7 @@ export class ArrowStreamFile implements Disposable {
    * uses what this reader does not support (dictionaries, compressed bodies).
    */
   static async open(path: string, describe = path): Promise<ArrowStreamFile> {
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(path, { read: true });
-    } catch (err) {
-      throw new DatasetError(`cannot open ${describe}: ${errorMessage(err)}`, { cause: err });
-    }
+    const file = await openDataFile(path, describe);
     try {
       const size = (await file.stat()).size;
       const { fields, metadata, batches } = await scan(file, size, describe);

@@ -44,6 +44,29 @@ export interface ReadChunksOptions {
 }
 
 /**
+ * Opens `path` for reading; a missing or unreadable file is a `DatasetError` naming `describe`.
+ *
+ * @example
+ * ```ts
+ * import { openDataFile } from "./byte_stream.ts";
+ * import { DatasetError } from "./dataset_error.ts";
+ * const file = await openDataFile("deno.json");
+ * file.close();
+ * const missing = await openDataFile("no/such/file.bin", "shard 3").catch((e) => e);
+ * if (!(missing instanceof DatasetError) || !missing.message.startsWith("cannot open shard 3:")) {
+ *   throw new Error(String(missing));
+ * }
+ * ```
+ */
+export async function openDataFile(path: string, describe: string = path): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (err) {
+    throw new DatasetError(`cannot open ${describe}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
  * The bytes of a local file in chunks of at most `chunkSize` (each a fresh buffer the consumer
  * may keep). The file is closed when the iteration ends, fails or is abandoned.
  *
@@ -55,12 +78,7 @@ export async function* readFileChunks(
 ): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   const describe = opts.describe ?? path;
   const size = Math.max(1, opts.chunkSize ?? DEFAULT_CHUNK_BYTES);
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (err) {
-    throw new DatasetError(`cannot open ${describe}: ${errorMessage(err)}`, { cause: err });
-  }
+  const file = await openDataFile(path, describe);
   try {
     while (true) {
       opts.signal?.throwIfAborted();

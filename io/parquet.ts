@@ -12,6 +12,7 @@ import { parquetMetadataAsync, parquetRead, parquetSchema } from "hyparquet";
 import type { AsyncBuffer, FileMetaData } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { DatasetError, errorMessage } from "./dataset_error.ts";
+import { openDataFile } from "./byte_stream.ts";
 
 /** An `AsyncBuffer` over an open local file: serialized seek + read per byte range. */
 class FileRanges implements AsyncBuffer {
@@ -111,12 +112,7 @@ export class ParquetFile implements Disposable {
    * @throws {DatasetError} when the file is missing, not Parquet, or its footer is corrupt.
    */
   static async open(path: string, describe = path): Promise<ParquetFile> {
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(path, { read: true });
-    } catch (err) {
-      throw new DatasetError(`cannot open ${describe}: ${errorMessage(err)}`, { cause: err });
-    }
+    const file = await openDataFile(path, describe);
     try {
       const size = (await file.stat()).size;
       if (size < 12) {

@@ -7,7 +7,7 @@
  */
 
 import type { Gpu } from "../../gpu/device.ts";
-import { type Span, spans } from "../../gpu/kernel.ts";
+import { rowsView, type Span, spans } from "../../gpu/kernel.ts";
 import { type DType, Tensor } from "../../gpu/tensor.ts";
 import type { TrainingSAEConfig } from "../config_types.ts";
 import { TrainSaeError } from "./errors.ts";
@@ -88,6 +88,27 @@ export interface StepDebug {
   saeOut: Tensor | null;
   /** Feature activations f of one window, or null. */
   featureActs: Tensor | null;
+}
+
+/** What {@link windowedDebug} reads from a step's workspace. */
+export interface WindowedWorkspace {
+  /** Rows of the last batch. */
+  batchRows: number;
+  /** The micro-batch windows the batch ran in. */
+  windows: Span[];
+  /** x̂ `[rows, d_out]`. */
+  reconstruction: Tensor;
+  /** f of the last window (all rows when there was one window). */
+  acts: Tensor;
+}
+
+/** A step's {@link StepDebug} from its workspace: x̂, and f when the step ran as one window. */
+export function windowedDebug(ws: WindowedWorkspace | null): StepDebug {
+  if (!ws) return { saeOut: null, featureActs: null };
+  return {
+    saeOut: ws.reconstruction,
+    featureActs: ws.windows.length === 1 ? rowsView(ws.acts, 0, ws.batchRows) : null,
+  };
 }
 
 /** A recorded training step (a family driver with an architecture plugged in). */

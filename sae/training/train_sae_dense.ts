@@ -41,6 +41,7 @@ import {
   type StepDebug,
   type TrainingExtras,
   TrainSaeError,
+  windowedDebug,
   Workspace,
 } from "./train_sae_common.ts";
 
@@ -487,13 +488,7 @@ export class DenseStep implements ArchStep {
 
   /** x̂ of the last step, and f when the step ran as one window. */
   debug(): StepDebug {
-    const ws = this.#ws;
-    if (!ws) return { saeOut: null, featureActs: null };
-    const single = ws.windows.length === 1;
-    return {
-      saeOut: ws.reconstruction,
-      featureActs: single ? rowsView(ws.acts, 0, ws.batchRows) : null,
-    };
+    return windowedDebug(this.#ws);
   }
 
   /** Releases the workspace. */

@@ -23,6 +23,7 @@ import {
   planWindows,
   type StepContext,
   type StepDebug,
+  windowedDebug,
   Workspace,
 } from "../../training/train_sae_common.ts";
 import type { TrainingArchitecture } from "../unit.ts";
@@ -255,13 +256,7 @@ export class MatchingPursuitStep implements ArchStep {
 
   /** x̂ of the last step, and f when the step ran as one window. */
   debug(): StepDebug {
-    const ws = this.#ws;
-    if (!ws) return { saeOut: null, featureActs: null };
-    const single = ws.windows.length === 1;
-    return {
-      saeOut: ws.reconstruction,
-      featureActs: single ? rowsView(ws.acts, 0, ws.batchRows) : null,
-    };
+    return windowedDebug(this.#ws);
   }
 
   /** Releases the workspace. */
